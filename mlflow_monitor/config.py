@@ -1,0 +1,218 @@
+"""Monitor configuration: the documented option names, validated at the boundary.
+
+A config is a plain dict for users (``create_monitor(config={...})``) and a frozen
+:class:`MonitorConfig` inside the library. Unknown keys, wrong types and out-of-range values
+raise :class:`~mlflow_monitor.exceptions.ConfigError` naming the key, the value and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from mlflow_monitor.exceptions import ConfigError
+
+__all__ = [
+    "DRIFT_BACKENDS",
+    "FEATURE_CORRECTIONS",
+    "MonitorConfig",
+    "RetrainingCallback",
+    "validate_update_ref",
+]
+
+RetrainingCallback = Callable[[str, dict[str, Any]], None]
+
+DRIFT_BACKENDS = ("builtin", "alibi-detect")
+FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_UPDATE_REF_KEYS = ("last", "sigma")
+
+
+def _default_update_ref() -> dict[str, Any]:
+    return {"last": 1000, "sigma": 1.0}
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Validated monitor options. Build one with :meth:`from_dict`.
+
+    The first group are the documented options (``SEED-API``); the second group are additions
+    with defaults that keep the documented behaviour.
+    """
+
+    performance_window_size: int = 1000
+    performance_threshold: float = 0.05
+    performance_check_minutes: float = 10.0
+    drift_p_value: float = 0.05
+    drift_check_minutes: float = 30.0
+    drift_update_ref: dict[str, Any] | None = field(default_factory=_default_update_ref)
+    metrics_prefix: str = "fake_review_detection"
+    enable_drift_detection: bool = True
+    enable_performance_tracking: bool = True
+    enable_prometheus: bool = True
+    retraining_callback: RetrainingCallback | None = None
+
+    performance_min_samples: int = 100
+    positive_label: int | str = 1
+    drift_window_size: int = 1000
+    drift_min_samples: int = 100
+    drift_n_permutations: int = 100
+    drift_backend: str = "builtin"
+    drift_feature_correction: str = "bonferroni"
+    retraining_cooldown_minutes: float = 60.0
+    max_pending_feedback: int = 100_000
+    random_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any] | None = None) -> MonitorConfig:
+        """Build a config from a plain dict, rejecting unknown keys.
+
+        Args:
+            options: option names and values; missing options take their defaults.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ConfigError: a key is unknown or a value has the wrong type or range.
+        """
+        if options is None:
+            return cls()
+        if isinstance(options, MonitorConfig):
+            return options
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"config must be a dict of options, got {type(options).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in options:
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ConfigError(
+                    f"unknown config option {key!r}{suggestion} "
+                    f"(known options: {', '.join(sorted(known))})"
+                )
+        return cls(**dict(options))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the options as JSON-serialisable values (the callback as its qualified name)."""
+        data = asdict(self)
+        callback = self.retraining_callback
+        data["retraining_callback"] = (
+            None
+            if callback is None
+            else f"{getattr(callback, '__module__', '?')}:{getattr(callback, '__qualname__', '?')}"
+        )
+        return data
+
+    @property
+    def reference_size(self) -> int | None:
+        """How many reference rows are kept (``drift_update_ref['last']``), or None for all."""
+        if self.drift_update_ref is None:
+            return None
+        return int(self.drift_update_ref["last"])
+
+    @property
+    def bandwidth_scale(self) -> float:
+        """Multiplier of the median-heuristic kernel bandwidth (``drift_update_ref['sigma']``)."""
+        if self.drift_update_ref is None:
+            return 1.0
+        return float(self.drift_update_ref.get("sigma", 1.0))
+
+
+def _fail(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+def _int(cfg: MonitorConfig, key: str, minimum: int) -> None:
+    value = getattr(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(key, value, f"an integer >= {minimum}")
+
+
+def _number(cfg: MonitorConfig, key: str, low: float, high: float | None, open_low: bool) -> None:
+    value = getattr(cfg, key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (high is None or value < high)
+    if not ok:
+        bracket = "(" if open_low else "["
+        upper = f"{high})" if high is not None else "inf)"
+        raise _fail(key, value, f"a number in {bracket}{low}, {upper}")
+
+
+def _flag(cfg: MonitorConfig, key: str) -> None:
+    value = getattr(cfg, key)
+    if not isinstance(value, bool):
+        raise _fail(key, value, "True or False")
+
+
+def _choice(cfg: MonitorConfig, key: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(cfg, key)
+    if value not in allowed:
+        raise _fail(key, value, f"one of {', '.join(map(repr, allowed))}")
+
+
+def validate_update_ref(value: Any, key: str = "drift_update_ref") -> None:
+    """Check a reference-update policy such as ``{'last': 1000, 'sigma': 1.0}``.
+
+    Raises:
+        ConfigError: not a dict, an unknown key, or a bad ``last``/``sigma`` value.
+    """
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise _fail(key, value, "a dict like {'last': 1000, 'sigma': 1.0} or None")
+    unknown = [k for k in value if k not in _UPDATE_REF_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"{key} has unknown key {unknown[0]!r}; allowed keys are 'last' (most recent "
+            f"reference rows to keep) and 'sigma' (kernel bandwidth multiplier), got {value!r}"
+        )
+    last = value.get("last")
+    if isinstance(last, bool) or not isinstance(last, int) or last < 2:
+        raise _fail(f"{key}['last']", last, "an integer >= 2")
+    sigma = value.get("sigma", 1.0)
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0:
+        raise _fail(f"{key}['sigma']", sigma, "a number > 0")
+
+
+def _validate(cfg: MonitorConfig) -> None:
+    _int(cfg, "performance_window_size", 1)
+    _number(cfg, "performance_threshold", 0.0, 1.0, open_low=True)
+    _number(cfg, "performance_check_minutes", 0.0, None, open_low=True)
+    _number(cfg, "drift_p_value", 0.0, 1.0, open_low=True)
+    _number(cfg, "drift_check_minutes", 0.0, None, open_low=True)
+    validate_update_ref(cfg.drift_update_ref)
+    if not isinstance(cfg.metrics_prefix, str) or not _METRIC_NAME.match(cfg.metrics_prefix):
+        raise _fail(
+            "metrics_prefix", cfg.metrics_prefix, "a Prometheus name matching [a-zA-Z_:][a-zA-Z0-9_:]*"
+        )
+    for key in ("enable_drift_detection", "enable_performance_tracking", "enable_prometheus"):
+        _flag(cfg, key)
+    if cfg.retraining_callback is not None and not callable(cfg.retraining_callback):
+        raise _fail("retraining_callback", cfg.retraining_callback, "a callable(reason, details)")
+    _int(cfg, "performance_min_samples", 1)
+    if isinstance(cfg.positive_label, bool) or not isinstance(cfg.positive_label, int | str):
+        raise _fail("positive_label", cfg.positive_label, "an int or str class label")
+    _int(cfg, "drift_window_size", 2)
+    _int(cfg, "drift_min_samples", 2)
+    if cfg.drift_min_samples > cfg.drift_window_size:
+        raise ConfigError(
+            f"drift_min_samples ({cfg.drift_min_samples}) must not exceed drift_window_size "
+            f"({cfg.drift_window_size})"
+        )
+    _int(cfg, "drift_n_permutations", 1)
+    _choice(cfg, "drift_backend", DRIFT_BACKENDS)
+    _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
+    _number(cfg, "retraining_cooldown_minutes", 0.0, None, open_low=False)
+    _int(cfg, "max_pending_feedback", 1)
+    seed = cfg.random_seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise _fail("random_seed", seed, "None or an integer >= 0")

@@ -1,0 +1,318 @@
+"""Data drift detection: a multivariate MMD test plus per-feature KS tests.
+
+:class:`DriftDetector` is the front end. It validates data, keeps the reference sample (and
+its update policy), runs the per-feature tests and hands the multivariate test to a backend:
+the built-in exact implementation (:mod:`mlflow_monitor.mmd`, the default) or alibi-detect's
+``MMDDrift`` (:mod:`mlflow_monitor.alibi_backend`, optional extra ``alibi``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlflow_monitor.config import DRIFT_BACKENDS, FEATURE_CORRECTIONS, validate_update_ref
+from mlflow_monitor.exceptions import ConfigError, DataValidationError, NotFittedError
+from mlflow_monitor.features import FloatArray, as_feature_matrix, feature_names_of
+from mlflow_monitor.mmd import MMDTestResult, median_heuristic_sigma, mmd_permutation_test
+from mlflow_monitor.results import DriftResult, FeatureDrift
+
+__all__ = ["DriftDetector", "MMDBackend", "adjust_p_values"]
+
+logger = logging.getLogger(__name__)
+
+PreprocessFn = Callable[[Any], Any]
+
+
+class MMDBackend(Protocol):
+    """What a multivariate drift backend provides."""
+
+    name: str
+
+    def test(
+        self,
+        x_ref: FloatArray,
+        x: FloatArray,
+        sigma: float,
+        n_permutations: int,
+        p_val: float,
+        rng: np.random.Generator,
+    ) -> MMDTestResult:
+        """Run the MMD permutation test of ``x`` against ``x_ref``."""
+        ...
+
+
+class BuiltinMMD:
+    """The exact numpy implementation in :mod:`mlflow_monitor.mmd`."""
+
+    name = "builtin"
+
+    def test(
+        self,
+        x_ref: FloatArray,
+        x: FloatArray,
+        sigma: float,
+        n_permutations: int,
+        p_val: float,
+        rng: np.random.Generator,
+    ) -> MMDTestResult:
+        """Run :func:`mlflow_monitor.mmd.mmd_permutation_test`."""
+        return mmd_permutation_test(x_ref, x, sigma, n_permutations, p_val, rng)
+
+
+def _backend(name: str) -> MMDBackend:
+    if name == "builtin":
+        return BuiltinMMD()
+    from mlflow_monitor.alibi_backend import AlibiMMD
+
+    return AlibiMMD()
+
+
+def adjust_p_values(p_values: np.ndarray[Any, Any], method: str) -> np.ndarray[Any, Any]:
+    """Correct p-values of several simultaneous tests.
+
+    Args:
+        p_values: raw p-values.
+        method: ``"bonferroni"`` (family-wise, as alibi-detect), ``"holm"`` (family-wise,
+            uniformly more powerful) or ``"fdr"`` (Benjamini-Hochberg false discovery rate).
+
+    Returns:
+        Adjusted p-values in the input order, capped at 1.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    k = p.size
+    if k == 0:
+        return p
+    if method == "bonferroni":
+        return np.minimum(1.0, p * k)
+    order = np.argsort(p)
+    ranked = p[order]
+    if method == "holm":
+        adjusted = np.maximum.accumulate(ranked * (k - np.arange(k)))
+    elif method == "fdr":
+        adjusted = np.minimum.accumulate((ranked * k / np.arange(1, k + 1))[::-1])[::-1]
+    else:
+        raise ConfigError(f"correction must be one of {FEATURE_CORRECTIONS}, got {method!r}")
+    result = np.empty(k)
+    result[order] = np.minimum(1.0, adjusted)
+    return result
+
+
+class DriftDetector:
+    """Detects whether recent feature rows come from the reference distribution.
+
+    The multivariate test is an MMD² two-sample permutation test with a Gaussian kernel whose
+    bandwidth follows the median heuristic on the reference. Each feature also gets a
+    two-sample Kolmogorov-Smirnov test, corrected for multiple testing, so a drift verdict
+    comes with the features that moved.
+
+    Args:
+        p_val: significance level of the tests.
+        preprocess_fn: optional function applied to raw reference and test batches before
+            testing (for example text -> embedding); must return a 2-D numeric array.
+        n_permutations: random splits in the permutation test.
+        backend: ``"builtin"`` (exact, numpy) or ``"alibi-detect"`` (extra ``alibi``).
+        update_ref: reference update policy, e.g. ``{'last': 1000, 'sigma': 1.0}``: keep the
+            most recent ``last`` rows of reference + tested data, and scale the median
+            bandwidth by ``sigma``. None keeps the reference fixed.
+        feature_correction: ``"bonferroni"``, ``"holm"`` or ``"fdr"``.
+        random_seed: seed of the permutations, for reproducible p-values.
+
+    Example:
+        >>> detector = DriftDetector(p_val=0.01).fit(reference)  # doctest: +SKIP
+        >>> detector.detect(recent_rows).drift_detected  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        p_val: float = 0.05,
+        preprocess_fn: PreprocessFn | None = None,
+        n_permutations: int = 100,
+        backend: str = "builtin",
+        update_ref: Mapping[str, Any] | None = None,
+        feature_correction: str = "bonferroni",
+        random_seed: int | None = None,
+    ) -> None:
+        self.p_val = p_val
+        self.preprocess_fn = preprocess_fn
+        self.n_permutations = n_permutations
+        self.backend = backend
+        self.update_ref = dict(update_ref) if update_ref is not None else None
+        self.feature_correction = feature_correction
+        self.random_seed = random_seed
+        self._validate_params()
+        self._rng = np.random.default_rng(random_seed)
+        self._backend = _backend(backend)
+        self.reference_: FloatArray | None = None
+        self.feature_names_: list[str] = []
+        self.sigma_: float | None = None
+
+    def _validate_params(self) -> None:
+        p = self.p_val
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p < 1:
+            raise ConfigError(f"p_val must be a number in (0, 1), got {p!r}")
+        if self.preprocess_fn is not None and not callable(self.preprocess_fn):
+            raise ConfigError(f"preprocess_fn must be callable, got {self.preprocess_fn!r}")
+        n = self.n_permutations
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"n_permutations must be an integer >= 1, got {n!r}")
+        if self.backend not in DRIFT_BACKENDS:
+            raise ConfigError(f"backend must be one of {DRIFT_BACKENDS}, got {self.backend!r}")
+        validate_update_ref(self.update_ref, key="update_ref")
+        if self.feature_correction not in FEATURE_CORRECTIONS:
+            raise ConfigError(
+                f"feature_correction must be one of {FEATURE_CORRECTIONS}, "
+                f"got {self.feature_correction!r}"
+            )
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once :meth:`fit` has been given a reference."""
+        return self.reference_ is not None
+
+    @property
+    def n_features(self) -> int | None:
+        """Width of the feature rows after preprocessing, None before :meth:`fit`."""
+        return None if self.reference_ is None else int(self.reference_.shape[1])
+
+    @property
+    def _keep_last(self) -> int | None:
+        return None if self.update_ref is None else int(self.update_ref["last"])
+
+    def _bandwidth_scale(self) -> float:
+        return 1.0 if self.update_ref is None else float(self.update_ref.get("sigma", 1.0))
+
+    def _prepare(self, data: Any, what: str) -> FloatArray:
+        if self.preprocess_fn is not None:
+            try:
+                data = self.preprocess_fn(data)
+            except Exception as exc:
+                raise DataValidationError(f"preprocess_fn failed on the {what}: {exc}") from exc
+        return as_feature_matrix(data, self.n_features if what != "reference" else None, what)
+
+    def fit(self, reference: Any) -> DriftDetector:
+        """Set the reference sample (typically the training features).
+
+        Args:
+            reference: 2-D numeric array or DataFrame (raw data if ``preprocess_fn`` is set).
+
+        Returns:
+            self.
+
+        Raises:
+            DataValidationError: the reference is not numeric, not finite or has < 2 rows.
+        """
+        names = feature_names_of(reference) if self.preprocess_fn is None else None
+        matrix = self._prepare(reference, "reference")
+        if matrix.shape[0] < 2:
+            raise DataValidationError(
+                f"reference must have at least 2 rows, got {matrix.shape[0]}"
+            )
+        self.feature_names_ = names or [f"feature_{i}" for i in range(matrix.shape[1])]
+        self._set_reference(matrix)
+        logger.debug("drift reference set: %d rows x %d features", *matrix.shape)
+        return self
+
+    def _set_reference(self, matrix: FloatArray) -> None:
+        keep = self._keep_last
+        if keep is not None and matrix.shape[0] > keep:
+            matrix = matrix[-keep:]
+        self.reference_ = np.ascontiguousarray(matrix)
+        self.sigma_ = median_heuristic_sigma(self.reference_, self._rng) * self._bandwidth_scale()
+
+    def detect(self, x: Any) -> DriftResult:
+        """Test a batch of recent rows against the reference.
+
+        With an ``update_ref`` policy the tested rows then join the reference (most recent
+        ``last`` rows kept), as alibi-detect's ``update_x_ref`` does.
+
+        Args:
+            x: 2-D batch with the reference's width (raw data if ``preprocess_fn`` is set).
+
+        Returns:
+            The multivariate verdict with per-feature results.
+
+        Raises:
+            NotFittedError: :meth:`fit` was not called.
+            DataValidationError: the batch is malformed or has fewer than 2 rows.
+        """
+        if self.reference_ is None or self.sigma_ is None:
+            raise NotFittedError("DriftDetector has no reference; call fit(reference) first")
+        batch = self._prepare(x, "test batch")
+        if batch.shape[0] < 2:
+            raise DataValidationError(f"test batch must have at least 2 rows, got {len(batch)}")
+        reference = self.reference_
+        mmd = self._backend.test(
+            reference, batch, self.sigma_, self.n_permutations, self.p_val, self._rng
+        )
+        features = self._feature_tests(reference, batch)
+        result = DriftResult(
+            drift_detected=mmd.p_value < self.p_val,
+            p_value=mmd.p_value,
+            distance=mmd.statistic,
+            distance_threshold=mmd.distance_threshold,
+            p_val=self.p_val,
+            n_reference=int(reference.shape[0]),
+            n_test=int(batch.shape[0]),
+            backend=self._backend.name,
+            sigma=float(self.sigma_),
+            features=features,
+            correction=self.feature_correction,
+        )
+        if self.update_ref is not None:
+            self._set_reference(np.concatenate([reference, batch]))
+        return result
+
+    def _feature_tests(self, reference: FloatArray, batch: FloatArray) -> tuple[FeatureDrift, ...]:
+        from scipy.stats import ks_2samp
+
+        outcome = ks_2samp(reference, batch, axis=0)
+        statistics = np.atleast_1d(outcome.statistic)
+        raw = np.atleast_1d(outcome.pvalue)
+        adjusted = adjust_p_values(raw, self.feature_correction)
+        return tuple(
+            FeatureDrift(
+                name=name,
+                statistic=float(stat),
+                p_value=float(p),
+                adjusted_p_value=float(adj),
+                drift_detected=bool(adj < self.p_val),
+            )
+            for name, stat, p, adj in zip(
+                self.feature_names_, statistics, raw, adjusted, strict=True
+            )
+        )
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        """Parameters and arrays needed to restore this detector (no code, no pickle)."""
+        params = {
+            "p_val": self.p_val,
+            "n_permutations": self.n_permutations,
+            "backend": self.backend,
+            "update_ref": self.update_ref,
+            "feature_correction": self.feature_correction,
+            "feature_names": self.feature_names_,
+            "sigma": self.sigma_,
+        }
+        arrays = {} if self.reference_ is None else {"reference": self.reference_}
+        return params, arrays
+
+    def set_state(self, params: Mapping[str, Any], arrays: Mapping[str, FloatArray]) -> None:
+        """Restore the reference and bandwidth saved by :meth:`get_state`."""
+        reference = arrays.get("reference")
+        if reference is None:
+            self.reference_, self.sigma_ = None, None
+            return
+        self.reference_ = as_feature_matrix(reference, what="saved reference")
+        self.feature_names_ = [str(n) for n in params.get("feature_names") or []] or [
+            f"feature_{i}" for i in range(self.reference_.shape[1])
+        ]
+        sigma = params.get("sigma")
+        self.sigma_ = (
+            float(sigma)
+            if sigma is not None
+            else median_heuristic_sigma(self.reference_) * self._bandwidth_scale()
+        )

@@ -1,0 +1,140 @@
+"""Prometheus metrics of one monitor, on a registry of its own.
+
+The names are the documented ones (``<prefix>_precision``, ``<prefix>_drift_p_value``, ...).
+:data:`METRIC_DEFINITIONS` is the single list of them; dashboards and alert rules are
+generated from it too. Each :class:`MonitorMetrics` uses a fresh ``CollectorRegistry``
+unless one is passed in, so several monitors with different prefixes never collide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+if TYPE_CHECKING:
+    from mlflow_monitor.results import DriftResult, PerformanceSnapshot
+
+__all__ = ["METRIC_DEFINITIONS", "MetricDefinition", "MonitorMetrics", "start_metrics_server"]
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One exported metric: suffix after the prefix, Prometheus type and help text."""
+
+    suffix: str
+    kind: str  # "gauge" or "counter"
+    help: str
+
+    def full_name(self, prefix: str) -> str:
+        """Exposed name; counters carry the ``_total`` suffix as Prometheus requires."""
+        return f"{prefix}_{self.suffix}" + ("_total" if self.kind == "counter" else "")
+
+
+METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    MetricDefinition("precision", "gauge", "Precision over the rolling labelled window"),
+    MetricDefinition("recall", "gauge", "Recall over the rolling labelled window"),
+    MetricDefinition("accuracy", "gauge", "Accuracy over the rolling labelled window"),
+    MetricDefinition("f1_score", "gauge", "F1 score over the rolling labelled window"),
+    MetricDefinition("drift_detected", "gauge", "1 if the last drift check found drift, else 0"),
+    MetricDefinition("drift_p_value", "gauge", "p-value of the last multivariate drift test"),
+    MetricDefinition("drift_distance", "gauge", "MMD^2 distance of the last drift test"),
+    MetricDefinition("monitoring_status", "gauge", "1 while periodic monitoring runs, else 0"),
+    MetricDefinition(
+        "performance_degraded", "gauge", "1 if the last performance check found degradation"
+    ),
+    MetricDefinition("retraining_triggered", "counter", "Retraining triggers fired"),
+    MetricDefinition("predictions", "counter", "Predictions recorded"),
+    MetricDefinition("feedback", "counter", "Ground-truth labels recorded"),
+)
+
+
+class MonitorMetrics:
+    """The documented gauges and counters under ``prefix``.
+
+    Args:
+        prefix: metric name prefix (``metrics_prefix``).
+        registry: registry to register on; a new one by default.
+    """
+
+    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
+        self.prefix = prefix
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, Any] = {}
+        for definition in METRIC_DEFINITIONS:
+            cls = Gauge if definition.kind == "gauge" else Counter
+            self._metrics[definition.suffix] = cls(
+                f"{prefix}_{definition.suffix}", definition.help, registry=self.registry
+            )
+
+    def __getitem__(self, suffix: str) -> Any:
+        return self._metrics[suffix]
+
+    def count_predictions(self, n: int = 1) -> None:
+        """Add ``n`` recorded predictions."""
+        self._metrics["predictions"].inc(n)
+
+    def count_feedback(self, n: int = 1) -> None:
+        """Add ``n`` recorded labels."""
+        self._metrics["feedback"].inc(n)
+
+    def count_trigger(self) -> None:
+        """Add one fired retraining trigger."""
+        self._metrics["retraining_triggered"].inc()
+
+    def set_monitoring(self, running: bool) -> None:
+        """Set the monitoring status gauge."""
+        self._metrics["monitoring_status"].set(1 if running else 0)
+
+    def observe_drift(self, result: DriftResult) -> None:
+        """Export the outcome of a drift check."""
+        self._metrics["drift_detected"].set(1 if result.drift_detected else 0)
+        self._metrics["drift_p_value"].set(result.p_value)
+        self._metrics["drift_distance"].set(result.distance)
+
+    def observe_performance(self, snapshot: PerformanceSnapshot) -> None:
+        """Export the outcome of a performance check."""
+        for name, value in snapshot.metrics.items():
+            self._metrics[name].set(value)
+        self._metrics["performance_degraded"].set(1 if snapshot.degraded else 0)
+
+    def value(self, suffix: str) -> float:
+        """Current value of one metric (counters: their total), e.g. for status reports."""
+        name = METRIC_BY_SUFFIX[suffix].full_name(self.prefix)
+        sample = self.registry.get_sample_value(name)
+        return float(sample) if sample is not None else 0.0
+
+    def restore_counters(self, totals: dict[str, float]) -> None:
+        """Add saved counter totals (after :meth:`ModelMonitor.load_state`)."""
+        for suffix, total in totals.items():
+            if METRIC_BY_SUFFIX[suffix].kind == "counter":
+                missing = total - self.value(suffix)
+                if missing > 0:
+                    self._metrics[suffix].inc(missing)
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return bytes(generate_latest(self.registry))
+
+
+METRIC_BY_SUFFIX = {d.suffix: d for d in METRIC_DEFINITIONS}
+
+
+def start_metrics_server(
+    metrics: MonitorMetrics, port: int = 8000, addr: str = "127.0.0.1"
+) -> tuple[Any, Any]:
+    """Serve ``/metrics`` for Prometheus in a background thread.
+
+    Args:
+        metrics: the monitor's metrics (``monitor.prometheus_metrics``).
+        port: TCP port (0 picks a free one; read it from ``server.server_port``).
+        addr: address to bind; loopback by default, ``0.0.0.0`` to expose it.
+
+    Returns:
+        ``(server, thread)``; call ``server.shutdown()`` to stop.
+    """
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
+    return server, thread

@@ -1,0 +1,532 @@
+"""ModelMonitor: records predictions and labels, runs checks, exports metrics, fires triggers.
+
+The recording calls (:meth:`ModelMonitor.record_prediction`,
+:meth:`ModelMonitor.record_feedback`) only validate and append to bounded in-memory
+structures; all statistics run in :meth:`~ModelMonitor.check_drift` and
+:meth:`~ModelMonitor.check_performance`, on demand or on the background scheduler started by
+:meth:`~ModelMonitor.start_monitoring`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.exceptions import DataValidationError
+from mlflow_monitor.features import as_feature_row
+from mlflow_monitor.metrics import MonitorMetrics
+from mlflow_monitor.performance import PerformanceTracker, as_label
+from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot, utcnow
+from mlflow_monitor.scheduler import PeriodicJob, PeriodicScheduler
+from mlflow_monitor.store import InMemoryStore, PredictionRecord
+from mlflow_monitor.triggers import (
+    DATA_DRIFT,
+    MANUAL,
+    PERFORMANCE_DEGRADATION,
+    Callback,
+    Clock,
+    TriggerEvent,
+    TriggerPolicy,
+)
+
+if TYPE_CHECKING:
+    import os
+
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["ModelMonitor", "create_monitor"]
+
+logger = logging.getLogger(__name__)
+
+
+def _probability(value: Any) -> float | None:
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise DataValidationError(f"probability must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _prediction_id(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+        raise DataValidationError(f"prediction_id must be a non-empty str or int, got {value!r}")
+    return str(value)
+
+
+class ModelMonitor:
+    """Monitors one model: data drift, live performance, metrics and retraining triggers.
+
+    Args:
+        config: options as a dict (see :class:`~mlflow_monitor.config.MonitorConfig`).
+        registry: Prometheus registry for the metrics; a new one per monitor by default.
+        clock: returns the current UTC time; tests pass a fake one to move through cooldowns.
+        store: where predictions and labels are kept; an :class:`InMemoryStore` by default.
+
+    Example:
+        >>> monitor = create_monitor({"drift_p_value": 0.01})
+        >>> monitor.setup_drift_detection(training_features)  # doctest: +SKIP
+        >>> pid = monitor.record_prediction(1, 0.93, features=row)  # doctest: +SKIP
+        >>> monitor.record_feedback(pid, true_label=0)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | MonitorConfig | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = utcnow,
+        store: InMemoryStore | None = None,
+    ) -> None:
+        self.config = MonitorConfig.from_dict(config)
+        cfg = self.config
+        self.clock = clock
+        self.store = store or InMemoryStore(cfg.max_pending_feedback, cfg.drift_window_size)
+        self.drift_detector: DriftDetector | None = None
+        self.performance_tracker: PerformanceTracker | None = None
+        if cfg.enable_performance_tracking:
+            self.performance_tracker = PerformanceTracker(
+                window_size=cfg.performance_window_size,
+                threshold=cfg.performance_threshold,
+                min_samples=cfg.performance_min_samples,
+                positive_label=cfg.positive_label,
+            )
+        self.prometheus_metrics: MonitorMetrics | None = (
+            MonitorMetrics(cfg.metrics_prefix, registry) if cfg.enable_prometheus else None
+        )
+        callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
+        self.triggers = TriggerPolicy(cfg.retraining_cooldown_minutes, callbacks, clock)
+        self._counts = {"predictions": 0, "feedback": 0}
+        self._counts_lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        self._last: dict[str, CheckResult] = {}
+        self._errors: dict[str, str] = {}
+        self._scheduler: PeriodicScheduler | None = None
+        self._started_at: datetime | None = None
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def setup_drift_detection(
+        self, reference_data: Any, detector: DriftDetector | None = None
+    ) -> DriftDetector | None:
+        """Set the reference data (usually the training features) for drift checks.
+
+        Args:
+            reference_data: 2-D numeric array or DataFrame; only the most recent
+                ``drift_update_ref['last']`` rows are kept.
+            detector: a custom :class:`DriftDetector` (e.g. with a ``preprocess_fn``);
+                by default one is built from the config.
+
+        Returns:
+            The fitted detector, or None when drift detection is disabled.
+        """
+        cfg = self.config
+        if not cfg.enable_drift_detection:
+            logger.warning("setup_drift_detection ignored: enable_drift_detection is False")
+            return None
+        if detector is None:
+            detector = DriftDetector(
+                p_val=cfg.drift_p_value,
+                n_permutations=cfg.drift_n_permutations,
+                backend=cfg.drift_backend,
+                update_ref=cfg.drift_update_ref,
+                feature_correction=cfg.drift_feature_correction,
+                random_seed=cfg.random_seed,
+            )
+        detector.fit(reference_data)
+        self.drift_detector = detector
+        return detector
+
+    def setup_performance_baseline(self, baseline_metrics: Mapping[str, Any]) -> None:
+        """Set the metrics live performance is compared against.
+
+        Args:
+            baseline_metrics: ``precision``, ``recall``, ``accuracy``, ``f1_score`` (any
+                subset), each in [0, 1], e.g. from the held-out evaluation.
+        """
+        if self.performance_tracker is None:
+            logger.warning("setup_performance_baseline ignored: performance tracking is off")
+            return
+        self.performance_tracker.set_baseline(baseline_metrics)
+
+    def add_retraining_callback(self, callback: Callback) -> None:
+        """Call ``callback(reason, details)`` on every fired retraining trigger."""
+        self.triggers.add_callback(callback)
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _features_for_window(self, features: Any) -> Any:
+        detector = self.drift_detector
+        if features is None or not self.config.enable_drift_detection:
+            return None
+        if detector is not None and detector.preprocess_fn is not None:
+            return features  # raw input, preprocessed in batches at check time
+        return as_feature_row(features, detector.n_features if detector else None)
+
+    def record_prediction(
+        self,
+        prediction: Any,
+        probability: Any = None,
+        features: Any = None,
+        true_label: Any = None,
+        prediction_id: Any = None,
+    ) -> str:
+        """Record one prediction the model made.
+
+        Args:
+            prediction: predicted class label.
+            probability: predicted probability of the positive class, in [0, 1], or None.
+            features: the model's input features for this prediction (one row), used by
+                drift checks; raw input when the drift detector has a ``preprocess_fn``.
+            true_label: the true class when already known; later labels go through
+                :meth:`record_feedback`.
+            prediction_id: your id for this prediction; a new UUID by default.
+
+        Returns:
+            The prediction id, to pass to :meth:`record_feedback`.
+
+        Raises:
+            DataValidationError: an argument is malformed; nothing is recorded then.
+            FeedbackError: ``prediction_id`` was already used.
+        """
+        label = as_label(prediction, "prediction")
+        prob = _probability(probability)
+        truth = None if true_label is None else as_label(true_label, "true_label")
+        pid = uuid.uuid4().hex if prediction_id is None else _prediction_id(prediction_id)
+        row = self._features_for_window(features)
+        record = PredictionRecord(pid, time.time(), label, prob, truth)
+        self.store.add(record, row)
+        with self._counts_lock:
+            self._counts["predictions"] += 1
+            if truth is not None:
+                self._counts["feedback"] += 1
+        if truth is not None and self.performance_tracker is not None:
+            self.performance_tracker.update(label, truth)
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.count_predictions()
+            if truth is not None:
+                self.prometheus_metrics.count_feedback()
+        return pid
+
+    def record_feedback(self, prediction_id: Any, true_label: Any) -> None:
+        """Attach the true label that arrived later to an earlier prediction.
+
+        Args:
+            prediction_id: the id :meth:`record_prediction` returned.
+            true_label: the true class.
+
+        Raises:
+            UnknownPredictionError: the id was never recorded (or is older than
+                ``max_pending_feedback`` predictions).
+            FeedbackError: the prediction already has a label (labels are not overwritten).
+            DataValidationError: the label is not an int or str.
+        """
+        truth = as_label(true_label, "true_label")
+        record = self.store.label(_prediction_id(prediction_id), truth)
+        with self._counts_lock:
+            self._counts["feedback"] += 1
+        if self.performance_tracker is not None:
+            self.performance_tracker.update(record.prediction, truth)
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.count_feedback()
+
+    # -- checks --------------------------------------------------------------------------
+
+    def check_drift(self) -> CheckResult:
+        """Test the feature rows recorded since the last drift check against the reference.
+
+        Rows are consumed by a check that runs; with fewer than ``drift_min_samples`` rows
+        the check is skipped and the rows wait for the next one.
+
+        Returns:
+            The check result; ``status`` is ``"drift"``, ``"ok"`` or ``"skipped"``.
+        """
+        cfg = self.config
+        if not cfg.enable_drift_detection:
+            return self._remember(CheckResult("drift", "skipped", reason="drift detection is off"))
+        detector = self.drift_detector
+        if detector is None or not detector.is_fitted:
+            reason = "no reference data; call setup_drift_detection(reference) first"
+            return self._remember(CheckResult("drift", "skipped", reason=reason))
+        with self._check_lock:
+            rows = self.store.drain_features()
+            if len(rows) < cfg.drift_min_samples:
+                self.store.restore_features(rows)
+                reason = f"need {cfg.drift_min_samples} new feature rows, have {len(rows)}"
+                return self._remember(CheckResult("drift", "skipped", reason=reason))
+            batch: Any = rows if detector.preprocess_fn is not None else np.vstack(rows)
+            try:
+                result = detector.detect(batch)
+            except Exception as exc:
+                self._errors["drift"] = f"{type(exc).__name__}: {exc}"
+                raise
+        self._errors.pop("drift", None)
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.observe_drift(result)
+        event = None
+        if result.drift_detected:
+            event = self._fire(DATA_DRIFT, _drift_details(result))
+        status = "drift" if result.drift_detected else "ok"
+        fired = event is not None and event.fired
+        return self._remember(CheckResult("drift", status, drift=result, triggered=fired))
+
+    def check_performance(self) -> CheckResult:
+        """Compute rolling metrics over the labelled window and compare with the baseline.
+
+        Returns:
+            The check result; ``status`` is ``"degraded"``, ``"ok"`` or ``"skipped"`` (no
+            baseline yet, or fewer than ``performance_min_samples`` labels).
+        """
+        tracker = self.performance_tracker
+        if tracker is None:
+            reason = "performance tracking is off"
+            return self._remember(CheckResult("performance", "skipped", reason=reason))
+        snapshot = tracker.compute()
+        if self.prometheus_metrics is not None and snapshot.n_samples:
+            self.prometheus_metrics.observe_performance(snapshot)
+        if not tracker.baseline_:
+            reason = "no baseline; call setup_performance_baseline(metrics) first"
+            return self._remember(
+                CheckResult("performance", "skipped", performance=snapshot, reason=reason)
+            )
+        if not snapshot.enough_samples:
+            reason = f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
+            return self._remember(
+                CheckResult("performance", "skipped", performance=snapshot, reason=reason)
+            )
+        event = None
+        if snapshot.degraded:
+            event = self._fire(PERFORMANCE_DEGRADATION, _performance_details(snapshot))
+        status = "degraded" if snapshot.degraded else "ok"
+        fired = event is not None and event.fired
+        return self._remember(
+            CheckResult("performance", status, performance=snapshot, triggered=fired)
+        )
+
+    def _remember(self, result: CheckResult) -> CheckResult:
+        previous = self._last.get(result.kind)
+        # A skipped check does not hide the last real verdict.
+        if result.ran or previous is None or not previous.ran:
+            self._last[result.kind] = result
+        if result.ran:
+            logger.info("%s check: %s", result.kind, result.status)
+        else:
+            logger.debug("%s check skipped: %s", result.kind, result.reason)
+        return result
+
+    # -- triggers ------------------------------------------------------------------------
+
+    def _fire(self, reason: str, details: Mapping[str, Any], force: bool = False) -> TriggerEvent:
+        event = self.triggers.fire(reason, details, force=force)
+        if event.fired and self.prometheus_metrics is not None:
+            self.prometheus_metrics.count_trigger()
+        return event
+
+    def trigger_retraining(
+        self, reason: str = MANUAL, details: Mapping[str, Any] | None = None
+    ) -> TriggerEvent:
+        """Fire a retraining trigger now, ignoring the cooldown; callbacks run.
+
+        Args:
+            reason: why (free text; ``"manual"`` by default).
+            details: JSON-serialisable context passed to the callbacks.
+
+        Returns:
+            The recorded event (with any callback errors).
+        """
+        return self._fire(reason, details or {}, force=True)
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def start_monitoring(self) -> None:
+        """Start periodic checks in a background thread and mark the monitor healthy.
+
+        Performance runs every ``performance_check_minutes``, drift every
+        ``drift_check_minutes``; disabled components get no job.
+        """
+        if self._scheduler is not None and self._scheduler.running:
+            return
+        cfg = self.config
+        jobs = []
+        if cfg.enable_performance_tracking:
+            jobs.append(
+                PeriodicJob(
+                    "performance", cfg.performance_check_minutes * 60, self._scheduled_performance
+                )
+            )
+        if cfg.enable_drift_detection:
+            jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self._scheduled_drift))
+        self._scheduler = PeriodicScheduler(jobs) if jobs else None
+        if self._scheduler is not None:
+            self._scheduler.start()
+        self._started_at = self.clock()
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.set_monitoring(True)
+        logger.info("monitoring started (%d periodic jobs)", len(jobs))
+
+    def stop_monitoring(self) -> None:
+        """Stop the periodic checks (waits for a check in progress)."""
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+        self._started_at = None
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.set_monitoring(False)
+        logger.info("monitoring stopped")
+
+    def _scheduled_drift(self) -> None:
+        try:
+            self.check_drift()
+        except Exception:
+            logger.exception("scheduled drift check failed")
+
+    def _scheduled_performance(self) -> None:
+        try:
+            self.check_performance()
+            self._errors.pop("performance", None)
+        except Exception as exc:
+            self._errors["performance"] = f"{type(exc).__name__}: {exc}"
+            logger.exception("scheduled performance check failed")
+
+    @property
+    def is_monitoring(self) -> bool:
+        """True while periodic checks run."""
+        return self._started_at is not None
+
+    @property
+    def is_healthy(self) -> bool:
+        """Monitoring runs and the last checks raised no error."""
+        return self.is_monitoring and not self._errors
+
+    def __enter__(self) -> ModelMonitor:
+        self.start_monitoring()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_monitoring()
+
+    # -- status --------------------------------------------------------------------------
+
+    def get_monitoring_status(self) -> dict[str, Any]:
+        """Everything about the monitor in one JSON-serialisable dict.
+
+        Keys: ``healthy``, ``monitoring_active``, ``started_at``, ``counts``, ``drift``,
+        ``performance``, ``drift_detected``, ``performance_degraded``, ``triggers``,
+        ``errors`` and ``config``.
+        """
+        with self._counts_lock:
+            counts = dict(self._counts)
+        counts["pending_drift_rows"] = self.store.pending_features()
+        counts["predictions_held"] = len(self.store)
+        last_drift = self._last.get("drift")
+        last_perf = self._last.get("performance")
+        drift_result = last_drift.drift if last_drift else None
+        tracker = self.performance_tracker
+        detector = self.drift_detector
+        current: PerformanceSnapshot | None = tracker.compute() if tracker else None
+        return {
+            "healthy": self.is_healthy,
+            "monitoring_active": self.is_monitoring,
+            "started_at": self._started_at.isoformat() if self._started_at else None,
+            "timestamp": self.clock().isoformat(),
+            "counts": counts,
+            "drift": {
+                "enabled": self.config.enable_drift_detection,
+                "reference_size": (
+                    int(detector.reference_.shape[0])
+                    if detector is not None and detector.reference_ is not None
+                    else 0
+                ),
+                "last_check": last_drift.to_dict() if last_drift else None,
+            },
+            "performance": {
+                "enabled": self.config.enable_performance_tracking,
+                "baseline": dict(tracker.baseline_) if tracker else {},
+                "current": current.to_dict() if current else None,
+                "last_check": last_perf.to_dict() if last_perf else None,
+            },
+            "drift_detected": bool(drift_result and drift_result.drift_detected),
+            "performance_degraded": bool(
+                last_perf and last_perf.performance and last_perf.status == "degraded"
+            ),
+            "triggers": {
+                "total": len(self.triggers.history),
+                "suppressed_by_cooldown": self.triggers.suppressed,
+                "history": [e.to_dict() for e in self.triggers.history],
+            },
+            "errors": dict(self._errors),
+            "config": self.config.to_dict(),
+        }
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save_state(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole monitoring state to one file, atomically (no pickle).
+
+        Saved: reference data and bandwidth, baseline, labelled window, predictions awaiting
+        feedback, the pending drift window, counters, last check results and trigger history.
+        """
+        from mlflow_monitor.state import save_monitor_state
+
+        save_monitor_state(self, path)
+
+    def load_state(self, path: str | os.PathLike[str]) -> None:
+        """Restore what :meth:`save_state` wrote into this monitor.
+
+        Raises:
+            StateError: the file is missing, corrupt, tampered with or not a state file.
+        """
+        from mlflow_monitor.state import load_monitor_state
+
+        load_monitor_state(self, path)
+
+
+def _drift_details(result: DriftResult) -> dict[str, Any]:
+    return {
+        "p_value": result.p_value,
+        "distance": result.distance,
+        "p_val": result.p_val,
+        "n_test": result.n_test,
+        "drifted_features": result.drifted_features,
+    }
+
+
+def _performance_details(snapshot: PerformanceSnapshot) -> dict[str, Any]:
+    return {
+        "metrics": snapshot.metrics,
+        "baseline": snapshot.baseline,
+        "degraded_metrics": snapshot.degraded_metrics,
+        "n_samples": snapshot.n_samples,
+        "threshold": snapshot.threshold,
+    }
+
+
+def create_monitor(
+    config: Mapping[str, Any] | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = utcnow,
+) -> ModelMonitor:
+    """Create a :class:`ModelMonitor` from a dict of options.
+
+    Args:
+        config: options (see the README's option table); None for all defaults.
+        registry: Prometheus registry for the metrics; a fresh one by default.
+        clock: current-time function (for tests).
+
+    Raises:
+        ConfigError: an option is unknown or has a bad value.
+    """
+    return ModelMonitor(config, registry=registry, clock=clock)

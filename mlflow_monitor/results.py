@@ -1,0 +1,253 @@
+"""Typed, immutable results of drift and performance checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["CheckResult", "DriftResult", "FeatureDrift", "PerformanceSnapshot", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Result of the univariate test (two-sample Kolmogorov-Smirnov) of one feature.
+
+    Attributes:
+        name: feature name.
+        statistic: KS statistic (largest gap between the two empirical CDFs).
+        p_value: raw p-value.
+        adjusted_p_value: p-value after the multiple-testing correction.
+        drift_detected: ``adjusted_p_value < p_val``.
+    """
+
+    name: str
+    statistic: float
+    p_value: float
+    adjusted_p_value: float
+    drift_detected: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dict."""
+        return {
+            "name": self.name,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "adjusted_p_value": self.adjusted_p_value,
+            "drift_detected": self.drift_detected,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=str(data["name"]),
+            statistic=float(data["statistic"]),
+            p_value=float(data["p_value"]),
+            adjusted_p_value=float(data["adjusted_p_value"]),
+            drift_detected=bool(data["drift_detected"]),
+        )
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Outcome of one drift check.
+
+    Attributes:
+        drift_detected: the multivariate MMD test rejected "same distribution" at ``p_val``.
+        p_value: permutation p-value of the MMD test.
+        distance: observed MMD² between reference and test window.
+        distance_threshold: MMD² that would have been significant at ``p_val``.
+        p_val: significance level of the test.
+        n_reference: rows in the reference sample.
+        n_test: rows in the test window.
+        backend: ``"builtin"`` or ``"alibi-detect"``.
+        sigma: Gaussian kernel bandwidth used.
+        features: per-feature tests, in feature order.
+        correction: multiple-testing correction applied to the per-feature p-values.
+        timestamp: when the check finished (UTC).
+    """
+
+    drift_detected: bool
+    p_value: float
+    distance: float
+    distance_threshold: float
+    p_val: float
+    n_reference: int
+    n_test: int
+    backend: str
+    sigma: float
+    features: tuple[FeatureDrift, ...]
+    correction: str
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """Names of the features whose own test flags drift, most significant first."""
+        flagged = [f for f in self.features if f.drift_detected]
+        return [f.name for f in sorted(flagged, key=lambda f: f.adjusted_p_value)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-serialisable dict."""
+        return {
+            "drift_detected": self.drift_detected,
+            "p_value": self.p_value,
+            "distance": self.distance,
+            "distance_threshold": self.distance_threshold,
+            "p_val": self.p_val,
+            "n_reference": self.n_reference,
+            "n_test": self.n_test,
+            "backend": self.backend,
+            "sigma": self.sigma,
+            "correction": self.correction,
+            "drifted_features": self.drifted_features,
+            "features": [f.to_dict() for f in self.features],
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            drift_detected=bool(data["drift_detected"]),
+            p_value=float(data["p_value"]),
+            distance=float(data["distance"]),
+            distance_threshold=float(data["distance_threshold"]),
+            p_val=float(data["p_val"]),
+            n_reference=int(data["n_reference"]),
+            n_test=int(data["n_test"]),
+            backend=str(data["backend"]),
+            sigma=float(data["sigma"]),
+            features=tuple(FeatureDrift.from_dict(f) for f in data["features"]),
+            correction=str(data["correction"]),
+            timestamp=datetime.fromisoformat(str(data["timestamp"])),
+        )
+
+
+@dataclass(frozen=True)
+class PerformanceSnapshot:
+    """Rolling performance over the labelled window, compared with the baseline.
+
+    Attributes:
+        precision, recall, accuracy, f1_score: metrics over the window (binary, with
+            ``positive_label`` as the positive class).
+        n_samples: labelled predictions in the window.
+        enough_samples: ``n_samples >= min_samples``; no verdict is given below it.
+        degraded: some metric is more than ``threshold`` (relative) below its baseline.
+        degraded_metrics: names of those metrics with their relative drops.
+        baseline: the baseline metrics compared against (empty when none is set).
+        threshold: relative drop that counts as degradation.
+        timestamp: when the snapshot was taken (UTC).
+    """
+
+    precision: float
+    recall: float
+    accuracy: float
+    f1_score: float
+    n_samples: int
+    enough_samples: bool
+    degraded: bool
+    degraded_metrics: dict[str, float]
+    baseline: dict[str, float]
+    threshold: float
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The four metrics by name."""
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "accuracy": self.accuracy,
+            "f1_score": self.f1_score,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as a JSON-serialisable dict."""
+        return {
+            **self.metrics,
+            "n_samples": self.n_samples,
+            "enough_samples": self.enough_samples,
+            "degraded": self.degraded,
+            "degraded_metrics": dict(self.degraded_metrics),
+            "baseline": dict(self.baseline),
+            "threshold": self.threshold,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PerformanceSnapshot:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            precision=float(data["precision"]),
+            recall=float(data["recall"]),
+            accuracy=float(data["accuracy"]),
+            f1_score=float(data["f1_score"]),
+            n_samples=int(data["n_samples"]),
+            enough_samples=bool(data["enough_samples"]),
+            degraded=bool(data["degraded"]),
+            degraded_metrics={str(k): float(v) for k, v in data["degraded_metrics"].items()},
+            baseline={str(k): float(v) for k, v in data["baseline"].items()},
+            threshold=float(data["threshold"]),
+            timestamp=datetime.fromisoformat(str(data["timestamp"])),
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one on-demand or scheduled check did.
+
+    Attributes:
+        kind: ``"drift"`` or ``"performance"``.
+        status: ``"ok"``, ``"drift"``, ``"degraded"`` or ``"skipped"``.
+        drift: the drift result (drift checks that ran).
+        performance: the performance snapshot (performance checks that ran).
+        reason: why a check was skipped.
+        triggered: whether the check fired a retraining trigger.
+        timestamp: when the check finished (UTC).
+    """
+
+    kind: str
+    status: str
+    drift: DriftResult | None = None
+    performance: PerformanceSnapshot | None = None
+    reason: str | None = None
+    triggered: bool = False
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def ran(self) -> bool:
+        """True unless the check was skipped."""
+        return self.status != "skipped"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-serialisable dict."""
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "drift": self.drift.to_dict() if self.drift else None,
+            "performance": self.performance.to_dict() if self.performance else None,
+            "reason": self.reason,
+            "triggered": self.triggered,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        """Inverse of :meth:`to_dict`."""
+        drift, performance = data.get("drift"), data.get("performance")
+        return cls(
+            kind=str(data["kind"]),
+            status=str(data["status"]),
+            drift=DriftResult.from_dict(drift) if drift else None,
+            performance=PerformanceSnapshot.from_dict(performance) if performance else None,
+            reason=data.get("reason"),
+            triggered=bool(data.get("triggered", False)),
+            timestamp=datetime.fromisoformat(str(data["timestamp"])),
+        )

@@ -1,0 +1,193 @@
+"""Retraining triggers: when to fire, whom to call, what happened.
+
+A trigger has a reason (``"data_drift"``, ``"performance_degradation"``, ``"manual"`` or the
+caller's own) and JSON-serialisable details. :class:`TriggerPolicy` applies a cooldown per
+reason, so one incident seen by many consecutive checks fires once; manual triggers always
+fire. Callbacks are called as ``callback(reason, details)``; one that raises is logged and
+recorded in the event, and never stops the others or the monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlflow_monitor.exceptions import ConfigError, DataValidationError
+from mlflow_monitor.results import utcnow
+
+__all__ = [
+    "DATA_DRIFT",
+    "MANUAL",
+    "PERFORMANCE_DEGRADATION",
+    "TriggerEvent",
+    "TriggerPolicy",
+]
+
+logger = logging.getLogger(__name__)
+
+DATA_DRIFT = "data_drift"
+PERFORMANCE_DEGRADATION = "performance_degradation"
+MANUAL = "manual"
+
+Callback = Callable[[str, dict[str, Any]], None]
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """One retraining trigger.
+
+    Attributes:
+        reason: why it fired.
+        details: what the check saw (JSON-serialisable).
+        timestamp: when it fired (UTC).
+        fired: False when the cooldown suppressed it (callbacks were not called).
+        callback_errors: ``"name: error"`` for each callback that raised.
+    """
+
+    reason: str
+    details: dict[str, Any]
+    timestamp: datetime
+    fired: bool = True
+    callback_errors: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as a JSON-serialisable dict."""
+        return {
+            "reason": self.reason,
+            "details": self.details,
+            "timestamp": self.timestamp.isoformat(),
+            "fired": self.fired,
+            "callback_errors": list(self.callback_errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TriggerEvent:
+        """Rebuild an event saved with :meth:`to_dict`."""
+        return cls(
+            reason=str(data["reason"]),
+            details=dict(data["details"]),
+            timestamp=datetime.fromisoformat(str(data["timestamp"])),
+            fired=bool(data.get("fired", True)),
+            callback_errors=tuple(str(e) for e in data.get("callback_errors", [])),
+        )
+
+
+def _json_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise DataValidationError(f"details must be a dict, got {type(details).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(details), default=str)))
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"details must be JSON-serialisable: {exc}") from exc
+
+
+class TriggerPolicy:
+    """Decides whether a trigger fires, runs the callbacks and keeps the history.
+
+    Args:
+        cooldown_minutes: after a trigger fires for a reason, further triggers for that reason
+            are suppressed for this long (0 disables the cooldown).
+        callbacks: called as ``callback(reason, details)`` on every fired trigger.
+        clock: returns the current UTC time (tests pass a fake one).
+        history_size: fired events kept, most recent last.
+    """
+
+    def __init__(
+        self,
+        cooldown_minutes: float = 60.0,
+        callbacks: list[Callback] | None = None,
+        clock: Clock = utcnow,
+        history_size: int = 1000,
+    ) -> None:
+        if not isinstance(cooldown_minutes, int | float) or cooldown_minutes < 0:
+            raise ConfigError(f"cooldown_minutes must be a number >= 0, got {cooldown_minutes!r}")
+        self.cooldown = timedelta(minutes=float(cooldown_minutes))
+        self.callbacks: list[Callback] = []
+        for callback in callbacks or []:
+            self.add_callback(callback)
+        self.clock = clock
+        self.history: deque[TriggerEvent] = deque(maxlen=history_size)
+        self.suppressed = 0
+        self._last_fired: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def add_callback(self, callback: Callback) -> None:
+        """Register ``callback(reason, details)``, called on every fired trigger."""
+        if not callable(callback):
+            raise ConfigError(f"callback must be callable(reason, details), got {callback!r}")
+        self.callbacks.append(callback)
+
+    def in_cooldown(self, reason: str) -> bool:
+        """True if a trigger for ``reason`` fired less than the cooldown ago."""
+        last = self._last_fired.get(reason)
+        return last is not None and self.clock() - last < self.cooldown
+
+    def fire(
+        self, reason: str, details: Mapping[str, Any] | None = None, force: bool = False
+    ) -> TriggerEvent:
+        """Fire a trigger unless its reason is cooling down.
+
+        Args:
+            reason: why retraining is wanted.
+            details: JSON-serialisable context passed to the callbacks.
+            force: ignore the cooldown (manual triggers).
+
+        Returns:
+            The event; ``fired`` is False when the cooldown suppressed it.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise DataValidationError(f"reason must be a non-empty string, got {reason!r}")
+        payload = _json_details(details)
+        with self._lock:
+            now = self.clock()
+            if not force and self.in_cooldown(reason):
+                self.suppressed += 1
+                logger.info("trigger %r suppressed by cooldown", reason)
+                return TriggerEvent(reason, payload, now, fired=False)
+            self._last_fired[reason] = now
+        errors = self._run_callbacks(reason, payload)
+        event = TriggerEvent(reason, payload, now, fired=True, callback_errors=errors)
+        with self._lock:
+            self.history.append(event)
+        logger.warning("retraining triggered: %s %s", reason, payload)
+        return event
+
+    def _run_callbacks(self, reason: str, details: dict[str, Any]) -> tuple[str, ...]:
+        errors: list[str] = []
+        for callback in list(self.callbacks):
+            name = getattr(callback, "__qualname__", repr(callback))
+            try:
+                callback(reason, dict(details))
+            except Exception as exc:
+                logger.exception("retraining callback %s failed", name)
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return tuple(errors)
+
+    def get_state(self) -> dict[str, Any]:
+        """History and cooldown clocks as JSON-serialisable data."""
+        with self._lock:
+            return {
+                "history": [e.to_dict() for e in self.history],
+                "last_fired": {k: v.isoformat() for k, v in self._last_fired.items()},
+                "suppressed": self.suppressed,
+            }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        with self._lock:
+            self.history.clear()
+            self.history.extend(TriggerEvent.from_dict(e) for e in state.get("history", []))
+            self._last_fired = {
+                str(k): datetime.fromisoformat(str(v))
+                for k, v in state.get("last_fired", {}).items()
+            }
+            self.suppressed = int(state.get("suppressed", 0))
