@@ -69,3 +69,7 @@ def status(state_file: str, as_json: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     sys.exit(cli.main(standalone_mode=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -71,11 +71,12 @@ class MonitorConfig:
         _validate(self)
 
     @classmethod
-    def from_dict(cls, options: Mapping[str, Any] | None = None) -> MonitorConfig:
+    def from_dict(cls, options: Mapping[str, Any] | MonitorConfig | None = None) -> MonitorConfig:
         """Build a config from a plain dict, rejecting unknown keys.
 
         Args:
-            options: option names and values; missing options take their defaults.
+            options: option names and values; missing options take their defaults. A
+                ``MonitorConfig`` is returned as it is.
 
         Returns:
             The validated config.
@@ -192,7 +193,9 @@ def _validate(cfg: MonitorConfig) -> None:
     validate_update_ref(cfg.drift_update_ref)
     if not isinstance(cfg.metrics_prefix, str) or not _METRIC_NAME.match(cfg.metrics_prefix):
         raise _fail(
-            "metrics_prefix", cfg.metrics_prefix, "a Prometheus name matching [a-zA-Z_:][a-zA-Z0-9_:]*"
+            "metrics_prefix",
+            cfg.metrics_prefix,
+            "a Prometheus name matching [a-zA-Z_:][a-zA-Z0-9_:]*",
         )
     for key in ("enable_drift_detection", "enable_performance_tracking", "enable_prometheus"):
         _flag(cfg, key)

@@ -208,9 +208,7 @@ class DriftDetector:
         names = feature_names_of(reference) if self.preprocess_fn is None else None
         matrix = self._prepare(reference, "reference")
         if matrix.shape[0] < 2:
-            raise DataValidationError(
-                f"reference must have at least 2 rows, got {matrix.shape[0]}"
-            )
+            raise DataValidationError(f"reference must have at least 2 rows, got {matrix.shape[0]}")
         self.feature_names_ = names or [f"feature_{i}" for i in range(matrix.shape[1])]
         self._set_reference(matrix)
         logger.debug("drift reference set: %d rows x %d features", *matrix.shape)

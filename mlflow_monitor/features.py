@@ -7,7 +7,7 @@ value. Everything becomes a 2-D float64 array of finite values; anything else ra
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

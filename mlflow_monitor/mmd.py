@@ -12,7 +12,7 @@ matrix with zero diagonal, ``r = K @ u`` and ``c = K @ 1``::
 
 so stacking the observed split and ``P`` random splits as the columns of ``U`` turns the whole
 test into ``K @ U``. ``K`` is built block by block (rows of ``z``), so memory stays at one block
-plus ``U``, never the full ``N × N`` matrix.
+plus ``U``, never the full ``N x N`` matrix.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 __all__ = ["MMDTestResult", "median_heuristic_sigma", "mmd_permutation_test"]
 
-FloatArray = npt.NDArray[np.floating]
+FloatArray = npt.NDArray[np.float64]
 
 # Largest number of pairwise distances used by the median heuristic before subsampling rows.
 _MEDIAN_MAX_ROWS = 4000
@@ -53,7 +53,7 @@ class MMDTestResult:
 
 
 def _pairwise_sq_distances(a: FloatArray, b: FloatArray) -> FloatArray:
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    d2: FloatArray = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
     np.maximum(d2, 0.0, out=d2)
     return d2
 

@@ -81,7 +81,7 @@ def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **members)  # type: ignore[arg-type]
+            np.savez(handle, **members)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -110,7 +110,8 @@ def read_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
     if not source.is_file():
         raise StateError(f"state file {str(source)!r} does not exist")
     try:
-        with np.load(source, allow_pickle=False) as archive:
+        # np.load is given an open handle: on a corrupt archive it would leak its own.
+        with source.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
             members = {name: archive[name] for name in archive.files}
     except ValueError as exc:
         raise StateError(
@@ -205,8 +206,10 @@ def load_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> N
         pairs: list[tuple[Any, Any]] = []
         baseline: dict[str, float] = {}
         if tracker is not None and performance is not None:
-            pairs = [(as_label(p, "saved prediction"), as_label(t, "saved label"))
-                     for p, t in performance["window"]]
+            pairs = [
+                (as_label(p, "saved prediction"), as_label(t, "saved label"))
+                for p, t in performance["window"]
+            ]
             baseline = validate_baseline(performance["baseline"]) if performance["baseline"] else {}
         triggers = meta["triggers"]
         [TriggerEvent.from_dict(event) for event in triggers["history"]]  # validate first

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mlflow_monitor import create_monitor
+from mlflow_monitor.cli import cli
+
+
+def test_help_lists_commands(runner):
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "status" in result.output
+
+
+def test_status_of_a_saved_state(runner, tmp_path):
+    monitor = create_monitor({"metrics_prefix": "cli"})
+    pid = monitor.record_prediction(1, 0.9)
+    monitor.record_feedback(pid, 1)
+    monitor.trigger_retraining("manual", {"by": "cli-test"})
+    monitor.save_state(tmp_path / "s.npz")
+    result = runner.invoke(cli, ["status", str(tmp_path / "s.npz")])
+    assert result.exit_code == 0, result.output
+    assert "predictions recorded : 1" in result.output
+    assert "retraining triggers  : 1" in result.output
+    assert "manual" in result.output
+    as_json = runner.invoke(cli, ["status", "--json", str(tmp_path / "s.npz")])
+    assert json.loads(as_json.output)["counts"]["feedback"] == 1
+
+
+def test_errors_are_one_line_without_traceback(runner, tmp_path):
+    result = runner.invoke(cli, ["status", str(tmp_path / "missing.npz")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_script_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "mlflow_monitor.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0 and "Usage" in out.stdout

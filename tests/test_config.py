@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from mlflow_monitor import ConfigError, MonitorConfig, create_monitor
+
+DOCUMENTED_DEFAULTS = {
+    "performance_window_size": 1000,
+    "performance_threshold": 0.05,
+    "performance_check_minutes": 10,
+    "drift_p_value": 0.05,
+    "drift_check_minutes": 30,
+    "drift_update_ref": {"last": 1000, "sigma": 1.0},
+    "metrics_prefix": "fake_review_detection",
+    "enable_drift_detection": True,
+    "enable_performance_tracking": True,
+    "enable_prometheus": True,
+    "retraining_callback": None,
+}
+
+
+def test_documented_defaults():
+    config = MonitorConfig.from_dict(None)
+    for key, value in DOCUMENTED_DEFAULTS.items():
+        assert getattr(config, key) == value, key
+
+
+def test_every_documented_option_is_accepted():
+    def callback(reason, details):
+        return None
+
+    options = dict(DOCUMENTED_DEFAULTS, retraining_callback=callback)
+    config = MonitorConfig.from_dict(options)
+    assert config.retraining_callback is callback
+    assert config.to_dict()["retraining_callback"].endswith("callback")
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"drift_p_value": 1.5}, "drift_p_value must be a number in (0.0, 1.0), got 1.5"),
+        ({"drift_p_value": "0.05"}, "drift_p_value"),
+        ({"performance_window_size": 0}, "performance_window_size must be an integer >= 1"),
+        ({"performance_window_size": True}, "performance_window_size"),
+        ({"performance_window_size": 10.0}, "got 10.0"),
+        ({"performance_threshold": 0}, "performance_threshold"),
+        ({"drift_check_minutes": -1}, "drift_check_minutes"),
+        ({"metrics_prefix": "bad-prefix"}, "metrics_prefix"),
+        ({"enable_prometheus": "yes"}, "enable_prometheus must be True or False, got 'yes'"),
+        ({"retraining_callback": 42}, "retraining_callback"),
+        ({"drift_update_ref": {"last": 1}}, "drift_update_ref['last'] must be an integer >= 2"),
+        ({"drift_update_ref": {"last": 10, "sigma": 0}}, "drift_update_ref['sigma']"),
+        ({"drift_update_ref": {"first": 10}}, "unknown key 'first'"),
+        ({"drift_update_ref": 5}, "drift_update_ref must be a dict"),
+        ({"drift_backend": "torch"}, "drift_backend must be one of 'builtin', 'alibi-detect'"),
+        ({"drift_min_samples": 500, "drift_window_size": 100}, "must not exceed"),
+        ({"random_seed": -1}, "random_seed"),
+    ],
+    ids=lambda v: str(v)[:40],
+)
+def test_bad_values_name_key_value_and_allowed(options, fragment):
+    with pytest.raises(ConfigError) as info:
+        create_monitor(options)
+    assert fragment in str(info.value)
+
+
+def test_unknown_key_suggests_the_close_option():
+    with pytest.raises(ConfigError, match=r"unknown config option 'drift_pvalue'.*drift_p_value"):
+        create_monitor({"drift_pvalue": 0.01})
+
+
+def test_config_must_be_a_dict():
+    with pytest.raises(ConfigError, match="config must be a dict"):
+        create_monitor([("drift_p_value", 0.01)])  # type: ignore[arg-type]
+
+
+def test_update_ref_none_keeps_whole_reference():
+    config = MonitorConfig.from_dict({"drift_update_ref": None})
+    assert config.reference_size is None
+    assert config.bandwidth_scale == 1.0

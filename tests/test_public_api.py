@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlflow_monitor
+
+SEED_API = ["create_monitor", "ModelMonitor", "DriftDetector", "PerformanceTracker"]
+
+
+def test_all_lists_exactly_the_exported_names():
+    exported = {n for n in dir(mlflow_monitor) if not n.startswith("_")} - {"annotations"}
+    modules = {
+        "alibi_backend",
+        "cli",
+        "config",
+        "drift",
+        "exceptions",
+        "features",
+        "metrics",
+        "mmd",
+        "monitor",
+        "performance",
+        "results",
+        "scheduler",
+        "state",
+        "store",
+        "triggers",
+    }
+    assert set(mlflow_monitor.__all__) - {"__version__"} == exported - modules
+    for name in SEED_API:
+        assert name in mlflow_monitor.__all__
+
+
+def test_every_error_derives_from_monitor_error():
+    errors = [getattr(mlflow_monitor, n) for n in mlflow_monitor.__all__ if n.endswith("Error")]
+    assert len(errors) >= 7
+    for error in errors:
+        assert issubclass(error, mlflow_monitor.MonitorError)
+
+
+def test_import_does_not_pull_heavy_or_optional_packages():
+    code = (
+        "import sys, mlflow_monitor;"
+        "heavy = [m for m in ('mlflow', 'sklearn', 'scipy', 'torch', 'alibi_detect', 'pandas')"
+        " if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
