@@ -193,11 +193,13 @@ class DriftDetector:
                 raise DataValidationError(f"preprocess_fn failed on the {what}: {exc}") from exc
         return as_feature_matrix(data, self.n_features if what != "reference" else None, what)
 
-    def fit(self, reference: Any) -> DriftDetector:
+    def fit(self, reference: Any, preprocessed: bool = False) -> DriftDetector:
         """Set the reference sample (typically the training features).
 
         Args:
             reference: 2-D numeric array or DataFrame (raw data if ``preprocess_fn`` is set).
+            preprocessed: the reference is already in feature space, so ``preprocess_fn``
+                applies to test batches only (like alibi-detect's ``x_ref_preprocessed``).
 
         Returns:
             self.
@@ -205,8 +207,13 @@ class DriftDetector:
         Raises:
             DataValidationError: the reference is not numeric, not finite or has < 2 rows.
         """
-        names = feature_names_of(reference) if self.preprocess_fn is None else None
-        matrix = self._prepare(reference, "reference")
+        raw_input = self.preprocess_fn is not None and not preprocessed
+        names = None if raw_input else feature_names_of(reference)
+        matrix = (
+            self._prepare(reference, "reference")
+            if raw_input
+            else as_feature_matrix(reference, what="reference")
+        )
         if matrix.shape[0] < 2:
             raise DataValidationError(f"reference must have at least 2 rows, got {matrix.shape[0]}")
         self.feature_names_ = names or [f"feature_{i}" for i in range(matrix.shape[1])]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
+
+# The example detector and its synthetic data (examples/reviews_data.py) are shared with tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 
 class FakeClock:
@@ -41,3 +46,27 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def embedded_tracking(tmp_path_factory):
+    """MLflow's embedded default: a local SQLite tracking and registry store.
+
+    Session-scoped because creating the MLflow schema takes several seconds. Sets the
+    global tracking URI (and ``MLFLOW_TRACKING_URI`` for subprocesses) for the session.
+    """
+    import os
+
+    import mlflow
+
+    root = tmp_path_factory.mktemp("embedded-mlflow")
+    uri = f"sqlite:///{root}/mlflow.db"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+    mlflow.set_tracking_uri(previous)
