@@ -36,6 +36,7 @@ PERFORMANCE_DEGRADATION = "performance_degradation"
 MANUAL = "manual"
 
 Callback = Callable[[str, dict[str, Any]], None]
+Launcher = Callable[[str, dict[str, Any]], "str | None"]
 Clock = Callable[[], datetime]
 
 
@@ -48,7 +49,8 @@ class TriggerEvent:
         details: what the check saw (JSON-serialisable).
         timestamp: when it fired (UTC).
         fired: False when the cooldown suppressed it (callbacks were not called).
-        callback_errors: ``"name: error"`` for each callback that raised.
+        callback_errors: ``"name: error"`` for each callback (or the launcher) that raised.
+        retrain_run_id: MLflow run id of the retraining project run it launched, if any.
     """
 
     reason: str
@@ -56,6 +58,7 @@ class TriggerEvent:
     timestamp: datetime
     fired: bool = True
     callback_errors: tuple[str, ...] = field(default_factory=tuple)
+    retrain_run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a JSON-serialisable dict."""
@@ -65,6 +68,7 @@ class TriggerEvent:
             "timestamp": self.timestamp.isoformat(),
             "fired": self.fired,
             "callback_errors": list(self.callback_errors),
+            "retrain_run_id": self.retrain_run_id,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class TriggerEvent:
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
             fired=bool(data.get("fired", True)),
             callback_errors=tuple(str(e) for e in data.get("callback_errors", [])),
+            retrain_run_id=data.get("retrain_run_id"),
         )
 
 
@@ -99,6 +104,8 @@ class TriggerPolicy:
         callbacks: called as ``callback(reason, details)`` on every fired trigger.
         clock: returns the current UTC time (tests pass a fake one).
         history_size: fired events kept, most recent last.
+        launcher: called like a callback after them; returns the id of the retraining run
+            it started (see :class:`~mlflow_monitor.retrain.ProjectLauncher`).
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class TriggerPolicy:
         callbacks: list[Callback] | None = None,
         clock: Clock = utcnow,
         history_size: int = 1000,
+        launcher: Launcher | None = None,
     ) -> None:
         if not isinstance(cooldown_minutes, int | float) or cooldown_minutes < 0:
             raise ConfigError(f"cooldown_minutes must be a number >= 0, got {cooldown_minutes!r}")
@@ -115,6 +123,7 @@ class TriggerPolicy:
         for callback in callbacks or []:
             self.add_callback(callback)
         self.clock = clock
+        self.launcher = launcher
         self.history: deque[TriggerEvent] = deque(maxlen=history_size)
         self.suppressed = 0
         self._last_fired: dict[str, datetime] = {}
@@ -155,7 +164,14 @@ class TriggerPolicy:
                 return TriggerEvent(reason, payload, now, fired=False)
             self._last_fired[reason] = now
         errors = self._run_callbacks(reason, payload)
-        event = TriggerEvent(reason, payload, now, fired=True, callback_errors=errors)
+        run_id = None
+        if self.launcher is not None:
+            try:
+                run_id = self.launcher(reason, dict(payload))
+            except Exception as exc:
+                logger.exception("launching the retraining run failed")
+                errors += (f"launcher: {type(exc).__name__}: {exc}",)
+        event = TriggerEvent(reason, payload, now, True, errors, run_id)
         with self._lock:
             self.history.append(event)
         logger.warning("retraining triggered: %s %s", reason, payload)
