@@ -23,6 +23,13 @@ logger = logging.getLogger(__name__)
 _ACTIVE = {"RUNNING", "SCHEDULED"}
 
 
+def _mlflow_projects_run() -> Callable[..., Any]:
+    import mlflow.projects
+
+    run: Callable[..., Any] = mlflow.projects.run
+    return run
+
+
 class RetrainInFlightError(MonitorError):
     """A retraining run is still running; a second one is not started."""
 
@@ -88,11 +95,7 @@ class ProjectLauncher:
                     f"retraining run {self._submitted.run_id} is still running; not starting "
                     "another"
                 )
-            run_project = self._run_project
-            if run_project is None:
-                import mlflow.projects
-
-                run_project = mlflow.projects.run
+            run_project = self._run_project or _mlflow_projects_run()
             parameters = {
                 **self.parameters,
                 "model_name": self.model_name,
