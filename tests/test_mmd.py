@@ -30,23 +30,29 @@ def test_block_wise_kernel_gives_the_same_result(rng, monkeypatch):
     x = rng.normal(size=(80, 4))
     y = rng.normal(size=(70, 4))
     whole = mmd_permutation_test(x, y, 1.0, 50, rng=np.random.default_rng(3))
-    monkeypatch.setattr(mmd, "_BLOCK_ELEMENTS", 7 * 150)  # 7 rows per block
+    monkeypatch.setattr(mmd, "_BLOCK_ROWS", 7)  # 22 block rows, one short
     blocks = mmd_permutation_test(x, y, 1.0, 50, rng=np.random.default_rng(3))
     assert blocks.statistic == pytest.approx(whole.statistic, rel=1e-12)
     assert blocks.p_value == whole.p_value
 
 
 def test_permuted_statistics_match_explicit_permutations(rng):
-    """The GEMM evaluation of each split equals recomputing MMD^2 on that split."""
+    """Each split's statistic, evaluated through the quadratic forms, equals recomputing MMD^2
+    on that split: the p-value and threshold equal those of the explicit permutations."""
     x = rng.normal(size=(30, 2))
-    y = rng.normal(size=(25, 2)) + 0.5
+    y = rng.normal(size=(25, 2)) + 0.3
     z = np.vstack([x, y])
-    splits = mmd._split_matrix(30, 25, 5, np.random.default_rng(9))
-    for column in range(splits.shape[1]):
-        first = splits[:, column] == 1
-        explicit = naive_mmd2(z[first], z[~first], 0.8)
-        r = mmd_permutation_test(z[first], z[~first], 0.8, 1, rng=rng)
-        assert r.statistic == pytest.approx(explicit, rel=1e-10)
+    draws = np.random.default_rng(9)  # split k puts rows permutation(55)[:30] first
+    explicit = []
+    for _ in range(40):
+        first = np.zeros(55, dtype=bool)
+        first[draws.permutation(55)[:30]] = True
+        explicit.append(naive_mmd2(z[first], z[~first], 0.8))
+    observed = naive_mmd2(x, y, 0.8)
+    result = mmd_permutation_test(x, y, 0.8, 40, p_val=0.1, rng=np.random.default_rng(9))
+    assert result.statistic == pytest.approx(observed, rel=1e-10)
+    assert result.p_value == (1 + sum(e >= observed for e in explicit)) / 41
+    assert result.distance_threshold == pytest.approx(sorted(explicit)[-5], rel=1e-10)
 
 
 def test_p_value_counts_the_observed_statistic(rng):
@@ -88,3 +94,70 @@ def test_identical_rows_fall_back_to_unit_bandwidth():
 def test_needs_two_rows_per_sample(rng):
     with pytest.raises(ValueError, match="at least 2 rows"):
         mmd_permutation_test(rng.normal(size=(1, 2)), rng.normal(size=(5, 2)), 1.0)
+
+
+def naive_float32_mmd2(x, y, sigma):
+    """MMD^2 from the float32 kernel matrix and 0/1 group indicators, without centring."""
+    z = np.vstack([x, y]).astype(np.float32)
+    sq = (z * z).sum(1)
+    k = z @ z.T
+    k *= -2.0
+    k += sq[:, None]
+    k += sq[None, :]
+    k *= np.float32(-1.0 / (2.0 * sigma**2))
+    np.exp(k, out=k)
+    np.fill_diagonal(k, 0.0)
+    n, m = len(x), len(y)
+    first = np.zeros(n + m, dtype=np.float32)
+    first[:n] = 1.0
+    row_sums = k.sum(1)
+    s_xx = first @ (k @ first)
+    s_xy = row_sums @ first - s_xx
+    s_yy = row_sums.sum() - s_xx - 2.0 * s_xy
+    return s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m)
+
+
+def test_float32_matches_float64_where_naive_float32_does_not():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 4))
+    y = rng.normal(size=(2000, 4)) + 0.05
+    # A wide kernel and a small shift: MMD^2 is ~3e-4 of the kernel's mean (0.9), and naive
+    # float32 sums are off by ~5e-4 relative.
+    sigma = 3.0 * median_heuristic_sigma(x)
+    exact = mmd_permutation_test(x, y, sigma, 20, rng=np.random.default_rng(1))
+    fast = mmd_permutation_test(x, y, sigma, 20, rng=np.random.default_rng(1), dtype=np.float32)
+    assert abs(naive_float32_mmd2(x, y, sigma) / exact.statistic - 1) > 1e-4
+    assert fast.statistic == pytest.approx(exact.statistic, rel=1e-4)
+    assert fast.distance_threshold == pytest.approx(exact.distance_threshold, rel=1e-4)
+    assert fast.p_value == exact.p_value
+
+
+def test_result_does_not_depend_on_the_thread_count(rng):
+    x = rng.normal(size=(700, 3))
+    y = rng.normal(size=(600, 3)) + 0.1
+    runs = [
+        mmd_permutation_test(x, y, 1.5, 30, rng=np.random.default_rng(2), n_threads=threads)
+        for threads in (1, 2, 3)
+    ]
+    assert runs[1] == runs[2]
+    assert runs[0].statistic == pytest.approx(runs[1].statistic, rel=1e-12)
+    assert runs[0].p_value == runs[1].p_value
+
+
+def test_memory_stays_far_below_the_kernel_matrix(rng):
+    tracemalloc = pytest.importorskip("tracemalloc")
+    n = 3000
+    x, y = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
+    tracemalloc.start()
+    try:
+        mmd_permutation_test(x, y, 2.0, 20, rng=rng)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kernel_matrix = (2 * n) ** 2 * 8
+    assert peak < kernel_matrix / 20  # about 7 MB against 288 MB
+
+
+def test_rejects_other_dtypes(rng):
+    with pytest.raises(ValueError, match="float32 or float64"):
+        mmd_permutation_test(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), 1.0, dtype=np.int64)
