@@ -1,20 +1,19 @@
 """ModelMonitor: records predictions and labels, runs checks, exports metrics, fires triggers.
 
-The recording calls (:meth:`ModelMonitor.record_prediction`,
-:meth:`ModelMonitor.record_feedback`) only validate and append to bounded in-memory
-structures; all statistics run in :meth:`~ModelMonitor.check_drift` and
+The recording calls (:meth:`ModelMonitor.record_predictions`,
+:meth:`ModelMonitor.record_prediction`) only validate and hand a batch to the inference store,
+which keeps it; all statistics run in :meth:`~ModelMonitor.check_drift` and
 :meth:`~ModelMonitor.check_performance`, on demand or on the background scheduler started by
-:meth:`~ModelMonitor.start_monitoring`.
+:meth:`~ModelMonitor.start_monitoring`, on windows read from the store.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
-import time
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +21,13 @@ import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
-from mlflow_monitor.exceptions import DataValidationError
-from mlflow_monitor.features import as_feature_row
+from mlflow_monitor.exceptions import DataValidationError, FeedbackError
+from mlflow_monitor.features import as_feature_matrix, as_feature_row
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.performance import PerformanceTracker, as_label
 from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.scheduler import PeriodicJob, PeriodicScheduler
-from mlflow_monitor.store import InMemoryStore, PredictionRecord
+from mlflow_monitor.store import InferenceStore, InMemoryStore, PredictionBatch
 from mlflow_monitor.triggers import (
     DATA_DRIFT,
     MANUAL,
@@ -60,10 +59,107 @@ def _probability(value: Any) -> float | None:
     return float(value)
 
 
+_MAX_ID_LENGTH = 255
+
+
 def _prediction_id(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()  # numpy scalars
+    text = str(value)
+    if not isinstance(value, str | int) or isinstance(value, bool) or not text:
         raise DataValidationError(f"prediction_id must be a non-empty str or int, got {value!r}")
-    return str(value)
+    if len(text) > _MAX_ID_LENGTH:
+        raise DataValidationError(
+            f"prediction_id must have at most {_MAX_ID_LENGTH} characters, got {len(text)}"
+        )
+    return text
+
+
+def _new_ids(n: int) -> list[str]:
+    """``n`` random UUID4s as 32-digit hex strings, generated together (about 20x faster than
+    ``uuid.uuid4().hex`` per row)."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = raw.tobytes().hex()
+    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
+def _column(values: Any, what: str, n: int | None) -> np.ndarray[Any, Any] | list[Any]:
+    """``values`` as a 1-D array (arrays and Series) or a list, one entry per prediction."""
+    if hasattr(values, "to_numpy") and not hasattr(values, "columns"):
+        values = values.to_numpy()  # pandas Series
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise DataValidationError(
+                f"{what} must be 1-D, one value per prediction, got shape {values.shape}"
+            )
+        column: np.ndarray[Any, Any] | list[Any] = values
+    elif isinstance(values, Sequence) and not isinstance(values, str | bytes):
+        column = list(values)
+    else:
+        raise DataValidationError(
+            f"{what} must be a list or 1-D array, one value per prediction, "
+            f"got {type(values).__name__}"
+        )
+    if n is not None and len(column) != n:
+        raise DataValidationError(
+            f"{what} must have one value per prediction ({n}), got {len(column)}"
+        )
+    return column
+
+
+def _labels(values: Any, what: str, n: int | None, missing_ok: bool = False) -> list[Any]:
+    """Validate a column of class labels; whole numeric arrays are checked at once."""
+    column = _column(values, f"{what}s", n)
+    if isinstance(column, np.ndarray):
+        kind = column.dtype.kind
+        if kind in "iuU":
+            return list(column.tolist())
+        integral = kind == "f" and np.isfinite(column).all() and (column % 1 == 0).all()
+        if kind == "b" or integral:
+            return list(column.astype(np.int64).tolist())
+        column = column.tolist()
+    valid = {int, str, type(None)} if missing_ok else {int, str}
+    if set(map(type, column)) <= valid:  # plain Python labels (bool and float are not)
+        return column
+    if missing_ok:
+        return [None if v is None else as_label(v, what) for v in column]
+    return [as_label(v, what) for v in column]
+
+
+def _probabilities(values: Any, n: int) -> list[float | None]:
+    if values is None:
+        return [None] * n
+    column = _column(values, "probabilities", n)
+    if isinstance(column, list) and set(map(type, column)) <= {float, int}:
+        column = np.asarray(column, dtype=np.float64)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+        array = column.astype(np.float64, copy=False)
+        bad = ~((array >= 0.0) & (array <= 1.0))  # NaN is bad too
+        if bad.any():
+            _probability(array[bad][0].item())  # raises, naming the value
+        return list(array.tolist())
+    return [_probability(v) for v in column]
+
+
+def _prediction_ids(values: Any, n: int) -> list[str]:
+    if values is None:
+        return _new_ids(n)
+    column = _column(values, "prediction_ids", n)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
+        ids = [str(v) for v in column.tolist()]
+    else:
+        ids = [_prediction_id(v) for v in column]
+    if len(set(ids)) != n:
+        seen: set[str] = set()
+        for pid in ids:
+            if pid in seen:
+                raise FeedbackError(
+                    f"prediction_id {pid!r} appears twice in the batch; ids must be unique"
+                )
+            seen.add(pid)
+    return ids
 
 
 class ModelMonitor:
@@ -73,7 +169,8 @@ class ModelMonitor:
         config: options as a dict (see :class:`~mlflow_monitor.config.MonitorConfig`).
         registry: Prometheus registry for the metrics; a new one per monitor by default.
         clock: returns the current UTC time; tests pass a fake one to move through cooldowns.
-        store: where predictions and labels are kept; an :class:`InMemoryStore` by default.
+        store: where predictions and labels are kept; an
+            :class:`~mlflow_monitor.store.InMemoryStore` by default.
 
     Example:
         >>> monitor = create_monitor({"drift_p_value": 0.01})
@@ -88,12 +185,13 @@ class ModelMonitor:
         *,
         registry: CollectorRegistry | None = None,
         clock: Clock = utcnow,
-        store: InMemoryStore | None = None,
+        store: InferenceStore | None = None,
     ) -> None:
         self.config = MonitorConfig.from_dict(config)
         cfg = self.config
         self.clock = clock
-        self.store = store or InMemoryStore(cfg.max_pending_feedback, cfg.drift_window_size)
+        self._owns_store = store is None
+        self.store: InferenceStore = _default_store(cfg) if store is None else store
         self.drift_detector: DriftDetector | None = None
         self.performance_tracker: PerformanceTracker | None = None
         if cfg.enable_performance_tracking:
@@ -111,6 +209,7 @@ class ModelMonitor:
         self._counts = {"predictions": 0, "feedback": 0}
         self._counts_lock = threading.Lock()
         self._check_lock = threading.Lock()
+        self._tracker_lock = threading.Lock()
         self._last: dict[str, CheckResult] = {}
         self._errors: dict[str, str] = {}
         self._scheduler: PeriodicScheduler | None = None
@@ -167,13 +266,78 @@ class ModelMonitor:
 
     # -- recording -----------------------------------------------------------------------
 
-    def _features_for_window(self, features: Any) -> Any:
+    def _raw_features(self) -> bool:
         detector = self.drift_detector
+        return detector is not None and detector.preprocess_fn is not None
+
+    def _row_features(self, features: Any) -> Any:
+        """One prediction's drift row, as the one-row batch form the store takes."""
         if features is None or not self.config.enable_drift_detection:
             return None
-        if detector is not None and detector.preprocess_fn is not None:
-            return features  # raw input, preprocessed in batches at check time
-        return as_feature_row(features, detector.n_features if detector else None)
+        if self._raw_features():
+            return [features]  # raw input, preprocessed in batches at check time
+        detector = self.drift_detector
+        return as_feature_row(features, detector.n_features if detector else None)[np.newaxis]
+
+    def _batch_features(self, features: Any, n: int) -> Any:
+        """The drift rows of ``n`` predictions: a float matrix, or a list of raw inputs."""
+        if features is None or not self.config.enable_drift_detection:
+            return None
+        rows: Any
+        if not self._raw_features():
+            detector = self.drift_detector
+            rows = as_feature_matrix(features, detector.n_features if detector else None)
+        elif hasattr(features, "columns") and hasattr(features, "to_dict"):
+            rows = features.to_dict("records")  # a DataFrame of raw inputs
+        else:
+            rows = list(features)
+        if len(rows) != n:
+            raise DataValidationError(
+                f"features must have one row per prediction ({n}), got {len(rows)}"
+            )
+        return rows
+
+    def record_predictions(
+        self,
+        predictions: Any,
+        probabilities: Any = None,
+        features: Any = None,
+        true_labels: Any = None,
+        prediction_ids: Any = None,
+    ) -> list[str]:
+        """Record a batch of predictions in one store call (validated as whole arrays).
+
+        Args:
+            predictions: predicted class labels, a list or 1-D array.
+            probabilities: probability of the positive class per prediction, in [0, 1], or
+                None.
+            features: the model's input features, one row per prediction (a 2-D array or
+                DataFrame), used by drift checks; with a detector that has a
+                ``preprocess_fn``, a list of raw inputs (a DataFrame becomes a list of row
+                dicts).
+            true_labels: true classes when already known (None entries for unknown ones).
+            prediction_ids: your ids, unique; new UUIDs by default.
+
+        Returns:
+            The prediction ids, in order, to pass to :meth:`record_feedback`.
+
+        Raises:
+            DataValidationError: an argument is malformed; nothing is recorded then.
+            FeedbackError: an id is repeated in the batch, or (with the in-memory store)
+                already recorded; nothing is recorded then.
+        """
+        labels = _labels(predictions, "prediction", None)
+        n = len(labels)
+        batch = PredictionBatch(
+            prediction_ids=_prediction_ids(prediction_ids, n),
+            predictions=labels,
+            probabilities=_probabilities(probabilities, n),
+            true_labels=None
+            if true_labels is None
+            else _labels(true_labels, "true_label", n, missing_ok=True),
+            features=self._batch_features(features, n),
+        )
+        return self._record(batch) if n else []
 
     def record_prediction(
         self,
@@ -199,46 +363,52 @@ class ModelMonitor:
 
         Raises:
             DataValidationError: an argument is malformed; nothing is recorded then.
-            FeedbackError: ``prediction_id`` was already used.
+            FeedbackError: ``prediction_id`` was already used (with the in-memory store;
+                a database store rejects the repeat in the background and counts it).
         """
-        label = as_label(prediction, "prediction")
-        prob = _probability(probability)
         truth = None if true_label is None else as_label(true_label, "true_label")
-        pid = uuid.uuid4().hex if prediction_id is None else _prediction_id(prediction_id)
-        row = self._features_for_window(features)
-        record = PredictionRecord(pid, time.time(), label, prob, truth)
-        self.store.add(record, row)
+        batch = PredictionBatch(
+            prediction_ids=[
+                _new_ids(1)[0] if prediction_id is None else _prediction_id(prediction_id)
+            ],
+            predictions=[as_label(prediction, "prediction")],
+            probabilities=[_probability(probability)],
+            true_labels=None if truth is None else [truth],
+            features=self._row_features(features),
+        )
+        return self._record(batch)[0]
+
+    def _record(self, batch: PredictionBatch) -> list[str]:
+        self.store.add(batch)
+        n, labelled = len(batch), batch.n_labels
         with self._counts_lock:
-            self._counts["predictions"] += 1
-            if truth is not None:
-                self._counts["feedback"] += 1
-        if truth is not None and self.performance_tracker is not None:
-            self.performance_tracker.update(label, truth)
+            self._counts["predictions"] += n
+            self._counts["feedback"] += labelled
         if self.prometheus_metrics is not None:
-            self.prometheus_metrics.count_predictions()
-            if truth is not None:
-                self.prometheus_metrics.count_feedback()
-        return pid
+            self.prometheus_metrics.count_predictions(n)
+            if labelled:
+                self.prometheus_metrics.count_feedback(labelled)
+        return batch.prediction_ids
 
     def record_feedback(self, prediction_id: Any, true_label: Any) -> None:
         """Attach the true label that arrived later to an earlier prediction.
+
+        With a database store the prediction may have been recorded by any process.
 
         Args:
             prediction_id: the id :meth:`record_prediction` returned.
             true_label: the true class.
 
         Raises:
-            UnknownPredictionError: the id was never recorded (or is older than
-                ``max_pending_feedback`` predictions).
+            UnknownPredictionError: the id was never recorded (or, with the in-memory store,
+                is older than ``max_pending_feedback`` predictions).
             FeedbackError: the prediction already has a label (labels are not overwritten).
             DataValidationError: the label is not an int or str.
         """
         truth = as_label(true_label, "true_label")
-        record = self.store.label(_prediction_id(prediction_id), truth)
+        self.store.label(_prediction_id(prediction_id), truth)
         with self._counts_lock:
             self._counts["feedback"] += 1
-        if self.performance_tracker is not None:
-            self.performance_tracker.update(record.prediction, truth)
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.count_feedback()
 
@@ -261,10 +431,10 @@ class ModelMonitor:
             reason = "no reference data; call setup_drift_detection(reference) first"
             return self._remember(CheckResult("drift", "skipped", reason=reason))
         with self._check_lock:
-            rows = self.store.drain_features()
-            if len(rows) < cfg.drift_min_samples:
-                self.store.restore_features(rows)
-                reason = f"need {cfg.drift_min_samples} new feature rows, have {len(rows)}"
+            rows = self.store.take_features(cfg.drift_min_samples, cfg.drift_window_size)
+            if rows is None:
+                have = self._pending_drift_rows()
+                reason = f"need {cfg.drift_min_samples} new feature rows, have {have}"
                 return self._remember(CheckResult("drift", "skipped", reason=reason))
             batch: Any = rows if detector.preprocess_fn is not None else np.vstack(rows)
             try:
@@ -282,8 +452,22 @@ class ModelMonitor:
         fired = event is not None and event.fired
         return self._remember(CheckResult("drift", status, drift=result, triggered=fired))
 
+    def _pending_drift_rows(self) -> int:
+        return min(self.store.pending_features(), self.config.drift_window_size)
+
+    def _performance_snapshot(self, tracker: PerformanceTracker) -> PerformanceSnapshot:
+        """Metrics over the latest labelled window in the store (labels from any process)."""
+        pairs = self.store.labelled_window(tracker.window_size)
+        with self._tracker_lock:
+            tracker.clear()
+            tracker.update_many(pairs)
+            return tracker.compute()
+
     def check_performance(self) -> CheckResult:
         """Compute rolling metrics over the labelled window and compare with the baseline.
+
+        The window is the latest ``performance_window_size`` labelled predictions in the
+        store, so feedback received by any process sharing the store counts.
 
         Returns:
             The check result; ``status`` is ``"degraded"``, ``"ok"`` or ``"skipped"`` (no
@@ -293,7 +477,7 @@ class ModelMonitor:
         if tracker is None:
             reason = "performance tracking is off"
             return self._remember(CheckResult("performance", "skipped", reason=reason))
-        snapshot = tracker.compute()
+        snapshot = self._performance_snapshot(tracker)
         if self.prometheus_metrics is not None and snapshot.n_samples:
             self.prometheus_metrics.observe_performance(snapshot)
         if not tracker.baseline_:
@@ -417,25 +601,38 @@ class ModelMonitor:
     def __exit__(self, *exc_info: object) -> None:
         self.stop_monitoring()
 
+    def close(self) -> None:
+        """Stop periodic checks and close the store the monitor opened itself.
+
+        A database store writes what it still has queued first. A store passed in as
+        ``store=`` is left open for its owner.
+        """
+        if self.is_monitoring:
+            self.stop_monitoring()
+        if self._owns_store:
+            self.store.close()
+
     # -- status --------------------------------------------------------------------------
 
     def get_monitoring_status(self) -> dict[str, Any]:
         """Everything about the monitor in one JSON-serialisable dict.
 
-        Keys: ``healthy``, ``monitoring_active``, ``started_at``, ``counts``, ``drift``,
-        ``performance``, ``drift_detected``, ``performance_degraded``, ``triggers``,
-        ``errors`` and ``config``.
+        Keys: ``healthy``, ``monitoring_active``, ``started_at``, ``counts`` (this process's
+        recordings, plus what the store holds), ``drift``, ``performance``,
+        ``drift_detected``, ``performance_degraded``, ``triggers``, ``errors``, ``store``
+        (its stream and :class:`~mlflow_monitor.store.StoreCounts`) and ``config``.
         """
         with self._counts_lock:
             counts = dict(self._counts)
-        counts["pending_drift_rows"] = self.store.pending_features()
-        counts["predictions_held"] = len(self.store)
+        held = self.store.counts()
+        counts["pending_drift_rows"] = self._pending_drift_rows()
+        counts["predictions_held"] = held.predictions
         last_drift = self._last.get("drift")
         last_perf = self._last.get("performance")
         drift_result = last_drift.drift if last_drift else None
         tracker = self.performance_tracker
         detector = self.drift_detector
-        current: PerformanceSnapshot | None = tracker.compute() if tracker else None
+        current = self._performance_snapshot(tracker) if tracker is not None else None
         return {
             "healthy": self.is_healthy,
             "monitoring_active": self.is_monitoring,
@@ -453,8 +650,8 @@ class ModelMonitor:
             },
             "performance": {
                 "enabled": self.config.enable_performance_tracking,
-                "baseline": dict(tracker.baseline_) if tracker else {},
-                "current": current.to_dict() if current else None,
+                "baseline": dict(tracker.baseline_) if tracker is not None else {},
+                "current": current.to_dict() if current is not None else None,
                 "last_check": last_perf.to_dict() if last_perf else None,
             },
             "drift_detected": bool(drift_result and drift_result.drift_detected),
@@ -467,6 +664,11 @@ class ModelMonitor:
                 "history": [e.to_dict() for e in self.triggers.history],
             },
             "errors": dict(self._errors),
+            "store": {
+                "model_name": self.store.model_name,
+                "model_version": self.store.model_version,
+                **held.to_dict(),
+            },
             "config": self.config.to_dict(),
         }
 
@@ -475,8 +677,11 @@ class ModelMonitor:
     def save_state(self, path: str | os.PathLike[str]) -> None:
         """Write the whole monitoring state to one file, atomically (no pickle).
 
-        Saved: reference data and bandwidth, baseline, labelled window, predictions awaiting
-        feedback, the pending drift window, counters, last check results and trigger history.
+        Saved: reference data and bandwidth, baseline, counters, last check results, trigger
+        history and, with the in-memory store, its contents: the labelled window,
+        predictions awaiting feedback and the pending drift window. Any other store keeps
+        its own contents, so they are not saved, and loading a state file leaves that store
+        as it is.
         """
         from mlflow_monitor.state import save_monitor_state
 
@@ -491,6 +696,14 @@ class ModelMonitor:
         from mlflow_monitor.state import load_monitor_state
 
         load_monitor_state(self, path)
+
+
+def _default_store(cfg: MonitorConfig) -> InferenceStore:
+    return InMemoryStore(
+        cfg.max_pending_feedback,
+        cfg.drift_window_size,
+        labelled_size=max(cfg.performance_window_size, cfg.max_pending_feedback),
+    )
 
 
 def _drift_details(result: DriftResult) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -22,7 +23,7 @@ import numpy as np
 from mlflow_monitor.exceptions import MonitorError, StateError
 from mlflow_monitor.performance import as_label, validate_baseline
 from mlflow_monitor.results import CheckResult, utcnow
-from mlflow_monitor.store import PredictionRecord
+from mlflow_monitor.store import InMemoryStore, PredictionRecord
 from mlflow_monitor.triggers import TriggerEvent
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ __all__ = [
     "save_monitor_state",
     "write_state",
 ]
+
+logger = logging.getLogger(__name__)
 
 STATE_FORMAT = "mlflow-monitor-state"
 STATE_VERSION = 1
@@ -142,14 +145,19 @@ def read_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
 
 
 def save_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> Path:
-    """Write everything :func:`load_monitor_state` needs to rebuild ``monitor``'s state."""
+    """Write everything :func:`load_monitor_state` needs to rebuild ``monitor``'s state.
+
+    The contents of an :class:`~mlflow_monitor.store.InMemoryStore` are saved; any other
+    store keeps its own contents, so only the rest of the state is.
+    """
     arrays: dict[str, Any] = {}
     detector_state = None
     if monitor.drift_detector is not None:
         params, detector_arrays = monitor.drift_detector.get_state()
         detector_state = params
         arrays.update(detector_arrays)
-    window = monitor.store.peek_features()
+    store = monitor.store if isinstance(monitor.store, InMemoryStore) else None
+    window = store.peek_features() if store else []
     raw_window: list[Any] | None = None
     if window and monitor.drift_detector is not None and monitor.drift_detector.preprocess_fn:
         raw_window = window
@@ -171,8 +179,13 @@ def save_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> P
         "raw_window": raw_window,
         "performance": None
         if tracker is None
-        else {"baseline": tracker.baseline_, "window": [list(p) for p in tracker.window()]},
-        "records": [r.to_list() for r in monitor.store.records()],
+        else {
+            "baseline": tracker.baseline_,
+            "window": [list(p) for p in store.labelled_window(tracker.window_size)]
+            if store
+            else [],
+        },
+        "records": [r.to_list() for r in store.records()] if store else [],
         "triggers": monitor.triggers.get_state(),
         "last_checks": {kind: result.to_dict() for kind, result in monitor._last.items()},
     }
@@ -186,7 +199,8 @@ def load_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> N
     """Restore state written by :func:`save_monitor_state` into ``monitor``.
 
     Everything is parsed before anything is changed, so a bad file leaves the monitor as it
-    was.
+    was. Saved store contents go into an :class:`~mlflow_monitor.store.InMemoryStore` only;
+    any other store keeps its own.
     """
     meta, arrays = read_state(path)
     try:
@@ -222,7 +236,13 @@ def load_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> N
         tracker.clear()
         tracker.baseline_ = baseline
         tracker.update_many(pairs)
-    monitor.store.load(records, window)
+    if isinstance(monitor.store, InMemoryStore):
+        monitor.store.load(records, window, pairs if performance is not None else None)
+    elif records or window:
+        logger.info(
+            "saved predictions and drift rows are not loaded into %r, which keeps its own",
+            monitor.store,
+        )
     with monitor._counts_lock:
         monitor._counts.update(counts)
     if monitor.prometheus_metrics is not None:

@@ -16,6 +16,7 @@ from mlflow_monitor import (
     UnknownPredictionError,
     create_monitor,
 )
+from mlflow_monitor.store import InMemoryStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
@@ -78,6 +79,9 @@ def test_caller_supplied_prediction_ids(monitor):
     assert monitor.record_prediction(1, 0.5, prediction_id="req-42") == "req-42"
     with pytest.raises(FeedbackError, match="already recorded"):
         monitor.record_prediction(1, 0.5, prediction_id="req-42")
+    with pytest.raises(FeedbackError, match="'req-42' was already recorded"):
+        monitor.record_predictions([1, 1], prediction_ids=["req-43", "req-42"])
+    assert monitor.get_monitoring_status()["store"]["predictions"] == 1
     monitor.record_feedback("req-42", 1)
 
 
@@ -375,3 +379,136 @@ def test_recording_is_thread_safe_while_checks_run(rng, registry):
     assert status["performance"]["current"]["n_samples"] == total
     # every recorded row went to exactly one drift check or is still pending
     assert sum(tested_rows) + monitor.store.pending_features() == total
+
+
+def test_record_predictions_records_a_batch_in_one_call(monitor, registry, rng):
+    ids = monitor.record_predictions(
+        np.array([1, 0, 1, 1]),
+        np.array([0.9, 0.1, 0.8, 0.7]),
+        features=rng.normal(size=(4, 3)),
+        true_labels=[1, None, 0, None],
+    )
+    assert len(ids) == len(set(ids)) == 4
+    assert all(len(pid) == 32 and pid[12] == "4" for pid in ids)  # UUID4 hex
+    monitor.record_feedback(ids[1], 0)
+    status = monitor.get_monitoring_status()
+    assert status["counts"] == {
+        "predictions": 4,
+        "feedback": 3,
+        "pending_drift_rows": 4,
+        "predictions_held": 4,
+    }
+    assert monitor.store.labelled_window(10) == [(1, 1), (1, 0), (0, 0)]
+    assert registry.get_sample_value("fake_review_detection_predictions_total") == 4
+    assert registry.get_sample_value("fake_review_detection_feedback_total") == 3
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"predictions": [1, 0], "probabilities": [0.5, 0.25], "prediction_ids": ["x", "y"]},
+        {
+            "predictions": np.array([1.0, 0.0]),
+            "probabilities": np.array([0.5, 0.25], dtype=np.float32),
+            "prediction_ids": np.array(["x", "y"]),
+        },
+        {
+            "predictions": pd.Series([True, False]),
+            "probabilities": pd.Series([0.5, 0.25]),
+            "prediction_ids": pd.Series(["x", "y"]),
+        },
+        {
+            "predictions": np.array([1, 0], dtype=object),
+            "probabilities": [0.5, 0.25],
+            "prediction_ids": ["x", "y"],
+        },
+    ],
+    ids=["lists", "arrays", "series", "objects"],
+)
+def test_batch_columns_of_any_form_store_the_same_records(columns):
+    monitor = create_monitor()
+    assert monitor.record_predictions(**columns) == ["x", "y"]
+    records = [r.to_list()[2:] for r in monitor.store.records()]
+    assert records == [[1, 0.5, None], [0, 0.25, None]]
+    assert all(type(r[0]) is int for r in records)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"probabilities": [0.5, 0.5, 1.5]}, DataValidationError, "probability must be .* got 1.5"),
+        ({"probabilities": [0.5, np.nan, 0.1]}, DataValidationError, "got nan"),
+        (
+            {"probabilities": [0.5, 0.5]},
+            DataValidationError,
+            "one value per prediction \\(3\\), got 2",
+        ),
+        ({"predictions": [1, None, 0]}, DataValidationError, "prediction must be a class label"),
+        ({"predictions": np.ones((3, 1))}, DataValidationError, "predictions must be 1-D"),
+        ({"true_labels": [1, 0.5, None]}, DataValidationError, "true_label must be a class label"),
+        ({"features": np.ones((3, 2))}, DataValidationError, "3 columns like the reference"),
+        (
+            {"features": np.ones((2, 3))},
+            DataValidationError,
+            "one row per prediction \\(3\\), got 2",
+        ),
+        ({"features": [[0, 0, 0], [0, np.inf, 0], [0, 0, 0]]}, DataValidationError, "finite"),
+        ({"prediction_ids": ["a", "b", "a"]}, FeedbackError, "'a' appears twice in the batch"),
+        ({"prediction_ids": ["a", "", "c"]}, DataValidationError, "prediction_id must be"),
+        ({"predictions": "abc"}, DataValidationError, "predictions must be a list or 1-D array"),
+    ],
+    ids=[
+        "prob-range",
+        "prob-nan",
+        "prob-length",
+        "pred-none",
+        "pred-2d",
+        "label-float",
+        "width",
+        "rows",
+        "inf",
+        "repeated-id",
+        "empty-id",
+        "string",
+    ],
+)
+def test_one_bad_value_rejects_the_whole_batch(monitor, registry, rng, kwargs, error, message):
+    monitor.record_prediction(1, 0.5, features=rng.normal(size=3))
+    before = monitor.get_monitoring_status()
+    columns = {"predictions": [1, 0, 1], "features": rng.normal(size=(3, 3)), **kwargs}
+    with pytest.raises(error, match=message):
+        monitor.record_predictions(**columns)
+    after = monitor.get_monitoring_status()
+    assert after["counts"] == before["counts"]
+    assert after["store"] == before["store"]
+    assert registry.get_sample_value("fake_review_detection_predictions_total") == 1
+
+
+def test_an_empty_batch_records_nothing(monitor):
+    assert monitor.record_predictions([]) == []
+    assert monitor.get_monitoring_status()["counts"]["predictions"] == 0
+
+
+def test_raw_feature_batches_for_preprocessing_detectors():
+    def lengths(rows):
+        return np.array([[len(r["text"])] for r in rows], dtype=float)
+
+    monitor = create_monitor({"drift_min_samples": 20})
+    monitor.setup_drift_detection(
+        [{"text": t} for t in ["ok", "fine", "good"] * 20],
+        detector=DriftDetector(p_val=0.01, preprocess_fn=lengths),
+    )
+    frame = pd.DataFrame({"text": ["AMAZING!!! BEST EVER!!! FIVE STARS!!!"] * 30})
+    monitor.record_predictions([1] * 30, features=frame)
+    assert monitor.store.peek_features()[0] == {"text": frame["text"][0]}
+    with pytest.raises(DataValidationError, match="one row per prediction \\(2\\), got 1"):
+        monitor.record_predictions([1, 1], features=[{"text": "x"}])
+    assert monitor.check_drift().status == "drift"
+
+
+def test_a_store_passed_in_is_used_even_when_empty_and_left_open():
+    store = InMemoryStore(capacity=10)
+    monitor = ModelMonitor(store=store)
+    monitor.record_prediction(1, 0.5)
+    monitor.close()
+    assert len(store) == 1
