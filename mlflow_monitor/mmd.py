@@ -21,11 +21,12 @@ Why ``v`` and not the 0/1 indicator of a group: ``K`` is dominated by its mean, 
 ``K @ indicator`` sums thousands of similar positive numbers and MMD² is a tiny difference of
 such sums. Because ``1·v = 0`` the mean cancels inside the partial sums of ``K @ v`` (the
 same effect as double-centring ``K``), provided the groups are mixed within every block of
-rows, so the rows are put in a fixed pseudo-random order first. float32 products then stay
-within about 1e-5 relative of float64.
+rows, so the rows are put in a fixed pseudo-random order first. float32 products then agree
+with float64 to about 1e-10 in MMD² at n = m = 5000, some 1e-6 of the spread of the
+permutation statistics (naive float32 sums are off by 1e-4 relative and more).
 
 ``K`` is never stored. Rows are cut into blocks of ``_BLOCK_ROWS``; a kernel tile is one small
-product for the exponent and an in-place ``exp`` on a buffer that stays in cache. Only the
+product for the exponent and an in-place ``exp2`` on a buffer that stays in cache. Only the
 tiles on and above the block diagonal are computed: with ``M`` the block upper-triangular
 matrix that keeps the diagonal tiles of ``K`` and doubles the tiles above, ``v·M·v = v·K·v``
 and ``1·K·v = (1·M·v + v·M·1) / 2``, so each tile is exponentiated and multiplied once. Block
@@ -142,12 +143,13 @@ def _split_columns(
 
 
 def _exponent_factors(pooled: FloatArray, sigma: float, dtype: Any) -> tuple[Array, Array]:
-    """``A`` and ``B^T`` with ``(A @ B^T)_ij = -||z_i - z_j||² / (2 sigma²)``.
+    """``A`` and ``B^T`` with ``2 ** (A @ B^T)_ij = exp(-||z_i - z_j||² / (2 sigma²))``.
 
-    The rows are centred and scaled in float64 first, so the float32 cancellation in
+    Base 2 because numpy's float32 ``exp2`` is twice as fast as ``exp`` and as accurate. The
+    rows are centred and scaled in float64 first, so the float32 cancellation in
     ``|a|² + |b|² - 2 a·b`` is relative to the spread of the data, not to its offset.
     """
-    z = (pooled - pooled.mean(0)) / (np.sqrt(2.0) * sigma)
+    z = (pooled - pooled.mean(0)) * (np.sqrt(0.5 * np.log2(np.e)) / sigma)
     norms = (z * z).sum(1, keepdims=True)
     ones = np.ones_like(norms)
     left = np.ascontiguousarray(np.hstack([2.0 * z, -norms, -ones]), dtype=dtype)
@@ -172,7 +174,7 @@ class _BlockRows:
         shape = (rows.stop - rows.start, cols.stop - cols.start)
         tile = self.tile[: shape[0] * shape[1]].reshape(shape)
         np.matmul(self.left[rows], self.right_t[:, cols], out=tile)
-        np.exp(tile, out=tile)
+        np.exp2(tile, out=tile)
         return tile
 
     def reduce(self, index: int, quadratic: FloatArray, linear: FloatArray) -> None:
@@ -236,7 +238,7 @@ _single_threaded_blas = _SingleThreadedBlas()
 def _quadratic_forms(
     left: Array, right_t: Array, columns: Array, n_threads: int, block: int
 ) -> tuple[FloatArray, FloatArray]:
-    """``v·K·v`` and ``1·K·v`` for every column ``v``, ``K_ij = exp((A B^T)_ij)``, ``K_ii = 0``.
+    """``v·K·v`` and ``1·K·v`` for every column ``v``, ``K_ij = 2 ** (A B^T)_ij``, ``K_ii = 0``.
 
     Block rows go to the threads through a queue, longest first; each row's result has its
     own slot and the slots are summed in row order, so the outcome does not depend on thread
@@ -314,7 +316,7 @@ def mmd_permutation_test(
         p_val: significance level used for ``distance_threshold``.
         rng: random generator for the permutations.
         dtype: precision of the kernel products, ``np.float64`` or ``np.float32`` (about
-            twice as fast; the statistic stays within about 1e-5 relative of float64).
+            twice as fast; MMD² within about 1e-10 of float64, see the module docstring).
         n_threads: threads sharing the kernel blocks (default: the CPUs this process may
             use). Above one, the BLAS is held at one thread for the duration of the call.
 
