@@ -27,5 +27,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check mlflow_monitor tests examples
 	$(VENV)/bin/mypy
 
+bench: $(STAMP)
+	$(PY) benchmarks/bench_mmd.py
+	$(PY) benchmarks/bench_mmd_scale.py
+
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Helpers shared by the benchmark scripts: timing, GEMM rates and a machine summary."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def timed(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[list[float], Any]:
+    """Wall-clock seconds of ``repeats`` calls (after one warm-up call) and the last result."""
+    result = fn() if warm_up else None
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return seconds, result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def numpy_gemm_rate(dtype: Any, size: int = 4096, repeats: int = 5) -> float:
+    """Best FLOP/s of a square ``size`` matrix product in numpy (its BLAS, default threads)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty_like(a)
+    seconds, _ = timed(lambda: np.matmul(a, b, out=out), repeats)
+    return 2.0 * size**3 / min(seconds)
+
+
+def torch_gemm_rate(size: int = 4096, repeats: int = 5) -> float | None:
+    """Best float32 FLOP/s of a square product in torch, or None if torch is missing."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    seconds, _ = timed(lambda: torch.matmul(a, b, out=out), repeats)
+    return 2.0 * size**3 / min(seconds)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_summary() -> list[str]:
+    """Lines describing the CPU, the BLAS numpy uses and the library versions."""
+    from threadpoolctl import threadpool_info
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        f"CPU: {cpu_model()}, {cpus} usable cores",
+        f"python {platform.python_version()}, numpy {np.__version__}",
+    ]
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
+            lines.append(
+                f"numpy BLAS: {pool['internal_api']} {pool['version']} "
+                f"({pool.get('architecture')} kernels, {pool['num_threads']} threads)"
+            )
+    try:
+        import torch
+
+        lines.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    except ImportError:
+        lines.append("torch not installed")
+    return lines
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
