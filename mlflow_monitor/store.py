@@ -5,6 +5,8 @@ to one stream (``model_name``, ``model_version``), so several models can share o
 :class:`InMemoryStore` keeps a bounded log inside one process: the latest ``capacity``
 predictions (older ones can no longer receive feedback), their labels in arrival order, and the
 feature rows recorded since the last drift check (at most ``window_size``, the most recent).
+:class:`~mlflow_monitor.sql_store.SqlInferenceStore` keeps everything in a database shared by
+the serving processes and the ``check`` command.
 """
 
 from __future__ import annotations

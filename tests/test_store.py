@@ -1,4 +1,4 @@
-"""Behaviour every inference store shares."""
+"""Behaviour every inference store shares, run against the in-memory and the SQLite store."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from mlflow_monitor import FeedbackError, UnknownPredictionError
 from mlflow_monitor.store import InMemoryStore, PredictionBatch, StoreCounts
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
-    yield InMemoryStore(capacity=1000, window_size=100)
+    if request.param == "memory":
+        yield InMemoryStore(capacity=1000, window_size=100)
+        return
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    with SqlInferenceStore(f"sqlite:///{tmp_path}/store.db", "reviews", "3") as sql:
+        yield sql
 
 
 def batch(ids, predictions=None, true_labels=None, features=None, probabilities=None):

@@ -1,0 +1,241 @@
+"""SqlInferenceStore: sharing one SQLite file between "processes", the background writer and
+the schema."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from mlflow_monitor import (
+    ConfigError,
+    FeedbackError,
+    MissingDependencyError,
+    UnknownPredictionError,
+)
+from mlflow_monitor.sql_store import SCHEMA_VERSION, SqlInferenceStore, schema_version
+from mlflow_monitor.store import PredictionBatch, StoreError
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path}/inference.db"
+
+
+@pytest.fixture
+def open_store(uri):
+    stores = []
+
+    def open_(**kwargs):
+        kwargs.setdefault("model_name", "reviews")
+        kwargs.setdefault("model_version", "3")
+        store = SqlInferenceStore(uri, **kwargs)
+        stores.append(store)
+        return store
+
+    yield open_
+    for store in stores:
+        store.close()
+
+
+def batch(ids, predictions=None, true_labels=None, features=None):
+    n = len(ids)
+    return PredictionBatch(
+        list(ids), list(predictions or [1] * n), [0.5] * n, true_labels, features
+    )
+
+
+def test_labels_from_another_process_reach_the_recording_process(open_store):
+    serving, feedback = open_store(), open_store()
+    serving.add(batch(["a", "b", "c"], predictions=[1, 0, 1]))
+    serving.flush()
+    feedback.label("a", 1)
+    feedback.label("c", 0)
+    assert serving.labelled_window(10) == [(1, 1), (1, 0)]
+    assert serving.counts().labels == 2
+
+
+def test_a_label_is_attached_once_across_processes(open_store):
+    first, second = open_store(), open_store()
+    first.add(batch(["a"]))
+    first.label("a", 1)  # flushes its own queue first
+    with pytest.raises(FeedbackError, match="'a' already has true_label 1"):
+        second.label("a", 0)
+    with pytest.raises(UnknownPredictionError, match="never recorded for model 'reviews'"):
+        second.label("b", 0)
+
+
+def test_drift_rows_are_consumed_exactly_once_across_processes(open_store, rng):
+    writer, checker_a, checker_b = open_store(), open_store(), open_store()
+    rows = rng.normal(size=(300, 2))
+    taken = []
+    for start in range(0, 300, 30):
+        writer.add(batch([f"r{i}" for i in range(start, start + 30)], features=rows[start:][:30]))
+        writer.flush()
+        got = (checker_a if start % 60 else checker_b).take_features(1, 1000)
+        taken.extend(got)
+    assert checker_b.take_features(1, 1000) is None
+    np.testing.assert_array_equal(np.vstack(taken), rows)
+
+
+def test_concurrent_checkers_never_share_a_row(open_store, rng):
+    writer = open_store()
+    checkers = [open_store() for _ in range(3)]
+    n = 600
+    writer.add(batch([str(i) for i in range(n)], features=np.arange(n, dtype=float)[:, None]))
+    writer.flush()
+    taken: list[list[float]] = [[] for _ in checkers]
+
+    def check(i):
+        while (rows := checkers[i].take_features(1, 50)) is not None:
+            taken[i].extend(float(r[0]) for r in rows)
+
+    threads = [threading.Thread(target=check, args=(i,)) for i in range(len(checkers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = sorted(v for part in taken for v in part)
+    assert everything == sorted(set(everything))  # no row twice
+    assert len(everything) <= n
+
+
+def test_streams_share_a_database_but_not_their_data(open_store):
+    v3, v4 = open_store(), open_store(model_version="4")
+    v3.add(batch(["a"], features=np.ones((1, 2))))
+    v4.add(batch(["a"]))  # the same id in another stream is fine
+    v4.label("a", 0)
+    assert v3.counts().labels == 0 and v4.counts().labels == 1
+    assert v3.pending_features() == 1 and v4.pending_features() == 0
+
+
+def test_repeated_ids_are_rejected_counted_and_logged(open_store, caplog):
+    store = open_store()
+    store.add(batch(["a", "b"], true_labels=[1, None]))
+    store.add(batch(["b", "c", "c"], predictions=[0, 0, 1], true_labels=[0, 1, 0]))
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.sql_store"):
+        store.flush()
+    counts = store.counts()
+    assert (counts.predictions, counts.labels, counts.rejected) == (3, 2, 2)
+    assert store.labelled_window(5) == [(1, 1), (0, 1)]  # 'c' keeps its first row
+    assert "rejected 2 predictions" in caplog.text
+
+
+def _paused(store):
+    """Make the writer block inside its next write until the returned event is set."""
+    entered, release = threading.Event(), threading.Event()
+    write = store._write
+
+    def paused_write(chunk):
+        entered.set()
+        release.wait(10)
+        write(chunk)
+
+    store._write = paused_write
+    return entered, release
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(open_store, caplog):
+    store = open_store(queue_size=10, batch_size=5, put_timeout=0.01)
+    entered, release = _paused(store)
+    store.add(batch([f"a{i}" for i in range(5)]))
+    assert entered.wait(5)  # the writer holds those 5 rows; the queue is empty
+    store.add(batch([f"b{i}" for i in range(8)]))
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.sql_store"):
+        started = time.monotonic()
+        store.add(batch([f"c{i}" for i in range(4)]))  # room for 2
+        store.add(batch(["d0"]))
+        assert time.monotonic() - started < 1
+    assert store.dropped == 3
+    assert "dropped 2 predictions: the write queue is full" in caplog.text
+    release.set()
+    store.flush()
+    counts = store.counts()
+    assert (counts.predictions, counts.dropped, counts.queued) == (15, 3, 0)
+
+
+def test_close_writes_everything_queued(uri, open_store):
+    store = open_store(flush_seconds=3600, batch_size=10_000)
+    for i in range(20):
+        store.add(batch([f"{i}-{j}" for j in range(50)]))
+    store.close()
+    store.add(batch(["late"]))  # after close: dropped, never raised
+    assert store.dropped == 1
+    assert open_store().counts().predictions == 1000
+
+
+def test_records_of_a_process_that_exits_normally_are_written(uri, tmp_path):
+    child = textwrap.dedent(
+        """
+        import sys
+        from mlflow_monitor.sql_store import SqlInferenceStore
+        from mlflow_monitor.store import PredictionBatch
+
+        store = SqlInferenceStore(sys.argv[1], "child", flush_seconds=3600, batch_size=100000)
+        for start in range(0, 1000, 100):
+            ids = [str(i) for i in range(start, start + 100)]
+            store.add(PredictionBatch(ids, [1] * 100, [0.5] * 100))
+        """
+    )
+    subprocess.run([sys.executable, "-c", child, uri], check=True, timeout=60)
+    with SqlInferenceStore(uri, "child") as store:
+        assert store.counts().predictions == 1000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_writes_its_own_rows_not_its_parents(uri, open_store):
+    # Servers that load the model before forking workers (gunicorn --preload) do this.
+    store = open_store(flush_seconds=3600, batch_size=10_000)
+    store.add(batch(["parent-1", "parent-2"]))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        store.add(batch(["child"]))
+        os._exit(0 if store.flush(10) and store.counts().rejected == 0 else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    store.close()
+    counts = open_store().counts()
+    assert (counts.predictions, counts.rejected) == (3, 0)
+
+
+def test_schema_is_versioned_and_a_newer_one_refused(uri, open_store):
+    store = open_store()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [1]
+    assert SCHEMA_VERSION == 1
+    with store.engine.begin() as conn:
+        conn.execute(schema_version.insert().values(version=2, applied_at=0.0))
+    with pytest.raises(StoreError, match="schema version 2; this mlflow-monitor understands"):
+        SqlInferenceStore(uri)
+
+
+def test_bad_locations_fail_clearly(tmp_path):
+    with pytest.raises(ConfigError, match="in-memory SQLite"):
+        SqlInferenceStore("sqlite://")
+    with pytest.raises(ConfigError, match="SQLAlchemy URL"):
+        SqlInferenceStore("not a url")
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match="cannot open the inference store"):
+        SqlInferenceStore(f"sqlite:///{tmp_path}/dir.db")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingDependencyError, match="psycopg"):
+            SqlInferenceStore("postgresql://user:secret@localhost/monitoring")
+
+
+def test_prune_deletes_old_predictions_and_their_labels(open_store):
+    store = open_store()
+    store.add(PredictionBatch(["old"], [1], [None], [1], None, timestamp=100.0))
+    store.add(PredictionBatch(["new"], [1], [None], [0], None, timestamp=200.0))
+    assert store.prune(150.0) == 1
+    assert store.counts().predictions == 1
+    assert store.labelled_window(5) == [(1, 0)]
