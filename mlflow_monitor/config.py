@@ -29,6 +29,8 @@ RetrainingCallback = Callable[[str, dict[str, Any]], None]
 DRIFT_BACKENDS = ("builtin", "alibi-detect")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_STORE_URI = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
+_MAX_NAME_LENGTH = 255
 _UPDATE_REF_KEYS = ("last", "sigma")
 
 
@@ -41,7 +43,12 @@ class MonitorConfig:
     """Validated monitor options. Build one with :meth:`from_dict`.
 
     The first group are the documented options (``SEED-API``); the second group are additions
-    with defaults that keep the documented behaviour.
+    with defaults that keep the documented behaviour. The third group chooses the inference
+    store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
+    SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
+    through a database, as the stream (``model_name``, ``model_version``), written in batches
+    of ``store_batch_size`` rows at least every ``store_flush_seconds`` from a queue of at most
+    ``store_queue_size`` rows.
     """
 
     performance_window_size: int = 1000
@@ -66,6 +73,13 @@ class MonitorConfig:
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
     random_seed: int | None = None
+
+    store_uri: str | None = None
+    model_name: str = "default"
+    model_version: str = "0"
+    store_batch_size: int = 500
+    store_flush_seconds: float = 1.0
+    store_queue_size: int = 100_000
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -102,8 +116,14 @@ class MonitorConfig:
         return cls(**dict(options))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the options as JSON-serialisable values (the callback as its qualified name)."""
+        """Return the options as JSON-serialisable values.
+
+        The callback becomes its qualified name and a password in ``store_uri`` becomes
+        ``***`` (pass the real URL again when restoring a monitor from saved state).
+        """
         data = asdict(self)
+        if self.store_uri is not None:
+            data["store_uri"] = _masked(self.store_uri)
         callback = self.retraining_callback
         data["retraining_callback"] = (
             None
@@ -125,6 +145,17 @@ class MonitorConfig:
         if self.drift_update_ref is None:
             return 1.0
         return float(self.drift_update_ref.get("sigma", 1.0))
+
+
+def _masked(uri: str) -> str:
+    """``uri`` with its password, if any, replaced by ``***``."""
+    scheme, sep, rest = uri.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not (sep and at and colon):
+        return uri
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
 
 
 def _fail(key: str, value: Any, expected: str) -> ConfigError:
@@ -219,3 +250,29 @@ def _validate(cfg: MonitorConfig) -> None:
     seed = cfg.random_seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise _fail("random_seed", seed, "None or an integer >= 0")
+    _validate_store(cfg)
+
+
+def _validate_store(cfg: MonitorConfig) -> None:
+    uri = cfg.store_uri
+    if uri is not None and not (isinstance(uri, str) and _STORE_URI.match(uri)):
+        raise _fail(
+            "store_uri",
+            _masked(uri) if isinstance(uri, str) else uri,
+            "None or a SQLAlchemy URL of a sqlite or postgresql database, like "
+            "'sqlite:///monitoring.db' or 'postgresql+psycopg://user@host/db'",
+        )
+    if uri is not None and uri.startswith("sqlite") and uri.split("://", 1)[1] in ("", "/:memory:"):
+        raise _fail(
+            "store_uri",
+            uri,
+            "a SQLite file other processes can open, like 'sqlite:///monitoring.db' (leave "
+            "store_uri None for a store inside this process)",
+        )
+    for key in ("model_name", "model_version"):
+        value = getattr(cfg, key)
+        if not isinstance(value, str) or not 0 < len(value) <= _MAX_NAME_LENGTH:
+            raise _fail(key, value, f"a non-empty string of at most {_MAX_NAME_LENGTH} characters")
+    _int(cfg, "store_batch_size", 1)
+    _number(cfg, "store_flush_seconds", 0.0, None, open_low=True)
+    _int(cfg, "store_queue_size", 1)

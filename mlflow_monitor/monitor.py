@@ -2,9 +2,10 @@
 
 The recording calls (:meth:`ModelMonitor.record_predictions`,
 :meth:`ModelMonitor.record_prediction`) only validate and hand a batch to the inference store,
-which keeps it; all statistics run in :meth:`~ModelMonitor.check_drift` and
-:meth:`~ModelMonitor.check_performance`, on demand or on the background scheduler started by
-:meth:`~ModelMonitor.start_monitoring`, on windows read from the store.
+which keeps it in memory or queues it for a background database writer; all statistics run in
+:meth:`~ModelMonitor.check_drift` and :meth:`~ModelMonitor.check_performance`, on demand or on
+the background scheduler started by :meth:`~ModelMonitor.start_monitoring`, on windows read
+from the store, so with a shared store (``store_uri``) any process can run the checks.
 """
 
 from __future__ import annotations
@@ -169,8 +170,9 @@ class ModelMonitor:
         config: options as a dict (see :class:`~mlflow_monitor.config.MonitorConfig`).
         registry: Prometheus registry for the metrics; a new one per monitor by default.
         clock: returns the current UTC time; tests pass a fake one to move through cooldowns.
-        store: where predictions and labels are kept; an
-            :class:`~mlflow_monitor.store.InMemoryStore` by default.
+        store: where predictions and labels are kept; by default a
+            :class:`~mlflow_monitor.sql_store.SqlInferenceStore` when ``store_uri`` is set
+            (closed by :meth:`close`), else an :class:`~mlflow_monitor.store.InMemoryStore`.
 
     Example:
         >>> monitor = create_monitor({"drift_p_value": 0.01})
@@ -679,9 +681,9 @@ class ModelMonitor:
 
         Saved: reference data and bandwidth, baseline, counters, last check results, trigger
         history and, with the in-memory store, its contents: the labelled window,
-        predictions awaiting feedback and the pending drift window. Any other store keeps
-        its own contents, so they are not saved, and loading a state file leaves that store
-        as it is.
+        predictions awaiting feedback and the pending drift window. A database store
+        (``store_uri``) already keeps its contents, so they are not saved, and loading a
+        state file leaves that store as it is.
         """
         from mlflow_monitor.state import save_monitor_state
 
@@ -699,10 +701,23 @@ class ModelMonitor:
 
 
 def _default_store(cfg: MonitorConfig) -> InferenceStore:
-    return InMemoryStore(
-        cfg.max_pending_feedback,
-        cfg.drift_window_size,
-        labelled_size=max(cfg.performance_window_size, cfg.max_pending_feedback),
+    if cfg.store_uri is None:
+        return InMemoryStore(
+            cfg.max_pending_feedback,
+            cfg.drift_window_size,
+            labelled_size=max(cfg.performance_window_size, cfg.max_pending_feedback),
+            model_name=cfg.model_name,
+            model_version=cfg.model_version,
+        )
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    return SqlInferenceStore(
+        cfg.store_uri,
+        cfg.model_name,
+        cfg.model_version,
+        batch_size=cfg.store_batch_size,
+        flush_seconds=cfg.store_flush_seconds,
+        queue_size=cfg.store_queue_size,
     )
 
 

@@ -55,6 +55,15 @@ def test_every_documented_option_is_accepted():
         ({"drift_backend": "torch"}, "drift_backend must be one of 'builtin', 'alibi-detect'"),
         ({"drift_min_samples": 500, "drift_window_size": 100}, "must not exceed"),
         ({"random_seed": -1}, "random_seed"),
+        ({"store_uri": "mysql://db"}, "store_uri must be None or a SQLAlchemy URL of a sqlite"),
+        ({"store_uri": "sqlite://"}, "store_uri must be a SQLite file other processes can open"),
+        ({"store_uri": "sqlite:///:memory:"}, "SQLite file"),
+        ({"store_uri": "postgres://u:pw@h/db"}, "got 'postgres://u:***@h/db'"),
+        ({"model_name": ""}, "model_name must be a non-empty string of at most 255 characters"),
+        ({"model_version": 3}, "model_version must be a non-empty string"),
+        ({"store_batch_size": 0}, "store_batch_size must be an integer >= 1"),
+        ({"store_flush_seconds": 0}, "store_flush_seconds must be a number in (0.0, inf)"),
+        ({"store_queue_size": 1.5}, "store_queue_size must be an integer >= 1"),
     ],
     ids=lambda v: str(v)[:40],
 )
@@ -78,3 +87,20 @@ def test_update_ref_none_keeps_whole_reference():
     config = MonitorConfig.from_dict({"drift_update_ref": None})
     assert config.reference_size is None
     assert config.bandwidth_scale == 1.0
+
+
+def test_store_options_default_to_the_in_process_store():
+    config = MonitorConfig.from_dict(None)
+    assert config.store_uri is None
+    assert (config.model_name, config.model_version) == ("default", "0")
+    assert (config.store_batch_size, config.store_flush_seconds, config.store_queue_size) == (
+        500,
+        1.0,
+        100_000,
+    )
+
+
+def test_a_store_password_never_leaves_the_config():
+    config = MonitorConfig.from_dict({"store_uri": "postgresql+psycopg://ops:s3cr@t@db/monitoring"})
+    assert config.to_dict()["store_uri"] == "postgresql+psycopg://ops:***@db/monitoring"
+    assert "s3cr" not in str(config.to_dict())

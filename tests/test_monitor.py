@@ -21,16 +21,17 @@ from mlflow_monitor.store import InMemoryStore
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
 
-@pytest.fixture
-def monitor(rng, clock, registry):
-    m = create_monitor(
-        {"drift_min_samples": 50, "performance_min_samples": 20, "random_seed": 0},
-        registry=registry,
-        clock=clock,
-    )
+@pytest.fixture(params=["memory", "sqlite"])
+def monitor(request, rng, clock, registry, tmp_path):
+    """A monitor with reference and baseline, on the in-memory store and on a SQLite store."""
+    options = {"drift_min_samples": 50, "performance_min_samples": 20, "random_seed": 0}
+    if request.param == "sqlite":
+        options["store_uri"] = f"sqlite:///{tmp_path}/inference.db"
+    m = create_monitor(options, registry=registry, clock=clock)
     m.setup_drift_detection(pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"]))
     m.setup_performance_baseline(BASELINE)
-    return m
+    yield m
+    m.close()
 
 
 def test_create_monitor_returns_a_model_monitor():
@@ -77,11 +78,17 @@ def test_unknown_and_repeated_feedback_are_rejected(monitor):
 
 def test_caller_supplied_prediction_ids(monitor):
     assert monitor.record_prediction(1, 0.5, prediction_id="req-42") == "req-42"
-    with pytest.raises(FeedbackError, match="already recorded"):
+    if isinstance(monitor.store, InMemoryStore):
+        with pytest.raises(FeedbackError, match="already recorded"):
+            monitor.record_prediction(1, 0.5, prediction_id="req-42")
+        with pytest.raises(FeedbackError, match="'req-42' was already recorded"):
+            monitor.record_predictions([1, 1], prediction_ids=["req-43", "req-42"])
+        assert monitor.get_monitoring_status()["store"]["predictions"] == 1
+    else:  # a database store never raises into the predict path: it rejects and counts
         monitor.record_prediction(1, 0.5, prediction_id="req-42")
-    with pytest.raises(FeedbackError, match="'req-42' was already recorded"):
         monitor.record_predictions([1, 1], prediction_ids=["req-43", "req-42"])
-    assert monitor.get_monitoring_status()["store"]["predictions"] == 1
+        store = monitor.get_monitoring_status()["store"]
+        assert (store["predictions"], store["rejected"]) == (2, 2)
     monitor.record_feedback("req-42", 1)
 
 

@@ -1,5 +1,5 @@
-"""SqlInferenceStore: sharing one SQLite file between "processes", the background writer and
-the schema."""
+"""SqlInferenceStore: sharing one SQLite file between "processes", the background writer, the
+schema, and a monitor whose checks run in another process than its recordings."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from mlflow_monitor import (
     FeedbackError,
     MissingDependencyError,
     UnknownPredictionError,
+    create_monitor,
 )
 from mlflow_monitor.sql_store import SCHEMA_VERSION, SqlInferenceStore, schema_version
 from mlflow_monitor.store import PredictionBatch, StoreError
+
+BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
 
 @pytest.fixture
@@ -176,13 +179,14 @@ def test_records_of_a_process_that_exits_normally_are_written(uri, tmp_path):
     child = textwrap.dedent(
         """
         import sys
-        from mlflow_monitor.sql_store import SqlInferenceStore
-        from mlflow_monitor.store import PredictionBatch
+        from mlflow_monitor import create_monitor
 
-        store = SqlInferenceStore(sys.argv[1], "child", flush_seconds=3600, batch_size=100000)
+        monitor = create_monitor({
+            "store_uri": sys.argv[1], "model_name": "child",
+            "store_flush_seconds": 3600, "store_batch_size": 100000,
+        })
         for start in range(0, 1000, 100):
-            ids = [str(i) for i in range(start, start + 100)]
-            store.add(PredictionBatch(ids, [1] * 100, [0.5] * 100))
+            monitor.record_predictions([i % 2 for i in range(100)], [0.5] * 100)
         """
     )
     subprocess.run([sys.executable, "-c", child, uri], check=True, timeout=60)
@@ -239,3 +243,103 @@ def test_prune_deletes_old_predictions_and_their_labels(open_store):
     assert store.prune(150.0) == 1
     assert store.counts().predictions == 1
     assert store.labelled_window(5) == [(1, 0)]
+
+
+def test_monitor_checks_in_one_process_what_another_recorded(uri, rng, registry):
+    options = {
+        "store_uri": uri,
+        "model_name": "reviews",
+        "model_version": "3",
+        "drift_min_samples": 50,
+        "performance_min_samples": 20,
+        "random_seed": 0,
+    }
+    serving = create_monitor(options, registry=registry)
+    checker = create_monitor(options)
+    reference = rng.normal(size=(300, 3))
+    for monitor in (serving, checker):
+        monitor.setup_drift_detection(reference)
+        monitor.setup_performance_baseline(BASELINE)
+    ids = serving.record_predictions(
+        np.ones(60, dtype=int), rng.random(60), features=rng.normal(size=(60, 3)) + [0, 0, 2]
+    )
+    serving.store.flush()  # what the writer does within store_flush_seconds
+    for pid in ids[:30]:
+        checker.record_feedback(pid, 0)  # feedback arrives at another process
+    performance = serving.check_performance()
+    assert performance.status == "degraded" and performance.performance.n_samples == 30
+    drift = checker.check_drift()
+    assert drift.status == "drift" and drift.drift.n_test == 60
+    assert serving.check_drift().status == "skipped"  # the rows were consumed once
+    status = serving.get_monitoring_status()
+    assert status["counts"]["predictions_held"] == 60
+    assert status["store"] == {
+        "model_name": "reviews",
+        "model_version": "3",
+        "predictions": 60,
+        "labels": 30,
+        "queued": 0,
+        "dropped": 0,
+        "rejected": 0,
+    }
+    assert registry.get_sample_value("fake_review_detection_predictions_total") == 60
+    serving.close()
+    checker.close()
+
+
+def test_monitor_with_raw_features_stores_them_as_json(uri):
+    from mlflow_monitor import DriftDetector
+
+    def lengths(texts):
+        return np.array([[len(t), t.count("!")] for t in texts], dtype=float)
+
+    monitor = create_monitor({"store_uri": uri, "drift_min_samples": 20})
+    monitor.setup_drift_detection(
+        ["solid blender", "does the job", "arrived late"] * 30,
+        detector=DriftDetector(p_val=0.01, preprocess_fn=lengths),
+    )
+    monitor.record_predictions([1] * 40, features=["BEST PRODUCT EVER!!! BUY NOW!!!"] * 40)
+    assert monitor.check_drift().status == "drift"
+    monitor.close()
+
+
+def test_recording_threads_and_a_checker_share_a_store_safely(uri, rng):
+    monitor = create_monitor(
+        {
+            "store_uri": uri,
+            "store_batch_size": 64,
+            "store_flush_seconds": 0.01,
+            "drift_min_samples": 10,
+            "drift_window_size": 100_000,
+            "random_seed": 0,
+        }
+    )
+    monitor.setup_drift_detection(rng.normal(size=(100, 2)))
+    threads, batches, size = 4, 50, 10
+    stop = threading.Event()
+    tested = []
+
+    def checker():
+        while not stop.is_set():
+            result = monitor.check_drift()
+            if result.ran:
+                tested.append(result.drift.n_test)
+
+    def worker(seed):
+        local = np.random.default_rng(seed)
+        for _ in range(batches):
+            monitor.record_predictions([1] * size, features=local.normal(size=(size, 2)))
+
+    check_thread = threading.Thread(target=checker)
+    check_thread.start()
+    pool = [threading.Thread(target=worker, args=(s,)) for s in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    stop.set()
+    check_thread.join()
+    total = threads * batches * size
+    assert monitor.store.counts().predictions == total
+    assert sum(tested) + monitor.store.pending_features() == total
+    monitor.close()

@@ -198,3 +198,37 @@ def test_raw_windows_of_preprocessing_detectors_are_saved(tmp_path):
     assert restored.store.peek_features() == ["hello"]
     assert restored.drift_detector.preprocess_fn is lengths
     assert restored.drift_detector.reference_.ravel().tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_database_store_keeps_its_own_contents(tmp_path, rng):
+    options = {"store_uri": f"sqlite:///{tmp_path}/inference.db", "performance_min_samples": 5}
+    monitor = create_monitor(options)
+    monitor.setup_drift_detection(rng.normal(size=(50, 2)))
+    monitor.setup_performance_baseline({"accuracy": 0.9})
+    ids = monitor.record_predictions([1] * 10, features=rng.normal(size=(10, 2)))
+    for pid in ids[:6]:
+        monitor.record_feedback(pid, 1)
+    monitor.save_state(tmp_path / "s.npz")
+    meta, arrays = read_state(tmp_path / "s.npz")
+    assert meta["records"] == [] and "window" not in arrays
+    assert meta["performance"] == {"baseline": {"accuracy": 0.9}, "window": []}
+    monitor.close()
+
+    restored = load_monitor(tmp_path / "s.npz", store_uri=options["store_uri"])
+    status = restored.get_monitoring_status()
+    assert status["counts"]["predictions"] == 10  # this process's counters, from the file
+    assert status["counts"]["pending_drift_rows"] == 10  # the rows, from the database
+    assert status["performance"]["current"]["n_samples"] == 6
+    restored.record_feedback(ids[7], 0)
+    assert restored.check_performance().performance.n_samples == 7
+    restored.close()
+
+
+def test_in_memory_contents_are_not_pushed_into_a_database_store(busy_monitor, tmp_path):
+    monitor, _ = busy_monitor
+    monitor.save_state(tmp_path / "s.npz")
+    restored = create_monitor({"store_uri": f"sqlite:///{tmp_path}/inference.db"})
+    restored.load_state(tmp_path / "s.npz")
+    assert restored.get_monitoring_status()["store"]["predictions"] == 0
+    assert restored.get_monitoring_status()["counts"]["predictions"] == 47
+    restored.close()
