@@ -17,7 +17,13 @@ from typing import Any
 from mlflow_monitor.exceptions import ConfigError, DataValidationError
 from mlflow_monitor.results import PerformanceSnapshot
 
-__all__ = ["METRIC_NAMES", "PerformanceTracker", "as_label", "validate_baseline"]
+__all__ = [
+    "METRIC_NAMES",
+    "PerformanceTracker",
+    "as_label",
+    "confusion_counts",
+    "validate_baseline",
+]
 
 METRIC_NAMES = ("precision", "recall", "accuracy", "f1_score")
 
@@ -149,7 +155,8 @@ class PerformanceTracker:
             ``enough_samples`` says why.
         """
         pairs = self.window()
-        metrics = _metrics(pairs, self.positive_label)
+        counts = confusion_counts(pairs, self.positive_label)
+        metrics = _metrics(pairs, counts)
         enough = len(pairs) >= self.min_samples
         drops: dict[str, float] = {}
         if enough:
@@ -169,23 +176,54 @@ class PerformanceTracker:
             degraded_metrics=drops,
             baseline=dict(self.baseline_),
             threshold=self.threshold,
+            true_positives=counts[0],
+            false_positives=counts[1],
+            false_negatives=counts[2],
+            true_negatives=counts[3],
         )
 
 
-def _metrics(pairs: list[tuple[Label, Label]], positive: Label) -> dict[str, float]:
+def confusion_counts(
+    pairs: Iterable[tuple[Label, Label]], positive: Label
+) -> tuple[int, int, int, int]:
+    """Count true positives, false positives, false negatives and true negatives.
+
+    Every label other than ``positive`` counts as negative, so a multi-class window collapses
+    to "positive vs. the rest".
+
+    Args:
+        pairs: ``(prediction, true_label)`` pairs.
+        positive: the positive class.
+
+    Returns:
+        ``(true_positives, false_positives, false_negatives, true_negatives)``.
+    """
+    tp = fp = fn = tn = 0
+    for predicted, actual in pairs:
+        if predicted == positive:
+            if actual == positive:
+                tp += 1
+            else:
+                fp += 1
+        elif actual == positive:
+            fn += 1
+        else:
+            tn += 1
+    return tp, fp, fn, tn
+
+
+def _metrics(
+    pairs: list[tuple[Label, Label]], counts: tuple[int, int, int, int]
+) -> dict[str, float]:
+    # Straight from the counts (as scikit-learn with zero_division=0 would give), so a check
+    # does not import scikit-learn. Accuracy compares the labels themselves, so with more than
+    # two classes it is the multi-class accuracy, not (TP + TN) / n.
     if not pairs:
         return dict.fromkeys(METRIC_NAMES, 0.0)
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    predicted = [p == positive for p, _ in pairs]
-    actual = [t == positive for _, t in pairs]
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        actual, predicted, average="binary", pos_label=True, zero_division=0
-    )
-    accuracy = accuracy_score([t for _, t in pairs], [p for p, _ in pairs])
+    tp, fp, fn, _ = counts
     return {
-        "precision": float(precision),
-        "recall": float(recall),
-        "accuracy": float(accuracy),
-        "f1_score": float(f1),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "accuracy": sum(p == t for p, t in pairs) / len(pairs),
+        "f1_score": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
     }

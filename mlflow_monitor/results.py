@@ -144,6 +144,9 @@ class PerformanceSnapshot:
         baseline: the baseline metrics compared against (empty when none is set).
         threshold: relative drop that counts as degradation.
         timestamp: when the snapshot was taken (UTC).
+        true_positives, false_positives, false_negatives, true_negatives: the confusion
+            matrix of the window, every label other than ``positive_label`` counting as
+            negative (zero in snapshots made before the counts were kept).
     """
 
     precision: float
@@ -157,6 +160,10 @@ class PerformanceSnapshot:
     baseline: dict[str, float]
     threshold: float
     timestamp: datetime = field(default_factory=utcnow)
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+    true_negatives: int = 0
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -166,6 +173,16 @@ class PerformanceSnapshot:
             "recall": self.recall,
             "accuracy": self.accuracy,
             "f1_score": self.f1_score,
+        }
+
+    @property
+    def confusion(self) -> dict[str, int]:
+        """The four confusion-matrix counts by name."""
+        return {
+            "true_positives": self.true_positives,
+            "false_positives": self.false_positives,
+            "false_negatives": self.false_negatives,
+            "true_negatives": self.true_negatives,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +196,7 @@ class PerformanceSnapshot:
             "baseline": dict(self.baseline),
             "threshold": self.threshold,
             "timestamp": self.timestamp.isoformat(),
+            **self.confusion,
         }
 
     @classmethod
@@ -196,6 +214,11 @@ class PerformanceSnapshot:
             baseline={str(k): float(v) for k, v in data["baseline"].items()},
             threshold=float(data["threshold"]),
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
+            # absent from snapshots stored before the counts were kept
+            true_positives=int(data.get("true_positives", 0)),
+            false_positives=int(data.get("false_positives", 0)),
+            false_negatives=int(data.get("false_negatives", 0)),
+            true_negatives=int(data.get("true_negatives", 0)),
         )
 
 

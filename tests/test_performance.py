@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlflow_monitor import ConfigError, DataValidationError, PerformanceTracker
+from mlflow_monitor import ConfigError, DataValidationError, PerformanceSnapshot, PerformanceTracker
 
 BASELINE = {"precision": 0.8, "recall": 0.8, "accuracy": 0.8, "f1_score": 0.8}
 
@@ -19,6 +19,30 @@ def test_metrics_on_a_known_confusion_matrix():
     assert snap.accuracy == pytest.approx(0.7)
     assert snap.f1_score == pytest.approx(2 / 3)
     assert snap.n_samples == 10
+    assert (snap.true_positives, snap.false_positives) == (3, 1)
+    assert (snap.false_negatives, snap.true_negatives) == (2, 4)
+
+
+def test_counts_survive_the_dict_round_trip_and_default_to_zero():
+    tracker = PerformanceTracker(min_samples=1, baseline=BASELINE)
+    tracker.update_many([(1, 1)] * 3 + [(1, 0)] + [(0, 1)] * 2 + [(0, 0)] * 4)
+    snap = tracker.compute()
+    assert PerformanceSnapshot.from_dict(snap.to_dict()) == snap
+    older = {k: v for k, v in snap.to_dict().items() if k not in snap.confusion}
+    assert PerformanceSnapshot.from_dict(older).confusion == dict.fromkeys(snap.confusion, 0)
+
+
+def test_other_classes_count_as_negative():
+    tracker = PerformanceTracker(min_samples=1, positive_label="fake")
+    tracker.update_many([("fake", "spam"), ("spam", "real"), ("real", "real"), ("spam", "fake")])
+    snap = tracker.compute()
+    assert snap.confusion == {
+        "true_positives": 0,
+        "false_positives": 1,
+        "false_negatives": 1,
+        "true_negatives": 2,
+    }
+    assert snap.accuracy == 0.25  # multi-class accuracy: only ("real", "real") is right
 
 
 def test_positive_label_is_configurable():
@@ -95,3 +119,21 @@ def test_bad_labels(label):
 def test_bad_parameters(kwargs):
     with pytest.raises(ConfigError):
         PerformanceTracker(**kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+def test_metrics_agree_with_scikit_learn(seed):
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(seed)
+    predicted, actual = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+    tracker = PerformanceTracker(window_size=200, min_samples=1)
+    tracker.update_many(zip(predicted, actual, strict=True))
+    snap = tracker.compute()
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        actual == 1, predicted == 1, average="binary", zero_division=0
+    )
+    assert snap.precision == pytest.approx(precision)
+    assert snap.recall == pytest.approx(recall)
+    assert snap.f1_score == pytest.approx(f1)
+    assert snap.accuracy == pytest.approx(accuracy_score(actual, predicted))
