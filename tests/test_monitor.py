@@ -335,20 +335,27 @@ def test_scheduled_check_errors_are_logged_and_reported(rng, caplog):
     assert "scheduled drift check failed" in caplog.text
 
 
-def test_recording_is_thread_safe_while_checks_run(rng, registry):
-    monitor = create_monitor(
-        {
-            "drift_min_samples": 10,
-            "drift_window_size": 100_000,
-            "performance_min_samples": 1,
-            "performance_window_size": 100_000,
-            "random_seed": 0,
-        },
-        registry=registry,
-    )
+@pytest.mark.parametrize(
+    ("store", "threads", "per_thread"),
+    [("memory", 8, 500), ("sqlite", 4, 50)],  # each SQL label is a transaction
+    ids=["memory", "sqlite"],
+)
+def test_recording_is_thread_safe_while_checks_run(
+    rng, registry, tmp_path, store, threads, per_thread
+):
+    options = {
+        "drift_min_samples": 10,
+        "drift_window_size": 100_000,
+        "performance_min_samples": 1,
+        "performance_window_size": 100_000,
+        "random_seed": 0,
+    }
+    if store == "sqlite":
+        options.update(store_uri=f"sqlite:///{tmp_path}/inference.db", store_flush_seconds=0.01)
+    monitor = create_monitor(options, registry=registry)
     monitor.setup_drift_detection(rng.normal(size=(200, 2)))
     monitor.setup_performance_baseline(BASELINE)
-    threads, per_thread, errors = 8, 500, []
+    errors = []
     stop = threading.Event()
     tested_rows = []
 
@@ -386,6 +393,7 @@ def test_recording_is_thread_safe_while_checks_run(rng, registry):
     assert status["performance"]["current"]["n_samples"] == total
     # every recorded row went to exactly one drift check or is still pending
     assert sum(tested_rows) + monitor.store.pending_features() == total
+    monitor.close()
 
 
 def test_record_predictions_records_a_batch_in_one_call(monitor, registry, rng):
