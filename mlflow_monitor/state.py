@@ -157,7 +157,7 @@ def save_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> P
         detector_state = params
         arrays.update(detector_arrays)
     store = monitor.store if isinstance(monitor.store, InMemoryStore) else None
-    window = store.peek_features() if store else []
+    window = store.peek_features() if store is not None else []
     raw_window: list[Any] | None = None
     if window and monitor.drift_detector is not None and monitor.drift_detector.preprocess_fn:
         raw_window = window
@@ -182,10 +182,10 @@ def save_monitor_state(monitor: ModelMonitor, path: str | os.PathLike[str]) -> P
         else {
             "baseline": tracker.baseline_,
             "window": [list(p) for p in store.labelled_window(tracker.window_size)]
-            if store
+            if store is not None
             else [],
         },
-        "records": [r.to_list() for r in store.records()] if store else [],
+        "records": [r.to_list() for r in store.records()] if store is not None else [],
         "triggers": monitor.triggers.get_state(),
         "last_checks": {kind: result.to_dict() for kind, result in monitor._last.items()},
     }
