@@ -529,7 +529,10 @@ class SqlInferenceStore(InferenceStore):
         """Consume the drift rows recorded since the last call (by any process), oldest first.
 
         The read and the cursor move are a compare-and-set on the stream's cursor, so two
-        processes checking at once never get the same row.
+        processes checking at once never get the same row. The cursor assumes rows become
+        visible in sequence order, which SQLite's single writer guarantees; on PostgreSQL a
+        writer whose transaction commits after a check has passed its (lower) sequence
+        numbers would have those rows skipped, never counted twice.
 
         Returns:
             The most recent ``max_rows`` rows, or None (nothing consumed) while fewer than
