@@ -70,3 +70,34 @@ def embedded_tracking(tmp_path_factory):
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
     mlflow.set_tracking_uri(previous)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "mlflow_server: starts a real `mlflow server` subprocess (about 15 s)"
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_tracking_uri(tmp_path_factory):
+    """A local SQLite MLflow tracking store; unlike ``embedded_tracking``, no global state.
+
+    Session-scoped because creating the MLflow schema takes seconds: tests keep apart by
+    using their own model (and so experiment) names.
+    """
+    root = tmp_path_factory.mktemp("sqlite-tracking")
+    return f"sqlite:///{root}/mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (tests/mlflow_server.py) shared by the session.
+
+    It has ``.uri``, ``.stop()`` and ``.start()``; a test that stops it starts it again.
+    """
+    from mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()
