@@ -1,0 +1,917 @@
+"""Logging checks to MLflow: one run per check, and a history run per model version.
+
+Every check that ran becomes a run in the experiment ``monitoring/<model name>``, tagged with
+the model name and version, the check kind and its outcome, with the check's metrics and a
+few artifacts (per-feature drift table and plot, confusion matrix). Each model version also
+has one long-lived *history run*, the parent of its check runs, which receives the same
+metrics at an increasing ``step`` with the check's timestamp: its metric charts are the
+drift and performance history.
+
+How the history run is found and numbered:
+
+* It is the oldest active run of the experiment tagged ``mlflow_monitor.role=history`` with
+  this model name and version, so any process (a restarted server, the ``check`` command)
+  finds the same one. It is created when missing; when two processes create one at the same
+  moment, both keep the oldest and the newer one is deleted.
+* It stays ``RUNNING`` while checks are logged (it stands for live monitoring).
+  :meth:`CheckRunLogger.end_history` marks it ``FINISHED`` when a version is retired; a later
+  check re-opens it.
+* The next step of each check kind is a counter tag on the history run
+  (``mlflow_monitor.next_step.drift``), written in the same ``log_batch`` call as that
+  check's history metrics, so steps increase across processes and restarts without reading
+  the metric history back. Two processes logging the same kind at the same instant could
+  share a step; the design runs one scheduler leader per model version.
+
+When the tracking store cannot be reached, :meth:`CheckRunLogger.log_check` does not raise:
+it keeps the check in a bounded pending queue (and, with ``spool_dir``, in a JSON file that
+another process can pick up) and logs it, in order, before the next check or on
+:meth:`CheckRunLogger.flush_pending`. Each check carries an id tag, so a retry after a
+partial failure replaces the half-logged run instead of duplicating it, and does not add a
+second history point. MLflow retries HTTP requests for minutes by default; for the duration
+of this logger's own calls to an ``http(s)`` tracking URI the retry count, backoff and
+timeout are bounded (see :class:`CheckRunLogger`).
+
+Skipped checks are not logged by default: they happen on every tick until enough data has
+arrived and would bury the real verdicts. With ``log_skipped=True`` they become runs tagged
+``outcome=skipped`` with the reason, but they never add points to the history run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from glob import escape as glob_escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
+from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, Run, RunTag
+
+__all__ = [
+    "ROLE_CHECK",
+    "ROLE_HISTORY",
+    "TAG_CHECK",
+    "TAG_CHECK_ID",
+    "TAG_DRIFTED_FEATURES",
+    "TAG_HISTORY_STEP",
+    "TAG_MODEL_NAME",
+    "TAG_MODEL_VERSION",
+    "TAG_OUTCOME",
+    "TAG_REASON",
+    "TAG_ROLE",
+    "TAG_TRIGGERED",
+    "CheckRunLogger",
+    "check_metrics",
+    "feature_metric_suffixes",
+]
+
+logger = logging.getLogger(__name__)
+
+TAG_MODEL_NAME = "mlflow_monitor.model_name"
+TAG_MODEL_VERSION = "mlflow_monitor.model_version"
+TAG_CHECK = "mlflow_monitor.check"
+TAG_OUTCOME = "mlflow_monitor.outcome"
+TAG_ROLE = "mlflow_monitor.role"
+TAG_CHECK_ID = "mlflow_monitor.check_id"
+TAG_REASON = "mlflow_monitor.reason"
+TAG_TRIGGERED = "mlflow_monitor.triggered"
+TAG_HISTORY_STEP = "mlflow_monitor.history_step"
+TAG_DRIFTED_FEATURES = "mlflow_monitor.drifted_features"
+ROLE_CHECK = "check"
+ROLE_HISTORY = "history"
+_NEXT_STEP = "mlflow_monitor.next_step.{}"
+_LAST_CHECK = "mlflow_monitor.last_check_id.{}"
+_PARENT_RUN_ID = "mlflow.parentRunId"
+_NOTE = "mlflow.note.content"
+
+_KINDS = ("drift", "performance")
+_HISTOGRAM_FEATURES = 4  # drawn when the caller passes the samples
+_BAR_FEATURES = 20  # drawn otherwise
+_SAMPLE_CAP = 5000  # values kept per feature and sample for the histograms
+_MAX_KEY = 250  # MLflow's longest metric name
+_MAX_TAG_VALUE = 5000  # well under MLflow's 8000
+_BATCH_METRICS = 1000  # MLflow's log_batch limit
+_MAX_SERVER_ERRORS = 5  # a check the server keeps answering with an error is then dropped
+# Error codes meaning "this request is wrong", not "try again later".
+_CLIENT_ERRORS = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST"})
+# os.environ is process-wide: the bounded-retry overrides are applied under this lock.
+_ENV_LOCK = threading.RLock()
+
+
+def _ms(result: CheckResult) -> int:
+    return int(result.timestamp.timestamp() * 1000)
+
+
+def _sanitize(name: str) -> str:
+    # MLflow allows alphanumerics, "_", "-", ".", " ", "/" and (not on Windows) ":"; slashes
+    # and colons are replaced too, so a feature name cannot form a path or fail on Windows.
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", name).strip() or "_"
+
+
+def feature_metric_suffixes(names: Sequence[str], room: int = _MAX_KEY - 20) -> dict[str, str]:
+    """Map feature names to unique metric-name suffixes MLflow accepts.
+
+    ``"price/€"`` becomes ``"price__"``; names that collide after sanitising get ``_2``,
+    ``_3`` ... appended; every suffix fits in ``room`` characters.
+    """
+    suffixes: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        base = _sanitize(name)[:room]
+        suffix, n = base, 1
+        while suffix in used:
+            n += 1
+            suffix = f"{base[: room - len(str(n)) - 1]}_{n}"
+        used.add(suffix)
+        suffixes[name] = suffix
+    return suffixes
+
+
+def _ranked(features: Sequence[FeatureDrift]) -> list[FeatureDrift]:
+    """Most drifted first: largest KS statistic, then smallest adjusted p-value."""
+    return sorted(features, key=lambda f: (-f.statistic, f.adjusted_p_value, f.name))
+
+
+def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
+    metrics = {
+        "drift_p_value": drift.p_value,
+        "drift_distance": drift.distance,
+        "drift_distance_threshold": drift.distance_threshold,
+        "drift_detected": float(drift.drift_detected),
+        "n_test": float(drift.n_test),
+        "n_reference": float(drift.n_reference),
+        "n_drifted_features": float(sum(f.drift_detected for f in drift.features)),
+    }
+    suffixes = feature_metric_suffixes([f.name for f in drift.features])
+    for feature in _ranked(drift.features)[:max_features]:
+        suffix = suffixes[feature.name]
+        metrics[f"feature_ks_pvalue.{suffix}"] = feature.p_value
+        metrics[f"feature_ks_stat.{suffix}"] = feature.statistic
+    return metrics
+
+
+def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
+    metrics: dict[str, float] = {
+        **snapshot.metrics,
+        "window_size": float(snapshot.n_samples),
+        "performance_degraded": float(snapshot.degraded),
+        **{name: float(count) for name, count in snapshot.confusion.items()},
+    }
+    for name, value in snapshot.baseline.items():
+        metrics[f"baseline_{name}"] = value
+    return metrics
+
+
+def check_metrics(result: CheckResult, max_feature_metrics: int = 50) -> dict[str, float]:
+    """The metrics logged for one check (to its run and to the history run).
+
+    Args:
+        result: the check.
+        max_feature_metrics: per-feature metrics are logged for this many features, the
+            most drifted first (the artifact table has them all).
+
+    Returns:
+        Metric name to value; empty for a check without a drift result or snapshot.
+    """
+    if result.drift is not None:
+        return _drift_metrics(result.drift, max_feature_metrics)
+    if result.performance is not None:
+        return _performance_metrics(result.performance)
+    return {}
+
+
+def _params(result: CheckResult) -> dict[str, str]:
+    if result.drift is not None:
+        drift = result.drift
+        return {
+            "drift_backend": drift.backend,
+            "drift_p_val": str(drift.p_val),
+            "feature_correction": drift.correction,
+            "kernel_sigma": f"{drift.sigma:.6g}",
+        }
+    if result.performance is not None:
+        return {"degradation_threshold": str(result.performance.threshold)}
+    return {}
+
+
+def _top_samples(
+    drift: DriftResult, reference: Any, test: Any, feature_names: Sequence[str] | None
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Reference and test values of the most drifted features, for the histograms."""
+    names = list(feature_names) if feature_names is not None else [f.name for f in drift.features]
+    try:
+        columns = {}
+        for which, data in (("reference", reference), ("test", test)):
+            labels = {str(c): c for c in getattr(data, "columns", ())}
+            named = set(names) <= set(labels)  # a DataFrame: take the columns by name
+            matrix = np.asarray(data[[labels[n] for n in names]] if named else data, dtype=float)
+            if matrix.ndim != 2 or matrix.shape[1] != len(names):
+                raise DataValidationError(
+                    f"{which} has shape {matrix.shape}, expected (n, {len(names)}) "
+                    "with the columns of the features"
+                )
+            columns[which] = matrix
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        logger.warning("not drawing histograms: %s", exc)
+        return {}
+    samples: dict[str, tuple[list[float], list[float]]] = {}
+    for feature in _ranked(drift.features):
+        if feature.name not in names or len(samples) == _HISTOGRAM_FEATURES:
+            continue
+        i = names.index(feature.name)
+        ref, tst = (_finite_sample(columns[w][:, i]) for w in ("reference", "test"))
+        if ref and tst:
+            samples[feature.name] = (ref, tst)
+    return samples
+
+
+def _finite_sample(column: np.ndarray[Any, Any]) -> list[float]:
+    column = column[np.isfinite(column)]
+    stride = max(1, math.ceil(len(column) / _SAMPLE_CAP))
+    return [float(v) for v in column[::stride]]
+
+
+@dataclass
+class _Pending:
+    """A check waiting to be logged, with what its artifacts need."""
+
+    check_id: str
+    result: CheckResult
+    extra_tags: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    attempted: bool = False  # a run may exist for it already
+    server_errors: int = 0
+
+    def to_json(self, model_name: str, model_version: str) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "model_name": model_name,
+            "model_version": model_version,
+            "check_id": self.check_id,
+            "result": self.result.to_dict(),
+            "extra_tags": self.extra_tags,
+            "samples": {name: [ref, tst] for name, (ref, tst) in self.samples.items()},
+            "attempted": self.attempted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Pending:
+        return cls(
+            check_id=str(data["check_id"]),
+            result=CheckResult.from_dict(data["result"]),
+            extra_tags={str(k): str(v) for k, v in data.get("extra_tags", {}).items()},
+            samples={str(k): (list(v[0]), list(v[1])) for k, v in data["samples"].items()},
+            # another process may have started logging it before it was spooled
+            attempted=True,
+        )
+
+
+class _DeferredError(Exception):
+    """Logging failed in a way worth retrying later."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether a failure says "try again later" rather than "this request is wrong"."""
+    import requests
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, MlflowException):  # server answers and REST connection failures alike
+        return exc.error_code not in _CLIENT_ERRORS
+    transient = (
+        requests.RequestException,
+        OSError,
+        sa.OperationalError,  # database locked or down
+        sa.TimeoutError,
+        sa.DisconnectionError,
+    )
+    return isinstance(exc, transient)
+
+
+class CheckRunLogger:
+    """Log checks of one model version as MLflow runs under a history run.
+
+    Args:
+        model_name: registered model name (tags, default experiment name).
+        model_version: its version.
+        tracking_uri: MLflow tracking URI (``sqlite:////abs/mlflow.db``,
+            ``http://host:5000`` ...); None takes MLflow's current one at first use. The
+            global MLflow state (tracking URI, active run) is never changed.
+        experiment_name: defaults to ``monitoring/<model_name>``.
+        artifact_location: artifact root of the experiment when this logger creates it
+            (None: the tracking store's default).
+        spool_dir: directory where checks that could not be logged are also written as
+            JSON, so they survive a restart; None keeps them in memory only.
+        max_pending: checks kept while the store is unreachable (the oldest go first).
+        max_feature_metrics: per-feature metrics logged per drift check, most drifted first.
+        log_skipped: also log skipped checks (as runs without history points).
+        request_timeout: seconds before an HTTP request to the tracking server times out.
+        max_retries: HTTP retries per request (no wait before the first retry, no waiting
+            for ``Retry-After``). MLflow has no per-client setting for these: it reads
+            ``MLFLOW_HTTP_REQUEST_TIMEOUT``, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
+            ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`` and ``MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER``
+            from the environment on every request (default: 7 retries with exponential
+            backoff, 120 s timeout, minutes in all). So while this logger calls an
+            ``http(s)`` tracking server, and only then, it sets them (and
+            ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT``) under a process-wide lock and restores
+            the caller's values afterwards. A refused connection then fails in milliseconds
+            and a hung server in about ``request_timeout * (max_retries + 1)`` seconds. MLflow
+            calls made by other threads during that window see the same settings.
+
+    Example:
+        >>> tracking = CheckRunLogger("reviews", 3, "sqlite:////srv/mlflow.db")  # doctest: +SKIP
+        >>> tracking.log_check(monitor.check_drift())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        model_version: str | int,
+        tracking_uri: str | None = None,
+        experiment_name: str | None = None,
+        *,
+        artifact_location: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        max_pending: int = 1000,
+        max_feature_metrics: int = 50,
+        log_skipped: bool = False,
+        request_timeout: int = 10,
+        max_retries: int = 1,
+    ) -> None:
+        if not isinstance(model_name, str) or not model_name.strip():
+            raise ConfigError(f"model_name must be a non-empty string, got {model_name!r}")
+        if isinstance(model_version, bool) or not str(model_version).strip():
+            raise ConfigError(f"model_version must be a version, got {model_version!r}")
+        for name, value, low in (
+            ("max_pending", max_pending, 1),
+            ("max_feature_metrics", max_feature_metrics, 0),
+            ("request_timeout", request_timeout, 1),
+            ("max_retries", max_retries, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.model_name = model_name
+        self.model_version = str(model_version)
+        self.experiment_name = experiment_name or f"monitoring/{model_name}"
+        self.artifact_location = artifact_location
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self.max_pending = max_pending
+        self.max_feature_metrics = max_feature_metrics
+        self.log_skipped = log_skipped
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
+        self._tracking_uri = tracking_uri
+        self._client: MlflowClient | None = None
+        self._history_id: str | None = None
+        self._pending: deque[_Pending] = deque()
+        self._spool_loaded = False
+        self._lock = threading.RLock()
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking URI this logger writes to."""
+        if self._tracking_uri is None:
+            import mlflow
+
+            self._tracking_uri = mlflow.get_tracking_uri()
+        return self._tracking_uri
+
+    @property
+    def pending(self) -> int:
+        """Checks waiting to be logged."""
+        with self._lock:
+            self._load_spool()
+            return len(self._pending)
+
+    def log_check(
+        self,
+        result: CheckResult,
+        reference: Any = None,
+        test: Any = None,
+        feature_names: Sequence[str] | None = None,
+        extra_tags: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Log one check as a child run of the history run; never raises on store errors.
+
+        Checks still pending are logged first, so runs and history steps stay in order.
+
+        Args:
+            result: the check.
+            reference, test: the reference sample and tested window of a drift check
+                (2-D arrays or DataFrames in feature space); with them the plot shows
+                histograms of the most drifted features, without them a bar chart of the
+                KS statistics.
+            feature_names: column names of ``reference`` and ``test`` (default: the
+                feature names of the drift result, in order).
+            extra_tags: more tags for the check run.
+
+        Returns:
+            The run id, or None when the check was kept for later (store unreachable),
+            dropped (the store rejected it) or skipped (see ``log_skipped``).
+
+        Raises:
+            DataValidationError: ``result`` is not a drift or performance check result.
+        """
+        if not isinstance(result, CheckResult) or result.kind not in _KINDS:
+            raise DataValidationError(
+                f"expected a drift or performance CheckResult, got {result!r}"
+            )
+        if not result.ran and not self.log_skipped:
+            logger.debug("not logging skipped %s check: %s", result.kind, result.reason)
+            return None
+        samples = {}
+        if result.drift is not None and reference is not None and test is not None:
+            samples = _top_samples(result.drift, reference, test, feature_names)
+        tags = {str(k): str(v)[:_MAX_TAG_VALUE] for k, v in (extra_tags or {}).items()}
+        entry = _Pending(uuid.uuid4().hex, result, tags, samples)
+        with self._lock:
+            self._load_spool()
+            try:
+                if self._flush():
+                    return self._log_or_defer(entry)
+            except _DeferredError:
+                pass
+            self._defer(entry)
+            return None
+
+    def flush_pending(self) -> int:
+        """Log the checks kept while the store was unreachable, oldest first.
+
+        Returns:
+            How many were logged; the rest stay pending if the store is still unreachable.
+        """
+        with self._lock:
+            self._load_spool()
+            before = len(self._pending)
+            self._flush()
+            return before - len(self._pending)
+
+    def history_run_id(self) -> str:
+        """The id of this model version's history run, created if missing.
+
+        Raises:
+            MonitorError: the tracking store could not be reached.
+        """
+        with self._lock, self._bounded_http():
+            try:
+                return str(self._history_run(self._experiment_id()).info.run_id)
+            except Exception as exc:
+                self._history_id = None
+                raise MonitorError(
+                    f"could not reach MLflow tracking at {self.tracking_uri!r}: {exc}"
+                ) from exc
+
+    def end_history(self, status: str = "FINISHED") -> None:
+        """Mark the history run as ended (e.g. when the version is retired).
+
+        A later :meth:`log_check` re-opens it.
+        """
+        with self._lock, self._bounded_http():
+            client = self._mlflow()
+            client.set_terminated(self.history_run_id(), status=status)
+
+    # -- MLflow plumbing ------------------------------------------------------------------
+
+    def _mlflow(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    @contextlib.contextmanager
+    def _bounded_http(self) -> Iterator[None]:
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            yield
+            return
+        overrides = {
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(self.request_timeout),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(self.max_retries),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+            "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+            # set_terminated would print a "View run" link to stdout for every check
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+        }
+        with _ENV_LOCK:
+            saved = {name: os.environ.get(name) for name in overrides}
+            os.environ.update(overrides)
+            try:
+                yield
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
+    def _experiment_id(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        client = self._mlflow()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            try:
+                return client.create_experiment(
+                    self.experiment_name,
+                    artifact_location=self.artifact_location,
+                    tags={
+                        TAG_MODEL_NAME: self.model_name,
+                        _NOTE: f"Checks of model {self.model_name!r} logged by mlflow-monitor.",
+                    },
+                )
+            except MlflowException as exc:  # another process created it meanwhile
+                experiment = client.get_experiment_by_name(self.experiment_name)
+                if experiment is None:
+                    raise exc from None
+        if experiment.lifecycle_stage == "deleted":
+            logger.warning("restoring deleted experiment %r to log checks", self.experiment_name)
+            client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
+
+    def _find_history(self, experiment_id: str) -> Run | None:
+        # Filtered on the role only and matched in Python: model names may hold quotes.
+        runs = self._mlflow().search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_HISTORY}'", max_results=1000
+        )
+        ours = [
+            r
+            for r in runs
+            if r.data.tags.get(TAG_MODEL_NAME) == self.model_name
+            and r.data.tags.get(TAG_MODEL_VERSION) == self.model_version
+        ]
+        return min(ours, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+
+    def _history_run(self, experiment_id: str, reopen: bool = False) -> Run:
+        from mlflow.exceptions import MlflowException
+
+        client = self._mlflow()
+        if self._history_id is not None:
+            try:
+                run = client.get_run(self._history_id)
+                if run.info.lifecycle_stage == "active":
+                    return self._reopen(run) if reopen else run
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+            self._history_id = None
+        found = self._find_history(experiment_id)
+        if found is None:
+            created = client.create_run(
+                experiment_id,
+                run_name=f"history {self.model_name} v{self.model_version}",
+                tags={
+                    TAG_ROLE: ROLE_HISTORY,
+                    TAG_MODEL_NAME: self.model_name,
+                    TAG_MODEL_VERSION: self.model_version,
+                    _NOTE: (
+                        f"Monitoring history of {self.model_name} version "
+                        f"{self.model_version}: one point per check in every metric chart; "
+                        "the checks themselves are the child runs."
+                    ),
+                },
+            )
+            found = self._find_history(experiment_id) or created
+            if found.info.run_id != created.info.run_id:  # lost a creation race
+                client.delete_run(created.info.run_id)
+        self._history_id = str(found.info.run_id)
+        return self._reopen(found) if reopen else found
+
+    def _reopen(self, run: Run) -> Run:
+        if run.info.status != "RUNNING":
+            self._mlflow().update_run(run.info.run_id, status="RUNNING")
+        return run
+
+    # -- logging one check ----------------------------------------------------------------
+
+    def _log(self, entry: _Pending) -> str:
+        from mlflow.entities import Metric, Param, RunTag
+
+        client, result = self._mlflow(), entry.result
+        experiment_id = self._experiment_id()
+        history = self._history_run(experiment_id, reopen=True)
+        if entry.attempted:
+            done = self._replace_partial(experiment_id, entry.check_id)
+            if done is not None:
+                return done
+        entry.attempted = True
+        metrics = check_metrics(result, self.max_feature_metrics)
+        step, history_done = self._history_step(history, entry) if result.ran else (0, True)
+        ts = _ms(result)
+        run = client.create_run(
+            experiment_id,
+            start_time=ts,
+            run_name=f"{result.kind}-check {result.timestamp.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+            tags=self._check_tags(entry, history.info.run_id, step),
+        )
+        run_id = str(run.info.run_id)
+        self._log_batch(
+            run_id,
+            [Metric(key, value, ts, step) for key, value in metrics.items()],
+            params=[Param(k, v) for k, v in _params(result).items()],
+        )
+        self._log_artifacts(run_id, entry)
+        if not history_done:
+            counters = [
+                RunTag(_NEXT_STEP.format(result.kind), str(step + 1)),
+                RunTag(_LAST_CHECK.format(result.kind), entry.check_id),
+            ]
+            metric_objs = [Metric(key, value, ts, step) for key, value in metrics.items()]
+            self._log_batch(history.info.run_id, metric_objs, tags=counters)
+        client.set_terminated(run_id, "FINISHED", end_time=max(ts, int(time.time() * 1000)))
+        logger.debug("logged %s check as run %s (step %d)", result.kind, run_id, step)
+        return run_id
+
+    def _history_step(self, history: Run, entry: _Pending) -> tuple[int, bool]:
+        """The step of this check, and whether its history point is already logged."""
+        tags, kind = history.data.tags, entry.result.kind
+        try:
+            next_step = int(tags.get(_NEXT_STEP.format(kind), "0"))
+        except ValueError:
+            next_step = 0
+        if tags.get(_LAST_CHECK.format(kind)) == entry.check_id:
+            return max(next_step - 1, 0), True
+        return next_step, False
+
+    def _replace_partial(self, experiment_id: str, check_id: str) -> str | None:
+        """After a failed attempt: the finished run of this check, or None after deleting
+        a half-logged one."""
+        client = self._mlflow()
+        runs = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG_CHECK_ID}` = '{check_id}'"
+        )
+        for run in runs:
+            if run.info.status == "FINISHED":
+                return str(run.info.run_id)
+        for run in runs:
+            client.delete_run(run.info.run_id)
+        return None
+
+    def _check_tags(self, entry: _Pending, history_id: str, step: int) -> dict[str, str]:
+        result = entry.result
+        tags = {
+            **entry.extra_tags,
+            TAG_ROLE: ROLE_CHECK,
+            TAG_MODEL_NAME: self.model_name,
+            TAG_MODEL_VERSION: self.model_version,
+            TAG_CHECK: result.kind,
+            TAG_OUTCOME: result.status,
+            TAG_CHECK_ID: entry.check_id,
+            TAG_TRIGGERED: str(result.triggered).lower(),
+            _PARENT_RUN_ID: history_id,
+        }
+        if result.ran:
+            tags[TAG_HISTORY_STEP] = str(step)
+        if result.reason:
+            tags[TAG_REASON] = result.reason[:_MAX_TAG_VALUE]
+        if result.drift is not None and result.drift.drifted_features:
+            tags[TAG_DRIFTED_FEATURES] = ", ".join(result.drift.drifted_features)[:_MAX_TAG_VALUE]
+        return tags
+
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        # Params and tags (at most a few, far under MLflow's 100) go with the last chunk, so
+        # the history run's step counter is written together with the history metrics.
+        client = self._mlflow()
+        chunks = [metrics[i : i + _BATCH_METRICS] for i in range(0, len(metrics), _BATCH_METRICS)]
+        chunks = chunks or [[]]
+        for chunk in chunks[:-1]:
+            client.log_batch(run_id, metrics=chunk)
+        client.log_batch(run_id, metrics=chunks[-1], params=list(params), tags=list(tags))
+
+    def _log_artifacts(self, run_id: str, entry: _Pending) -> None:
+        result = entry.result
+        with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+            directory = Path(tmp)
+            document = {"model_name": self.model_name, "model_version": self.model_version}
+            _write_json(directory / "check_result.json", {**document, **result.to_dict()})
+            if result.drift is not None:
+                _write_drift_table(directory, result.drift)
+                _plot(_plot_drift, directory / "drift_plot.png", result.drift, entry.samples)
+            if result.performance is not None:
+                _write_json(directory / "confusion_matrix.json", _confusion(result.performance))
+                _plot(_plot_confusion, directory / "confusion_matrix.png", result.performance)
+            self._mlflow().log_artifacts(run_id, tmp)
+
+    # -- pending checks -------------------------------------------------------------------
+
+    def _flush(self) -> bool:
+        """Log pending checks in order; False when the store is still unreachable."""
+        while self._pending:
+            entry = self._pending[0]
+            try:
+                self._log_or_defer(entry)
+            except _DeferredError:
+                self._spool(entry)  # ``attempted`` may have changed
+                return False
+            self._pending.popleft()
+            self._unspool(entry)
+        return True
+
+    def _log_or_defer(self, entry: _Pending) -> str | None:
+        """Log one check; raises _DeferredError when it should be retried later."""
+        try:
+            with self._bounded_http():
+                return self._log(entry)
+        except Exception as exc:
+            self._history_id = None  # look it up again next time
+            if _retryable(exc):
+                from mlflow.exceptions import RestException
+
+                entry.server_errors += isinstance(exc, RestException)
+                if entry.server_errors < _MAX_SERVER_ERRORS:
+                    logger.warning(
+                        "MLflow tracking at %s failed, will retry the %s check: %s",
+                        self.tracking_uri,
+                        entry.result.kind,
+                        exc,
+                    )
+                    raise _DeferredError from exc
+            logger.error(
+                "dropping the %s check, it cannot be logged: %s",
+                entry.result.kind,
+                exc,
+                exc_info=not _retryable(exc),  # a traceback unless MLflow said why
+            )
+            return None
+
+    def _defer(self, entry: _Pending) -> None:
+        self._pending.append(entry)
+        self._spool(entry)
+        while len(self._pending) > self.max_pending:
+            dropped = self._pending.popleft()
+            self._unspool(dropped)
+            logger.warning(
+                "more than %d checks pending: dropped the %s check of %s",
+                self.max_pending,
+                dropped.result.kind,
+                dropped.result.timestamp.isoformat(),
+            )
+
+    def _spool_path(self, check_id: str) -> Path | None:
+        if self.spool_dir is None:
+            return None
+        return self.spool_dir / f"{self._spool_prefix()}{check_id}.json"
+
+    def _spool_prefix(self) -> str:
+        return f"{_sanitize(self.model_name)}-v{_sanitize(self.model_version)}-"
+
+    def _spool(self, entry: _Pending) -> None:
+        path = self._spool_path(entry.check_id)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entry.to_json(self.model_name, self.model_version)))
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.warning("could not spool the %s check to %s: %s", entry.result.kind, path, exc)
+
+    def _unspool(self, entry: _Pending) -> None:
+        path = self._spool_path(entry.check_id)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def _load_spool(self) -> None:
+        if self._spool_loaded or self.spool_dir is None:
+            return
+        self._spool_loaded = True
+        known = {entry.check_id for entry in self._pending}
+        loaded = []
+        for path in sorted(self.spool_dir.glob(f"{glob_escape(self._spool_prefix())}*.json")):
+            try:
+                data = json.loads(path.read_text())
+                if (data["model_name"], data["model_version"]) != (
+                    self.model_name,
+                    self.model_version,
+                ):
+                    continue
+                entry = _Pending.from_json(data)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("ignoring unreadable spooled check %s: %s", path, exc)
+                continue
+            if entry.check_id not in known:
+                loaded.append(entry)
+        for entry in sorted(loaded, key=lambda e: e.result.timestamp):
+            self._defer(entry)
+        if loaded:
+            logger.info("%d spooled checks to log from %s", len(loaded), self.spool_dir)
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, allow_nan=True))
+
+
+def _write_drift_table(directory: Path, drift: DriftResult) -> None:
+    suffixes = feature_metric_suffixes([f.name for f in drift.features])
+    rows = [
+        {"rank": rank, **feature.to_dict(), "metric_suffix": suffixes[feature.name]}
+        for rank, feature in enumerate(_ranked(drift.features), start=1)
+    ]
+    columns = ["rank", "name", "statistic", "p_value", "adjusted_p_value", "drift_detected"]
+    with (directory / "feature_drift.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*columns, "metric_suffix"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _write_json(
+        directory / "feature_drift.json",
+        {"correction": drift.correction, "p_val": drift.p_val, "features": rows},
+    )
+
+
+def _confusion(snapshot: PerformanceSnapshot) -> dict[str, Any]:
+    s = snapshot
+    return {
+        **s.confusion,
+        "labels": ["negative", "positive"],
+        "rows": "actual",
+        "columns": "predicted",
+        "matrix": [[s.true_negatives, s.false_positives], [s.false_negatives, s.true_positives]],
+    }
+
+
+def _plot(draw: Any, path: Path, *args: Any) -> None:
+    """Draw on a figure with matplotlib's Agg canvas and save it as PNG.
+
+    pyplot is not used, so the caller's matplotlib backend and figures are left alone. A
+    plot is an extra: when drawing fails the check is logged without it.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(9, 6), layout="constrained")
+        FigureCanvasAgg(figure)
+        if draw(figure, *args):
+            figure.savefig(path, format="png", dpi=100)
+    except Exception as exc:  # ImportError included: matplotlib comes with mlflow, but still
+        logger.warning("could not draw %s: %s", path.name, exc)
+
+
+def _plot_drift(
+    figure: Any, drift: DriftResult, samples: Mapping[str, tuple[list[float], list[float]]]
+) -> bool:
+    by_name = {f.name: f for f in drift.features}
+    if samples:
+        axes = figure.subplots(2, 2).ravel() if len(samples) > 2 else figure.subplots(1, 2)
+        for ax, (name, (reference, test)) in zip(axes, samples.items(), strict=False):
+            edges = np.histogram_bin_edges(np.concatenate([reference, test]), bins=30)
+            ax.hist(reference, bins=edges, density=True, alpha=0.5, label="reference")
+            ax.hist(test, bins=edges, density=True, alpha=0.5, label="test window")
+            f = by_name[name]
+            ax.set_title(f"{name}\nKS {f.statistic:.3f}, adj. p {f.adjusted_p_value:.2g}")
+            ax.legend(fontsize="small")
+        for ax in list(axes)[len(samples) :]:
+            ax.set_visible(False)
+        figure.suptitle("Most drifted features: reference vs. test window")
+        return True
+    top = _ranked(drift.features)[:_BAR_FEATURES][::-1]
+    if not top:
+        return False
+    ax = figure.subplots()
+    colors = ["tab:red" if f.drift_detected else "tab:blue" for f in top]
+    ax.barh([f.name for f in top], [f.statistic for f in top], color=colors)
+    ax.set_xlabel("KS statistic (red: drift detected)")
+    ax.set_title("Most drifted features")
+    return True
+
+
+def _plot_confusion(figure: Any, snapshot: PerformanceSnapshot) -> bool:
+    matrix = np.array(_confusion(snapshot)["matrix"])
+    ax = figure.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        dark = count > matrix.max() / 2
+        ax.text(col, row, str(count), ha="center", va="center", color="white" if dark else "black")
+    ax.set_xticks([0, 1], ["negative", "positive"])
+    ax.set_yticks([0, 1], ["negative", "positive"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix over {snapshot.n_samples} labelled predictions")
+    return True
