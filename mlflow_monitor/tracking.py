@@ -354,7 +354,7 @@ class CheckRunLogger:
         max_pending: int = 1000,
         max_feature_metrics: int = 50,
         log_skipped: bool = False,
-        request_timeout: int = 10,
+        request_timeout: int = 5,
         max_retries: int = 1,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():

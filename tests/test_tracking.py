@@ -337,6 +337,20 @@ def test_unreachable_store_spools_checks_for_later(
     assert png.startswith(PNG)
 
 
+def test_a_hung_server_costs_the_request_timeout(make_logger):
+    import socket
+
+    with socket.socket() as hung:  # accepts connections, never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        uri = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        tracking = make_logger(uri, request_timeout=1, max_retries=0)
+        start = time.monotonic()
+        assert tracking.log_check(drift_check(0)) is None
+        assert time.monotonic() - start < 5
+    assert tracking.pending == 1
+
+
 @pytest.mark.mlflow_server
 def test_server_down_then_back(mlflow_server, make_logger, model_name, tmp_path):
     tracking = make_logger(mlflow_server.uri, spool_dir=tmp_path / "spool")
