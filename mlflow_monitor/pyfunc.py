@@ -1,0 +1,164 @@
+"""MonitoredModel: an ordinary MLflow pyfunc that records every prediction it makes.
+
+It is logged as "models from code" (:mod:`mlflow_monitor.monitored_model_code`), so loading it
+runs no pickled code of ours. Its artifacts hold the inner model, the reference data and the
+extracted reference features, ``baseline.json`` and ``monitor.json``; see
+:func:`mlflow_monitor.registry.wrap`.
+
+``predict`` returns exactly what the inner model returns. Recording costs little: the input
+rows, predictions and ids go into the monitor's buffer; feature extraction and the drift
+statistics run later, in checks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from mlflow_monitor.extraction import FeatureExtractor
+from mlflow_monitor.outputs import interpret_output
+
+__all__ = ["ARTIFACTS", "RETURN_IDS_PARAM", "STORE_URI_ENV", "MonitoredModel"]
+
+logger = logging.getLogger(__name__)
+
+RETURN_IDS_PARAM = "return_prediction_ids"
+STORE_URI_ENV = "MLFLOW_MONITOR_STORE_URI"
+ARTIFACTS = {
+    "inner_model": "inner_model",
+    "reference": "reference.parquet",
+    "reference_features": "reference_features.npz",
+    "features": "features",
+    "baseline": "baseline.json",
+    "monitor": "monitor.json",
+}
+
+
+class MonitoredModel(PythonModel):
+    """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the inner model and build the monitor from the artifacts."""
+        from mlflow_monitor.monitor import ModelMonitor
+
+        artifacts = context.artifacts
+        settings = json.loads(Path(artifacts["monitor"]).read_text())
+        self.wrapper = dict(settings["wrapper"])
+        inner_location = artifacts.get("inner_model") or self.wrapper["inner_model_uri"]
+        self.inner = mlflow.pyfunc.load_model(inner_location)
+        # Call the inner flavor's predict function directly: the outer pyfunc has already
+        # enforced the same signature, and going through a second PyFuncModel.predict would
+        # pay MLflow's input handling twice.
+        self._inner_predict = getattr(self.inner, "_predict_fn", None) or self.inner.predict
+        accepts = inspect.signature(self._inner_predict).parameters.get("params")
+        self._inner_takes_params = bool(accepts and accepts.kind != accepts.VAR_KEYWORD)
+        raw_model = _raw_model(self.inner)
+        extractor = FeatureExtractor.load(artifacts["features"], raw_model)
+        self.extractor = extractor
+        options = dict(settings["monitor"])
+        store_uri = os.environ.get(STORE_URI_ENV)
+        if store_uri:
+            options["store_uri"] = store_uri
+        self.monitor = ModelMonitor(options)
+        with np.load(artifacts["reference_features"], allow_pickle=False) as archive:
+            reference = np.asarray(archive["features"])
+        self.input_columns: list[str] = list(self.wrapper.get("input_columns") or [])
+        if self.monitor.config.enable_drift_detection:
+            self.monitor.drift_detector = self._drift_detector().fit(
+                pd.DataFrame(reference, columns=extractor.feature_names_), preprocessed=True
+            )
+        baseline = json.loads(Path(artifacts["baseline"]).read_text())
+        if baseline:
+            self.monitor.setup_performance_baseline(baseline)
+
+    def _features_of_rows(self, rows: list[Any]) -> Any:
+        frame = pd.DataFrame.from_records(rows, columns=self.input_columns or None)
+        return self.extractor.transform(frame)
+
+    def _drift_detector(self) -> Any:
+        """A detector that extracts features from recorded raw rows at check time."""
+        from mlflow_monitor.drift import DriftDetector
+
+        cfg = self.monitor.config
+        return DriftDetector(
+            p_val=cfg.drift_p_value,
+            preprocess_fn=self._features_of_rows,
+            n_permutations=cfg.drift_n_permutations,
+            backend=cfg.drift_backend,
+            update_ref=cfg.drift_update_ref,
+            feature_correction=cfg.drift_feature_correction,
+            random_seed=cfg.random_seed,
+        )
+
+    # model_input stays unannotated: MLflow derives an input schema from a type hint on it.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        """Return the inner model's output for ``model_input`` and record the call.
+
+        An ``id_column`` in the input (default ``prediction_id``) supplies prediction ids
+        and is removed before the inner model sees the input; otherwise ids are generated.
+        With ``params={"return_prediction_ids": True}`` the output is a DataFrame with a
+        ``prediction_id`` column followed by the inner output's columns.
+        """
+        params = dict(params or {})
+        return_ids = bool(params.pop(RETURN_IDS_PARAM, False))
+        id_column = self.wrapper.get("id_column", "prediction_id")
+        ids: list[str] | None = None
+        if isinstance(model_input, pd.DataFrame) and id_column in model_input.columns:
+            ids = [str(v) for v in model_input[id_column]]
+            model_input = model_input.drop(columns=[id_column])
+        if self._inner_takes_params:
+            output = self._inner_predict(model_input, params=params or None)
+        else:
+            output = self._inner_predict(model_input)
+        if ids is None:
+            ids = [uuid.uuid4().hex for _ in range(_length(model_input))]
+        self._record(model_input, output, ids)
+        if return_ids:
+            frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)
+            if not isinstance(output, pd.DataFrame) and frame.shape[1] == 1:
+                frame.columns = ["prediction"]
+            frame = frame.copy()
+            frame.insert(0, "prediction_id", ids)
+            return frame
+        return output
+
+    def _record(self, model_input: Any, output: Any, ids: list[str]) -> None:
+        try:
+            labels = self.wrapper.get("labels", (0, 1))
+            predictions, probabilities = interpret_output(
+                output,
+                threshold=float(self.wrapper.get("threshold", 0.5)),
+                labels=(labels[0], labels[1]),
+            )
+            rows = (
+                model_input.to_dict("records")
+                if isinstance(model_input, pd.DataFrame)
+                else list(np.asarray(model_input))
+            )
+            self.monitor.record_predictions(
+                predictions, probabilities, features=rows, prediction_ids=ids
+            )
+        except Exception:
+            # Monitoring must never break the prediction it watches.
+            logger.exception("recording %d predictions failed", len(ids))
+
+
+def _length(data: Any) -> int:
+    return len(data) if hasattr(data, "__len__") else int(np.asarray(data).shape[0])
+
+
+def _raw_model(inner: Any) -> Any:
+    try:
+        return inner.get_raw_model()
+    except Exception:
+        return None

@@ -1,0 +1,308 @@
+"""Registered model versions and their monitoring artifacts: ``wrap`` and baselines.
+
+:func:`wrap` turns a registered (or logged) MLflow model into a monitored pyfunc and registers
+it. The registered version's artifacts hold everything monitoring needs (``reference.parquet``,
+``reference_features.npz``, ``features/``, ``baseline.json``, ``monitor.json``), and its tags
+carry the baseline metrics so they show in the registry UI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
+from mlflow_monitor.extraction import FeatureExtractor
+from mlflow_monitor.performance import validate_baseline
+
+__all__ = [
+    "BASELINE_TAG_PREFIX",
+    "ModelRef",
+    "WrappedModel",
+    "load_reference",
+    "parse_model_uri",
+    "wrap",
+]
+
+logger = logging.getLogger(__name__)
+
+BASELINE_TAG_PREFIX = "baseline."
+TAG_INNER_URI = "mlflow_monitor.inner_model_uri"
+TAG_MONITORED = "mlflow_monitor.monitored"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registry model version (``name``, ``version``) behind a ``models:/`` URI."""
+
+    name: str
+    version: str
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class WrappedModel:
+    """Result of :func:`wrap`.
+
+    Attributes:
+        name: registered name of the monitored model.
+        version: its new version.
+        inner: the wrapped registry version (None when wrapping a run or path URI).
+        features: how drift features are extracted (``numeric``, ``pipeline``, ``function``).
+        n_features: width of the drift features.
+    """
+
+    name: str
+    version: str
+    inner: ModelRef | None
+    features: str
+    n_features: int
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>`` of the monitored model."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def parse_model_uri(model_uri: str, client: Any = None) -> ModelRef | None:
+    """Resolve ``models:/name/version`` or ``models:/name@alias`` to a :class:`ModelRef`.
+
+    Returns:
+        The version, or None for other URIs (``runs:/``, local paths, logged-model ids).
+    """
+    match = _MODELS_URI.match(model_uri)
+    if not match:
+        return None
+    name = match["name"]
+    if match["version"]:
+        return ModelRef(name, match["version"])
+    if client is None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+    version = client.get_model_version_by_alias(name, match["alias"])
+    return ModelRef(name, str(version.version))
+
+
+def load_reference(reference: Any) -> Any:
+    """Reference data as a DataFrame: a DataFrame, or a ``.parquet``/``.csv`` file path.
+
+    Raises:
+        DataValidationError: unreadable file, unknown extension or an empty table.
+    """
+    import pandas as pd
+
+    if isinstance(reference, pd.DataFrame):
+        frame = reference
+    elif isinstance(reference, str | Path):
+        path = Path(reference)
+        if not path.is_file():
+            raise DataValidationError(f"reference file {str(path)!r} does not exist")
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pd.read_csv(path)
+        else:
+            raise DataValidationError(f"reference file must be .parquet or .csv, got {path.name!r}")
+    else:
+        frame = pd.DataFrame(np.asarray(reference))
+        frame.columns = [f"feature_{i}" for i in range(frame.shape[1])]
+    if frame.empty:
+        raise DataValidationError("reference data is empty")
+    return frame
+
+
+def _load_baseline(baseline: Any) -> dict[str, float]:
+    if isinstance(baseline, str | Path):
+        path = Path(baseline)
+        if not path.is_file():
+            raise DataValidationError(f"baseline file {str(path)!r} does not exist")
+        try:
+            baseline = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(f"baseline file {str(path)!r} is not JSON: {exc}") from exc
+    return validate_baseline(baseline)
+
+
+def _monitor_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    options = dict(config or {})
+    if options.get("retraining_callback") is not None:
+        raise ConfigError(
+            "retraining_callback cannot be stored with a model; register callbacks on the "
+            "monitor at serve time (monitor.add_retraining_callback)"
+        )
+    validated = MonitorConfig.from_dict(options).to_dict()
+    validated.pop("retraining_callback", None)
+    return validated
+
+
+def _signature_with_monitoring(signature: Any, id_column: str) -> Any:
+    """The inner signature plus an optional id column and the return-ids parameter."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    from mlflow_monitor.pyfunc import RETURN_IDS_PARAM
+
+    params = [ParamSpec(RETURN_IDS_PARAM, "boolean", False)]
+    if signature is None:
+        return None
+    inputs = signature.inputs
+    if inputs is not None and inputs.has_input_names() and id_column not in inputs.input_names():
+        inputs = Schema([*inputs.inputs, ColSpec("string", id_column, required=False)])
+    if signature.params is not None:
+        params = [*signature.params.params, *params]
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=ParamSchema(params))
+
+
+def _requirements(inner_dir: Path) -> list[str]:
+    from mlflow_monitor import __version__
+
+    path = inner_dir / "requirements.txt"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.strip() and not line.startswith("#")]
+    return [*kept, f"mlflow-monitor=={__version__}"]
+
+
+def wrap(
+    model_uri: str,
+    reference_data: Any,
+    baseline_metrics: Any,
+    config: Mapping[str, Any] | None = None,
+    registered_model_name: str | None = None,
+    *,
+    features: str = "auto",
+    preprocess_fn: str | None = None,
+    max_features: int = 32,
+    id_column: str = "prediction_id",
+    threshold: float = 0.5,
+    labels: tuple[Any, Any] = (0, 1),
+    embed_inner_model: bool = True,
+) -> WrappedModel:
+    """Log and register a monitored pyfunc around an MLflow model.
+
+    Uses the current MLflow tracking and registry URIs (``MLFLOW_TRACKING_URI`` or
+    ``mlflow.set_tracking_uri``).
+
+    Args:
+        model_uri: the model to monitor, e.g. ``models:/reviews/3`` or ``models:/reviews@prod``.
+        reference_data: training inputs (DataFrame, or a ``.parquet``/``.csv`` path); drift
+            is measured against them.
+        baseline_metrics: ``precision``/``recall``/``accuracy``/``f1_score`` from the held-out
+            evaluation (dict or JSON file path).
+        config: monitor options (see :class:`~mlflow_monitor.config.MonitorConfig`); no
+            callbacks (they are not serialisable).
+        registered_model_name: name to register under; ``<inner name>-monitored`` by default.
+            Pass the inner name to add a new version of the same model instead.
+        features: drift feature extraction: ``auto``, ``numeric``, ``pipeline``,
+            ``function`` (see :mod:`mlflow_monitor.extraction`).
+        preprocess_fn: ``"package.module:function"`` turning model input into features.
+        max_features: width above which features are projected (truncated SVD).
+        id_column: input column holding caller-supplied prediction ids.
+        threshold: probability at or above which a prediction counts as positive.
+        labels: ``(negative, positive)`` class labels.
+        embed_inner_model: copy the inner model into the artifacts (True) or keep a pinned
+            ``models:/name/version`` reference that is loaded at serve time (False).
+
+    Returns:
+        The registered monitored model version.
+
+    Raises:
+        MonitorError: bad reference, baseline, config or an unreadable model.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_monitor import monitored_model_code
+    from mlflow_monitor.pyfunc import ARTIFACTS
+
+    client = MlflowClient()
+    try:
+        inner_ref = parse_model_uri(model_uri, client)
+    except mlflow.exceptions.MlflowException as exc:
+        raise MonitorError(f"cannot resolve {model_uri!r}: {exc.message}") from exc
+    if not embed_inner_model and inner_ref is None:
+        raise ConfigError("embed_inner_model=False needs a models:/<name>/<version> URI")
+    name = registered_model_name or (
+        f"{inner_ref.name}-monitored" if inner_ref else "monitored-model"
+    )
+    baseline = _load_baseline(baseline_metrics)
+    options = _monitor_options(config)
+    reference = load_reference(reference_data)
+    stream = inner_ref or ModelRef(name, "0")
+    options.update(model_name=stream.name, model_version=stream.version)
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-wrap-") as tmp:
+        work = Path(tmp)
+        try:
+            inner_dir = Path(
+                mlflow.artifacts.download_artifacts(
+                    model_uri, dst_path=str(work / ARTIFACTS["inner_model"])
+                )
+            )
+            inner = mlflow.pyfunc.load_model(str(inner_dir))
+        except mlflow.exceptions.MlflowException as exc:
+            raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
+        try:
+            raw_model = inner.get_raw_model()
+        except Exception:
+            raw_model = None
+        extractor = FeatureExtractor(features, preprocess_fn, max_features)
+        reference_features = extractor.fit(reference, raw_model)
+        logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
+        extractor.save(work / ARTIFACTS["features"])
+        np.savez(work / ARTIFACTS["reference_features"], features=reference_features)
+        reference.to_parquet(work / ARTIFACTS["reference"])
+        (work / ARTIFACTS["baseline"]).write_text(json.dumps(baseline, indent=2))
+        wrapper = {
+            "inner_model_uri": inner_ref.uri if inner_ref else model_uri,
+            "id_column": id_column,
+            "threshold": threshold,
+            "labels": list(labels),
+            "input_columns": [str(c) for c in reference.columns],
+        }
+        settings = {"monitor": options, "wrapper": wrapper}
+        (work / ARTIFACTS["monitor"]).write_text(json.dumps(settings, indent=2))
+        artifacts = {
+            key: str(work / path)
+            for key, path in ARTIFACTS.items()
+            if key != "inner_model" or embed_inner_model
+        }
+        if embed_inner_model:
+            artifacts["inner_model"] = str(inner_dir)
+        from mlflow.models import Model
+
+        inner_meta = Model.load(str(inner_dir))
+        input_example = inner_meta.load_input_example(str(inner_dir))
+        signature = _signature_with_monitoring(inner_meta.signature, id_column)
+        info = mlflow.pyfunc.log_model(
+            name="monitored_model",
+            python_model=str(Path(monitored_model_code.__file__)),
+            artifacts=artifacts,
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=name,
+            pip_requirements=_requirements(inner_dir),
+        )
+    version = str(info.registered_model_version)
+    tags = {f"{BASELINE_TAG_PREFIX}{k}": f"{v:.6g}" for k, v in baseline.items()}
+    for key, value in {**tags, TAG_INNER_URI: wrapper["inner_model_uri"]}.items():
+        client.set_model_version_tag(name, version, key, value)
+    if inner_ref is not None and inner_ref.name != name:
+        for key, value in {**tags, TAG_MONITORED: f"models:/{name}/{version}"}.items():
+            client.set_model_version_tag(inner_ref.name, inner_ref.version, key, value)
+    return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])
