@@ -428,14 +428,14 @@ def test_import_leaves_mlflow_and_matplotlib_alone():
 def test_histogram_samples_follow_dataframe_columns(caplog):
     import pandas as pd
 
-    from mlflow_monitor.tracking import _top_samples
+    from mlflow_monitor.tracking_artifacts import histogram_samples
 
     drift = drift_check(0).drift
     reference = pd.DataFrame({"stars": [1.0, 2.0], "length": [10.0, 20.0], "price/€": [5.0, 6.0]})
     test = reference[["price/€", "length", "stars"]] + 1
-    picked = _top_samples(drift, reference, test, feature_names=FEATURES)
+    picked = histogram_samples(drift, reference, test, feature_names=FEATURES)
     assert list(picked) == ["length", "price/€", "stars"]  # most drifted first
     assert picked["length"] == ([10.0, 20.0], [11.0, 21.0])
-    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.tracking"):
-        assert _top_samples(drift, np.ones((5, 2)), np.ones((5, 2)), None) == {}
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.tracking_artifacts"):
+        assert histogram_samples(drift, np.ones((5, 2)), np.ones((5, 2)), None) == {}
     assert "not drawing histograms" in caplog.text
