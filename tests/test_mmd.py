@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,25 @@ def test_memory_stays_far_below_the_kernel_matrix(rng):
 def test_rejects_other_dtypes(rng):
     with pytest.raises(ValueError, match="float32 or float64"):
         mmd_permutation_test(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), 1.0, dtype=np.int64)
+
+
+def test_blas_threads_are_restored_after_overlapping_calls(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [
+            p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    x, y = rng.normal(size=(1500, 3)), rng.normal(size=(1500, 3))
+    with ThreadPoolExecutor(3) as pool:
+        jobs = [
+            pool.submit(
+                mmd_permutation_test, x, y, 1.0, 10, n_threads=2, rng=np.random.default_rng(k)
+            )
+            for k in range(6)
+        ]
+        results = [job.result() for job in jobs]
+    assert len({r.statistic for r in results}) == 1
+    assert blas_threads() == before
