@@ -12,15 +12,8 @@ drops what does not fit and counts it (``counts().dropped``). Queued rows are wr
 :meth:`~SqlInferenceStore.close`, which also runs when the interpreter exits normally; a killed
 process loses what was still queued (at most ``flush_seconds`` worth of traffic, usually).
 
-Tables (created on first use; ``monitor_schema_version`` holds the schema version):
-
-- ``monitor_streams``: one row per (model name, model version), with the drift cursor: the
-  sequence number of the last prediction a drift check consumed.
-- ``monitor_predictions``: one row per prediction; labels are JSON (``1`` and ``"1"`` differ),
-  numeric drift rows little-endian float64 bytes, raw drift rows (for detectors with a
-  ``preprocess_fn``) JSON.
-- ``monitor_feedback``: one row per labelled prediction; a unique constraint on the prediction
-  makes "labels are not overwritten" hold across processes.
+The tables, how values are stored in them, schema versions and engine setup are in
+:mod:`mlflow_monitor.sql_schema`.
 """
 
 from __future__ import annotations
@@ -33,24 +26,37 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from mlflow_monitor.exceptions import (
-    ConfigError,
-    FeedbackError,
-    MissingDependencyError,
-    UnknownPredictionError,
-)
+from mlflow_monitor.exceptions import FeedbackError, UnknownPredictionError
 from mlflow_monitor.performance import Label
+from mlflow_monitor.sql_schema import (
+    FEEDBACK_COLUMNS,
+    PREDICTION_COLUMNS,
+    SCHEMA_VERSION,
+    Row,
+    bulk_insert,
+    decode_features,
+    decode_label,
+    encode_label,
+    encode_raw_features,
+    ensure_schema,
+    feature_blobs,
+    feedback,
+    open_engine,
+    predictions,
+    register_stream,
+    schema_version,
+    streams,
+)
 from mlflow_monitor.store import (
     InferenceStore,
     PredictionBatch,
@@ -59,85 +65,18 @@ from mlflow_monitor.store import (
     StoreError,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqlInferenceStore"]
+# SCHEMA_VERSION and schema_version are defined in sql_schema and stay importable from here.
+__all__ = ["SCHEMA_VERSION", "SqlInferenceStore", "schema_version"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
-_NAME = sa.String(255)
 _WRITE_ATTEMPTS = 3
 _READ_FLUSH_TIMEOUT = 60.0
 _WARN_EVERY = 60.0
-
-metadata = sa.MetaData()
-
-schema_version = sa.Table(
-    "monitor_schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("applied_at", sa.Double, nullable=False),
+# Positions in a prediction parameter row.
+_STREAM, _ID_COLUMN, _TIMESTAMP = (
+    PREDICTION_COLUMNS.index(c) for c in ("stream_id", "prediction_id", "timestamp")
 )
-
-streams = sa.Table(
-    "monitor_streams",
-    metadata,
-    sa.Column("stream_id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("model_name", _NAME, nullable=False),
-    sa.Column("model_version", _NAME, nullable=False),
-    sa.Column("drift_cursor", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint("model_name", "model_version", name="uq_monitor_streams_model"),
-)
-
-predictions = sa.Table(
-    "monitor_predictions",
-    metadata,
-    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
-    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
-    sa.Column("prediction_id", _NAME, nullable=False),
-    sa.Column("timestamp", sa.Double, nullable=False),
-    sa.Column("prediction", sa.Text, nullable=False),
-    sa.Column("probability", sa.Double),
-    sa.Column("features", sa.LargeBinary),
-    sa.Column("raw_features", sa.Text),
-    sa.UniqueConstraint("stream_id", "prediction_id", name="uq_monitor_predictions_id"),
-    sa.Index("ix_monitor_predictions_stream_seq", "stream_id", "seq"),
-    # AUTOINCREMENT: sequence numbers are never reused, even after pruning, so the drift
-    # cursor cannot skip new rows.
-    sqlite_autoincrement=True,
-)
-
-feedback = sa.Table(
-    "monitor_feedback",
-    metadata,
-    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
-    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
-    sa.Column("prediction_id", _NAME, nullable=False),
-    sa.Column("true_label", sa.Text, nullable=False),
-    sa.Column("timestamp", sa.Double, nullable=False),
-    sa.UniqueConstraint("stream_id", "prediction_id", name="uq_monitor_feedback_id"),
-    sa.Index("ix_monitor_feedback_stream_seq", "stream_id", "seq"),
-    sqlite_autoincrement=True,
-)
-
-# Parameter rows are tuples in these column orders (see _bulk_insert).
-_PREDICTION_COLUMNS = (
-    "stream_id",
-    "prediction_id",
-    "timestamp",
-    "prediction",
-    "probability",
-    "features",
-    "raw_features",
-)
-_FEEDBACK_COLUMNS = ("stream_id", "prediction_id", "true_label", "timestamp")
-_STREAM, _ID_COLUMN, _TIMESTAMP = 0, 1, 2
-_Row = tuple[Any, ...]
-
-# Upgrades from version N to N + 1, run in one transaction each when an older database is
-# opened. Add an entry (and bump SCHEMA_VERSION) with every schema change.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 
 class SqlInferenceStore(InferenceStore):
@@ -179,16 +118,16 @@ class SqlInferenceStore(InferenceStore):
         self.flush_seconds = flush_seconds
         self.queue_size = queue_size
         self.put_timeout = put_timeout
-        self.engine = _create_engine(uri, busy_timeout)
+        self.engine = open_engine(uri, busy_timeout)
         self.uri = self.engine.url.render_as_string(hide_password=True)
         try:
-            _ensure_schema(self.engine)
-            self._stream = _stream_id(self.engine, model_name, model_version)
+            ensure_schema(self.engine)
+            self._stream = register_stream(self.engine, model_name, model_version)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(f"cannot open the inference store at {self.uri!r}: {exc}") from exc
-        self._insert_predictions = _bulk_insert(self.engine, predictions, _PREDICTION_COLUMNS)
-        self._insert_feedback = _bulk_insert(self.engine, feedback, _FEEDBACK_COLUMNS)
+        self._insert_predictions = bulk_insert(self.engine, predictions, PREDICTION_COLUMNS)
+        self._insert_feedback = bulk_insert(self.engine, feedback, FEEDBACK_COLUMNS)
         self.dropped = 0
         self.rejected = 0
         self._reset_writer()
@@ -337,7 +276,7 @@ class SqlInferenceStore(InferenceStore):
                     return
                 time.sleep(0.2 * attempt)
 
-    def _insert(self, conn: Connection, rows: list[_Row], labels: list[str | None]) -> None:
+    def _insert(self, conn: Connection, rows: list[Row], labels: list[str | None]) -> None:
         """Insert prediction rows, and feedback rows for those that come with a label."""
         if rows:
             self._insert_predictions(conn, rows)
@@ -349,11 +288,11 @@ class SqlInferenceStore(InferenceStore):
         if label_rows:
             self._insert_feedback(conn, label_rows)
 
-    def _write_new_only(self, rows: list[_Row], labels: list[str | None]) -> None:
+    def _write_new_only(self, rows: list[Row], labels: list[str | None]) -> None:
         """Insert the rows whose ids are new (first of repeats), counting the rest rejected."""
         with self.engine.connect() as conn:
             taken = set(self._existing_ids(conn, [row[_ID_COLUMN] for row in rows]))
-        fresh: list[_Row] = []
+        fresh: list[Row] = []
         fresh_labels: list[str | None] = []
         rejected: list[str] = []
         for row, label in zip(rows, labels, strict=True):
@@ -381,21 +320,21 @@ class SqlInferenceStore(InferenceStore):
             )
             yield from conn.execute(query).scalars()
 
-    def _rows(self, chunk: list[PredictionBatch]) -> tuple[list[_Row], list[str | None]]:
+    def _rows(self, chunk: list[PredictionBatch]) -> tuple[list[Row], list[str | None]]:
         """Parameter rows of the predictions, and the encoded true label (or None) of each."""
         stream = self._stream
-        rows: list[_Row] = []
+        rows: list[Row] = []
         labels: list[str | None] = []
         for batch in chunk:
             ts = batch.timestamp
             blobs: Iterable[bytes | None] = repeat(None)
             raws: Iterable[str | None] = repeat(None)
             if isinstance(batch.features, np.ndarray):
-                blobs = _blobs(batch.features)
+                blobs = feature_blobs(batch.features)
             elif batch.features is not None:
                 raws = [self._raw_json(v) for v in batch.features]
             rows.extend(
-                (stream, pid, ts, _encode_label(pred), prob, blob, raw)
+                (stream, pid, ts, encode_label(pred), prob, blob, raw)
                 # blobs and raws may be endless repeats of None
                 for pid, pred, prob, blob, raw in zip(
                     batch.prediction_ids,
@@ -409,12 +348,12 @@ class SqlInferenceStore(InferenceStore):
             if batch.true_labels is None:
                 labels.extend(repeat(None, len(batch)))
             else:
-                labels.extend(None if t is None else _encode_label(t) for t in batch.true_labels)
+                labels.extend(None if t is None else encode_label(t) for t in batch.true_labels)
         return rows, labels
 
     def _raw_json(self, value: Any) -> str:
         try:
-            return json.dumps(value, default=_json_default, separators=(",", ":"))
+            return encode_raw_features(value)
         except (TypeError, ValueError) as exc:
             self._warn("raw features stored as text, they are not JSON-serialisable: %s", exc)
             return json.dumps(str(value))
@@ -485,7 +424,7 @@ class SqlInferenceStore(InferenceStore):
                     feedback.insert().values(
                         stream_id=self._stream,
                         prediction_id=prediction_id,
-                        true_label=_encode_label(true_label),
+                        true_label=encode_label(true_label),
                         timestamp=time.time(),
                     )
                 )
@@ -499,10 +438,10 @@ class SqlInferenceStore(InferenceStore):
                 ).scalar_one()
             raise FeedbackError(
                 f"prediction_id {prediction_id!r} already has true_label "
-                f"{_decode(existing)!r}; labels are not overwritten"
+                f"{decode_label(existing)!r}; labels are not overwritten"
             ) from exc
         return PredictionRecord(
-            prediction_id, row.timestamp, _decode(row.prediction), row.probability, true_label
+            prediction_id, row.timestamp, decode_label(row.prediction), row.probability, true_label
         )
 
     def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
@@ -523,7 +462,7 @@ class SqlInferenceStore(InferenceStore):
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [(_decode(pred), _decode(label)) for pred, label in reversed(rows)]
+        return [(decode_label(pred), decode_label(label)) for pred, label in reversed(rows)]
 
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call (by any process), oldest first.
@@ -560,7 +499,7 @@ class SqlInferenceStore(InferenceStore):
                     .values(drift_cursor=rows[0].seq)
                 ).rowcount
             if moved == 1:
-                return [_decode_features(r.features, r.raw_features) for r in reversed(rows)]
+                return [decode_features(r.features, r.raw_features) for r in reversed(rows)]
             # Another process took rows since our read: read again from its cursor.
 
     def pending_features(self) -> int:
@@ -610,39 +549,7 @@ class SqlInferenceStore(InferenceStore):
         return int(deleted)
 
 
-# -- encoding ------------------------------------------------------------------------------
-
-
-def _encode_label(value: Label) -> str:
-    return str(value) if type(value) is int else json.dumps(value)
-
-
-def _decode(text: str) -> Any:
-    return json.loads(text)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _blobs(matrix: np.ndarray[Any, Any]) -> list[bytes]:
-    """One little-endian float64 byte string per row."""
-    data = np.ascontiguousarray(matrix, dtype="<f8")
-    width = data.shape[1] * 8 if data.ndim == 2 else 8
-    buffer = data.tobytes()
-    return [buffer[i : i + width] for i in range(0, len(buffer), width)]
-
-
-def _decode_features(blob: bytes | None, raw: str | None) -> Any:
-    if blob is not None:
-        return np.frombuffer(blob, dtype="<f8").astype(np.float64)
-    return None if raw is None else json.loads(raw)
+# -- queries -------------------------------------------------------------------------------
 
 
 def _has_features() -> sa.ColumnElement[bool]:
@@ -652,140 +559,6 @@ def _has_features() -> sa.ColumnElement[bool]:
 
 def _count(table: sa.Table, stream: int) -> sa.Select[int]:
     return sa.select(sa.func.count()).select_from(table).where(table.c.stream_id == stream)
-
-
-def _bulk_insert(
-    engine: Engine, table: sa.Table, columns: tuple[str, ...]
-) -> Callable[[Connection, list[_Row]], None]:
-    """An executemany INSERT of tuple rows in ``columns`` order, compiled once for the
-    engine's dialect. Going past SQLAlchemy's per-row parameter processing halves the
-    writer's CPU time, which it shares with the serving threads of its process."""
-    compiled = table.insert().values({c: sa.bindparam(c) for c in columns}).compile(engine)
-    sql = str(compiled)
-    named = not compiled.positional  # e.g. psycopg's %(name)s: rows become dicts
-    order = [columns.index(name) for name in compiled.positiontup or ()]
-    in_order = order == list(range(len(columns)))
-
-    def insert(conn: Connection, rows: list[_Row]) -> None:
-        params: list[Any]
-        if named:
-            params = [dict(zip(columns, row, strict=True)) for row in rows]
-        elif in_order:
-            params = rows
-        else:
-            params = [tuple(row[i] for i in order) for row in rows]
-        conn.exec_driver_sql(sql, params)
-
-    return insert
-
-
-# -- engine and schema ---------------------------------------------------------------------
-
-
-def _create_engine(uri: str, busy_timeout: float) -> Engine:
-    try:
-        url = sa.make_url(uri)
-    except ArgumentError as exc:
-        raise ConfigError(
-            f"store_uri must be a SQLAlchemy URL like 'sqlite:///monitoring.db', got {uri!r}"
-        ) from exc
-    sqlite = url.get_backend_name() == "sqlite"
-    if sqlite:
-        if url.database in (None, "", ":memory:"):
-            raise ConfigError(
-                f"store_uri {uri!r} is an in-memory SQLite database, which other processes "
-                "cannot see; give a file path, or no store_uri for a process-local store"
-            )
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        engine = sa.create_engine(url)
-    except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise MissingDependencyError(
-            f"no database driver for {url.drivername!r}: {exc}; for PostgreSQL install "
-            "'psycopg[binary]' and use a postgresql+psycopg:// URL"
-        ) from exc
-    if sqlite:
-        sa.event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
-    return engine
-
-
-def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # busy_timeout first: switching to WAL itself may wait for another process's lock.
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut may
-        # lose the last transactions, never corrupt the file).
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return on_connect
-
-
-def _stored_version(engine: Engine) -> int | None:
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(schema_version.name):
-            return None
-        version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-    return None if version is None else int(version)
-
-
-def _ensure_schema(engine: Engine) -> None:
-    """Create the tables on first use, upgrade an older schema, refuse a newer one."""
-    version = _create_schema(engine)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the inference store has schema version {version}; this mlflow-monitor "
-            f"understands versions up to {SCHEMA_VERSION}: upgrade mlflow-monitor"
-        )
-    while version < SCHEMA_VERSION:
-        with engine.begin() as conn:
-            MIGRATIONS[version](conn)
-            version += 1
-            conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
-
-
-def _create_schema(engine: Engine) -> int:
-    """The stored schema version, after creating the schema if there was none."""
-    attempts = 0
-    while True:
-        try:
-            version = _stored_version(engine)
-            if version is not None:
-                return version
-            metadata.create_all(engine)
-            with engine.begin() as conn:
-                conn.execute(
-                    schema_version.insert().values(version=SCHEMA_VERSION, applied_at=time.time())
-                )
-            return SCHEMA_VERSION
-        except (IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
-            # Another process may have been creating the schema at the same moment: look again.
-            attempts += 1
-            if attempts == 3:
-                raise
-
-
-def _stream_id(engine: Engine, model_name: str, model_version: str) -> int:
-    s = streams.c
-    query = sa.select(s.stream_id).where(
-        s.model_name == model_name, s.model_version == model_version
-    )
-    while True:
-        with engine.connect() as conn:
-            found = conn.execute(query).scalar()
-        if found is not None:
-            return int(found)
-        try:
-            with engine.begin() as conn:
-                conn.execute(
-                    streams.insert().values(
-                        model_name=model_name, model_version=model_version, drift_cursor=0
-                    )
-                )
-        except IntegrityError:
-            pass  # another process registered the stream first
 
 
 # -- process lifecycle ---------------------------------------------------------------------

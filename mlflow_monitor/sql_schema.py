@@ -1,0 +1,317 @@
+"""The inference store's database: tables, how values sit in them, versions, engine, inserts.
+
+:class:`~mlflow_monitor.sql_store.SqlInferenceStore` reads and writes through what is defined
+here; anything that changes what is on disk belongs in this module (and bumps
+:data:`SCHEMA_VERSION`, with a migration). The schema uses SQLAlchemy Core on portable types,
+so the same tables work on SQLite and PostgreSQL.
+
+Tables (created on first use; ``monitor_schema_version`` holds the schema version):
+
+- ``monitor_streams``: one row per (model name, model version), with the drift cursor: the
+  sequence number of the last prediction a drift check consumed.
+- ``monitor_predictions``: one row per prediction; labels are JSON (``1`` and ``"1"`` differ),
+  numeric drift rows little-endian float64 bytes, raw drift rows (for detectors with a
+  ``preprocess_fn``) JSON.
+- ``monitor_feedback``: one row per labelled prediction; a unique constraint on the prediction
+  makes "labels are not overwritten" hold across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+
+from mlflow_monitor.exceptions import ConfigError, MissingDependencyError
+from mlflow_monitor.performance import Label
+from mlflow_monitor.store import StoreError
+
+__all__ = [
+    "FEEDBACK_COLUMNS",
+    "MIGRATIONS",
+    "PREDICTION_COLUMNS",
+    "SCHEMA_VERSION",
+    "Row",
+    "bulk_insert",
+    "decode_features",
+    "decode_label",
+    "encode_label",
+    "encode_raw_features",
+    "ensure_schema",
+    "feature_blobs",
+    "feedback",
+    "metadata",
+    "open_engine",
+    "predictions",
+    "register_stream",
+    "schema_version",
+    "streams",
+]
+
+SCHEMA_VERSION = 1
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
+_NAME = sa.String(255)
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "monitor_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.Double, nullable=False),
+)
+
+streams = sa.Table(
+    "monitor_streams",
+    metadata,
+    sa.Column("stream_id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("model_name", _NAME, nullable=False),
+    sa.Column("model_version", _NAME, nullable=False),
+    sa.Column("drift_cursor", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("model_name", "model_version", name="uq_monitor_streams_model"),
+)
+
+predictions = sa.Table(
+    "monitor_predictions",
+    metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
+    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
+    sa.Column("prediction_id", _NAME, nullable=False),
+    sa.Column("timestamp", sa.Double, nullable=False),
+    sa.Column("prediction", sa.Text, nullable=False),
+    sa.Column("probability", sa.Double),
+    sa.Column("features", sa.LargeBinary),
+    sa.Column("raw_features", sa.Text),
+    sa.UniqueConstraint("stream_id", "prediction_id", name="uq_monitor_predictions_id"),
+    sa.Index("ix_monitor_predictions_stream_seq", "stream_id", "seq"),
+    # AUTOINCREMENT: sequence numbers are never reused, even after pruning, so the drift
+    # cursor cannot skip new rows.
+    sqlite_autoincrement=True,
+)
+
+feedback = sa.Table(
+    "monitor_feedback",
+    metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
+    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
+    sa.Column("prediction_id", _NAME, nullable=False),
+    sa.Column("true_label", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.Double, nullable=False),
+    sa.UniqueConstraint("stream_id", "prediction_id", name="uq_monitor_feedback_id"),
+    sa.Index("ix_monitor_feedback_stream_seq", "stream_id", "seq"),
+    sqlite_autoincrement=True,
+)
+
+# Parameter rows are tuples in these column orders (see bulk_insert).
+PREDICTION_COLUMNS = (
+    "stream_id",
+    "prediction_id",
+    "timestamp",
+    "prediction",
+    "probability",
+    "features",
+    "raw_features",
+)
+FEEDBACK_COLUMNS = ("stream_id", "prediction_id", "true_label", "timestamp")
+Row = tuple[Any, ...]
+
+# Upgrades from version N to N + 1, run in one transaction each when an older database is
+# opened. Add an entry (and bump SCHEMA_VERSION) with every schema change.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+# -- values in columns ---------------------------------------------------------------------
+
+
+def encode_label(value: Label) -> str:
+    """A prediction or true label as stored: JSON, so ``1`` and ``"1"`` stay apart."""
+    return str(value) if type(value) is int else json.dumps(value)
+
+
+def decode_label(text: str) -> Any:
+    """The label :func:`encode_label` stored."""
+    return json.loads(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def encode_raw_features(value: Any) -> str:
+    """A raw drift row as compact JSON (numpy values and dates included).
+
+    Raises:
+        TypeError, ValueError: the row holds something JSON cannot represent.
+    """
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def feature_blobs(matrix: np.ndarray[Any, Any]) -> list[bytes]:
+    """One little-endian float64 byte string per row."""
+    data = np.ascontiguousarray(matrix, dtype="<f8")
+    width = data.shape[1] * 8 if data.ndim == 2 else 8
+    buffer = data.tobytes()
+    return [buffer[i : i + width] for i in range(0, len(buffer), width)]
+
+
+def decode_features(blob: bytes | None, raw: str | None) -> Any:
+    """A drift row from its ``features`` (numeric) or ``raw_features`` (JSON) column."""
+    if blob is not None:
+        return np.frombuffer(blob, dtype="<f8").astype(np.float64)
+    return None if raw is None else json.loads(raw)
+
+
+def bulk_insert(
+    engine: Engine, table: sa.Table, columns: tuple[str, ...]
+) -> Callable[[Connection, list[Row]], None]:
+    """An executemany INSERT of tuple rows in ``columns`` order, compiled once for the
+    engine's dialect. Going past SQLAlchemy's per-row parameter processing halves the
+    writer's CPU time, which it shares with the serving threads of its process."""
+    compiled = table.insert().values({c: sa.bindparam(c) for c in columns}).compile(engine)
+    sql = str(compiled)
+    named = not compiled.positional  # e.g. psycopg's %(name)s: rows become dicts
+    order = [columns.index(name) for name in compiled.positiontup or ()]
+    in_order = order == list(range(len(columns)))
+
+    def insert(conn: Connection, rows: list[Row]) -> None:
+        params: list[Any]
+        if named:
+            params = [dict(zip(columns, row, strict=True)) for row in rows]
+        elif in_order:
+            params = rows
+        else:
+            params = [tuple(row[i] for i in order) for row in rows]
+        conn.exec_driver_sql(sql, params)
+
+    return insert
+
+
+# -- engine and schema ---------------------------------------------------------------------
+
+
+def open_engine(uri: str, busy_timeout: float) -> Engine:
+    """An engine for ``uri``; SQLite files get WAL mode and ``busy_timeout`` seconds.
+
+    Raises:
+        ConfigError: the URL is malformed or names an in-memory SQLite database.
+        MissingDependencyError: the database driver is not installed.
+    """
+    try:
+        url = sa.make_url(uri)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"store_uri must be a SQLAlchemy URL like 'sqlite:///monitoring.db', got {uri!r}"
+        ) from exc
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite:
+        if url.database in (None, "", ":memory:"):
+            raise ConfigError(
+                f"store_uri {uri!r} is an in-memory SQLite database, which other processes "
+                "cannot see; give a file path, or no store_uri for a process-local store"
+            )
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(url)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise MissingDependencyError(
+            f"no database driver for {url.drivername!r}: {exc}; for PostgreSQL install "
+            "'psycopg[binary]' and use a postgresql+psycopg:// URL"
+        ) from exc
+    if sqlite:
+        sa.event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
+    return engine
+
+
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL itself may wait for another process's lock.
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut may
+        # lose the last transactions, never corrupt the file).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def _stored_version(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(schema_version.name):
+            return None
+        version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return None if version is None else int(version)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables on first use, upgrade an older schema, refuse a newer one."""
+    version = _create_schema(engine)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the inference store has schema version {version}; this mlflow-monitor "
+            f"understands versions up to {SCHEMA_VERSION}: upgrade mlflow-monitor"
+        )
+    while version < SCHEMA_VERSION:
+        with engine.begin() as conn:
+            MIGRATIONS[version](conn)
+            version += 1
+            conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
+
+
+def _create_schema(engine: Engine) -> int:
+    """The stored schema version, after creating the schema if there was none."""
+    attempts = 0
+    while True:
+        try:
+            version = _stored_version(engine)
+            if version is not None:
+                return version
+            metadata.create_all(engine)
+            with engine.begin() as conn:
+                conn.execute(
+                    schema_version.insert().values(version=SCHEMA_VERSION, applied_at=time.time())
+                )
+            return SCHEMA_VERSION
+        except (IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # Another process may have been creating the schema at the same moment: look again.
+            attempts += 1
+            if attempts == 3:
+                raise
+
+
+def register_stream(engine: Engine, model_name: str, model_version: str) -> int:
+    """The ``stream_id`` of a model version, registered on first use (by any process)."""
+    s = streams.c
+    query = sa.select(s.stream_id).where(
+        s.model_name == model_name, s.model_version == model_version
+    )
+    while True:
+        with engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        if found is not None:
+            return int(found)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    streams.insert().values(
+                        model_name=model_name, model_version=model_version, drift_cursor=0
+                    )
+                )
+        except IntegrityError:
+            pass  # another process registered the stream first
