@@ -130,21 +130,205 @@ def wrap(
     click.echo(f"  serve it with: mlflow models serve -m {result.uri} --env-manager local")
 
 
-@cli.command()
-@click.argument("state_file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
-def status(state_file: str, as_json: bool) -> None:
-    """Show the monitoring status stored in STATE_FILE (written by save_state)."""
-    from mlflow_monitor.state import load_monitor
+EXIT_DRIFT = 3
+EXIT_DEGRADED = 4
+EXIT_BOTH = 5
+
+
+def _load_monitored(model_uri: str) -> Any:
+    """The MonitoredModel behind a registered monitored version, without periodic checks."""
+    import mlflow
 
     try:
-        report = load_monitor(state_file, enable_prometheus=False).get_monitoring_status()
+        model = mlflow.pyfunc.load_model(model_uri, model_config={"schedule_checks": False})
+    except mlflow.exceptions.MlflowException as exc:
+        raise MonitorClickError(f"cannot load {model_uri!r}: {exc.message}") from exc
+    from mlflow_monitor.pyfunc import MonitoredModel
+
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, MonitoredModel):
+        raise MonitorClickError(
+            f"{model_uri!r} is not a monitored model; create one with: mlflow-monitor wrap"
+        )
+    return python_model
+
+
+def _check_line(result: Any) -> str:
+    if result.drift is not None:
+        d = result.drift
+        detail = f"p={d.p_value:.4g} distance={d.distance:.4g} n={d.n_test}"
+        if d.drifted_features:
+            detail += f" features: {', '.join(d.drifted_features[:5])}"
+    elif result.performance is not None and result.ran:
+        p = result.performance
+        detail = ", ".join(f"{k}={v:.3f}" for k, v in p.metrics.items())
+        detail += f" over {p.n_samples} labels"
+    else:
+        detail = result.reason or ""
+    flag = "  (retraining triggered)" if result.triggered else ""
+    return f"{result.kind:<12} {result.status:<9} {detail}{flag}"
+
+
+@cli.command()
+@click.argument("model_uri")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(model_uri: str, as_json: bool) -> None:
+    """Run the drift and performance checks of MODEL_URI once, on recorded traffic.
+
+    Each check that runs is logged as an MLflow run. Exit codes: 0 nothing found,
+    3 drift, 4 performance degraded, 5 both, 2 error.
+    """
+    monitored = _load_monitored(model_uri)
+    monitor = monitored.monitor
+    try:
+        results = [monitor.check_drift(), monitor.check_performance()]
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    finally:
+        monitor.close()
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        click.echo(f"{'check':<12} {'status':<9} details")
+        for result in results:
+            click.echo(_check_line(result))
+    found = (results[0].status == "drift", results[1].status == "degraded")
+    codes = {(True, True): EXIT_BOTH, (True, False): EXIT_DRIFT, (False, True): EXIT_DEGRADED}
+    sys.exit(codes.get(found, 0))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
+def status(target: str, as_json: bool) -> None:
+    """Show the monitoring status of TARGET: a monitored model URI or a saved state file."""
+    try:
+        if Path(target).is_file() or target.endswith(".npz"):
+            from mlflow_monitor.state import load_monitor
+
+            report = load_monitor(target, enable_prometheus=False).get_monitoring_status()
+        else:
+            monitor = _load_monitored(target).monitor
+            try:
+                report = monitor.get_monitoring_status()
+            finally:
+                monitor.close()
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         click.echo("\n".join(_status_lines(report)))
+
+
+@cli.command()
+@click.argument("model_uri")
+@click.option("--id", "prediction_id", default=None, help="Prediction id to label.")
+@click.option("--label", default=None, help="True label of that prediction.")
+@click.option(
+    "--file",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with columns prediction_id,true_label.",
+)
+def feedback(
+    model_uri: str, prediction_id: str | None, label: str | None, csv_file: str | None
+) -> None:
+    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them)."""
+    if csv_file:
+        import pandas as pd
+
+        frame = pd.read_csv(csv_file, dtype={"prediction_id": str})
+        missing = {"prediction_id", "true_label"} - set(frame.columns)
+        if missing:
+            raise MonitorClickError(f"{csv_file}: missing columns {sorted(missing)}")
+        pairs = list(zip(frame["prediction_id"], frame["true_label"], strict=True))
+    elif prediction_id is not None and label is not None:
+        pairs = [(prediction_id, int(label) if label.lstrip("-").isdigit() else label)]
+    else:
+        raise click.UsageError("give --id and --label, or --file")
+    monitor = _load_monitored(model_uri).monitor
+    failed: list[str] = []
+    try:
+        for pid, truth in pairs:
+            try:
+                monitor.record_feedback(str(pid), truth)
+            except MonitorError as exc:
+                failed.append(f"{pid}: {exc}")
+    finally:
+        monitor.close()
+    click.echo(f"recorded {len(pairs) - len(failed)} of {len(pairs)} labels")
+    for line in failed[:20]:
+        click.echo(f"  rejected {line}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def baselines(name: str, fmt: str) -> None:
+    """Compare baseline and live metrics across the versions of registered model NAME."""
+    from mlflow_monitor.registry import compare_baselines
+
+    try:
+        frame = compare_baselines(name)
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    if frame.empty:
+        click.echo(f"{name} has no versions")
+    elif fmt == "csv":
+        click.echo(frame.to_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(frame.reset_index().to_json(orient="records", indent=2))
+    else:
+        click.echo(frame.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+
+
+@cli.command()
+@click.argument("model_uri")
+@click.option(
+    "--project-uri",
+    default=None,
+    help="MLflow project to run (default: the model's retrain_project_uri).",
+)
+@click.option("--reason", default="manual", show_default=True)
+@click.option("--wait/--no-wait", default=False, help="Wait for the run to finish.")
+def retrain(model_uri: str, project_uri: str | None, reason: str, wait: bool) -> None:
+    """Launch the retraining project run for MODEL_URI now."""
+    from mlflow_monitor.retrain import ProjectLauncher
+
+    monitor = _load_monitored(model_uri).monitor
+    cfg = monitor.config
+    monitor.close()
+    uri = project_uri or cfg.retrain_project_uri
+    if not uri:
+        raise MonitorClickError(
+            "no project to run: pass --project-uri or set retrain_project_uri when wrapping"
+        )
+    launcher = ProjectLauncher(
+        uri,
+        cfg.model_name,
+        cfg.retrain_entry_point,
+        cfg.retrain_parameters,
+        cfg.retrain_env_manager,
+    )
+    try:
+        run_id = launcher(reason, {"triggered_by": "cli", "model_uri": model_uri})
+    except Exception as exc:
+        raise MonitorClickError(f"cannot launch the retraining run: {exc}") from exc
+    click.echo(f"launched retraining run {run_id}")
+    if wait:
+        final = launcher.wait()
+        click.echo(f"run {run_id} ended: {final}")
+        if final != "FINISHED":
+            sys.exit(1)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ __all__ = [
 RetrainingCallback = Callable[[str, dict[str, Any]], None]
 
 DRIFT_BACKENDS = ("builtin", "alibi-detect")
+RETRAIN_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _STORE_URI = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
@@ -49,6 +50,12 @@ class MonitorConfig:
     through a database, as the stream (``model_name``, ``model_version``), written in batches
     of ``store_batch_size`` rows at least every ``store_flush_seconds`` from a queue of at most
     ``store_queue_size`` rows.
+
+    The last group connects the monitor to MLflow: with ``log_checks`` every check that runs
+    is logged as an MLflow run (experiment ``experiment_name``, default
+    ``monitoring/<model_name>``, on ``tracking_uri``, default MLflow's); with
+    ``retrain_project_uri`` a fired trigger launches the project's ``retrain_entry_point``
+    with ``retrain_env_manager`` and the extra ``retrain_parameters``.
     """
 
     performance_window_size: int = 1000
@@ -80,6 +87,14 @@ class MonitorConfig:
     store_batch_size: int = 500
     store_flush_seconds: float = 1.0
     store_queue_size: int = 100_000
+
+    log_checks: bool = False
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
+    retrain_project_uri: str | None = None
+    retrain_entry_point: str = "retrain"
+    retrain_env_manager: str = "local"
+    retrain_parameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -251,6 +266,25 @@ def _validate(cfg: MonitorConfig) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise _fail("random_seed", seed, "None or an integer >= 0")
     _validate_store(cfg)
+    _validate_mlflow(cfg)
+
+
+def _optional_text(cfg: MonitorConfig, key: str) -> None:
+    value = getattr(cfg, key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise _fail(key, value, "None or a non-empty string")
+
+
+def _validate_mlflow(cfg: MonitorConfig) -> None:
+    _flag(cfg, "log_checks")
+    for key in ("tracking_uri", "experiment_name", "retrain_project_uri"):
+        _optional_text(cfg, key)
+    if not isinstance(cfg.retrain_entry_point, str) or not cfg.retrain_entry_point:
+        raise _fail("retrain_entry_point", cfg.retrain_entry_point, "a non-empty string")
+    _choice(cfg, "retrain_env_manager", RETRAIN_ENV_MANAGERS)
+    params = cfg.retrain_parameters
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise _fail("retrain_parameters", params, "a dict of parameter name to value")
 
 
 def _validate_store(cfg: MonitorConfig) -> None:

@@ -149,6 +149,7 @@ class DriftDetector:
         self.reference_: FloatArray | None = None
         self.feature_names_: list[str] = []
         self.sigma_: float | None = None
+        self.last_batch_: FloatArray | None = None
 
     def _validate_params(self) -> None:
         p = self.p_val
@@ -250,6 +251,7 @@ class DriftDetector:
         if batch.shape[0] < 2:
             raise DataValidationError(f"test batch must have at least 2 rows, got {len(batch)}")
         reference = self.reference_
+        self.last_batch_ = batch
         mmd = self._backend.test(
             reference, batch, self.sigma_, self.n_permutations, self.p_val, self._rng
         )

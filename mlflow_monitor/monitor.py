@@ -15,6 +15,7 @@ import math
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +41,10 @@ from mlflow_monitor.triggers import (
 )
 
 if TYPE_CHECKING:
-    import os
-
     from prometheus_client import CollectorRegistry
+
+    from mlflow_monitor.retrain import ProjectLauncher
+    from mlflow_monitor.tracking import CheckRunLogger
 
 __all__ = ["ModelMonitor", "create_monitor"]
 
@@ -170,6 +172,8 @@ class ModelMonitor:
         config: options as a dict (see :class:`~mlflow_monitor.config.MonitorConfig`).
         registry: Prometheus registry for the metrics; a new one per monitor by default.
         clock: returns the current UTC time; tests pass a fake one to move through cooldowns.
+        check_logger: logs each check as an MLflow run; built from the config when
+            ``log_checks`` is set.
         store: where predictions and labels are kept; by default a
             :class:`~mlflow_monitor.sql_store.SqlInferenceStore` when ``store_uri`` is set
             (closed by :meth:`close`), else an :class:`~mlflow_monitor.store.InMemoryStore`.
@@ -188,6 +192,7 @@ class ModelMonitor:
         registry: CollectorRegistry | None = None,
         clock: Clock = utcnow,
         store: InferenceStore | None = None,
+        check_logger: CheckRunLogger | None = None,
     ) -> None:
         self.config = MonitorConfig.from_dict(config)
         cfg = self.config
@@ -207,7 +212,16 @@ class ModelMonitor:
             MonitorMetrics(cfg.metrics_prefix, registry) if cfg.enable_prometheus else None
         )
         callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
-        self.triggers = TriggerPolicy(cfg.retraining_cooldown_minutes, callbacks, clock)
+        self.triggers = TriggerPolicy(
+            cfg.retraining_cooldown_minutes, callbacks, clock, launcher=_launcher(cfg)
+        )
+        self.check_logger = check_logger
+        if check_logger is None and cfg.log_checks:
+            from mlflow_monitor.tracking import CheckRunLogger
+
+            self.check_logger = CheckRunLogger(
+                cfg.model_name, cfg.model_version, cfg.tracking_uri, cfg.experiment_name
+            )
         self._counts = {"predictions": 0, "feedback": 0}
         self._counts_lock = threading.Lock()
         self._check_lock = threading.Lock()
@@ -439,20 +453,23 @@ class ModelMonitor:
                 reason = f"need {cfg.drift_min_samples} new feature rows, have {have}"
                 return self._remember(CheckResult("drift", "skipped", reason=reason))
             batch: Any = rows if detector.preprocess_fn is not None else np.vstack(rows)
+            reference = detector.reference_  # replaced, not changed, by a reference update
             try:
                 result = detector.detect(batch)
             except Exception as exc:
                 self._errors["drift"] = f"{type(exc).__name__}: {exc}"
                 raise
+            samples = {
+                "reference": reference,
+                "test": detector.last_batch_,
+                "feature_names": list(detector.feature_names_),
+            }
         self._errors.pop("drift", None)
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.observe_drift(result)
-        event = None
-        if result.drift_detected:
-            event = self._fire(DATA_DRIFT, _drift_details(result))
         status = "drift" if result.drift_detected else "ok"
-        fired = event is not None and event.fired
-        return self._remember(CheckResult("drift", status, drift=result, triggered=fired))
+        trigger = (DATA_DRIFT, _drift_details(result)) if result.drift_detected else None
+        return self._conclude(CheckResult("drift", status, drift=result), trigger, samples)
 
     def _pending_drift_rows(self) -> int:
         return min(self.store.pending_features(), self.config.drift_window_size)
@@ -492,14 +509,34 @@ class ModelMonitor:
             return self._remember(
                 CheckResult("performance", "skipped", performance=snapshot, reason=reason)
             )
-        event = None
-        if snapshot.degraded:
-            event = self._fire(PERFORMANCE_DEGRADATION, _performance_details(snapshot))
         status = "degraded" if snapshot.degraded else "ok"
-        fired = event is not None and event.fired
-        return self._remember(
-            CheckResult("performance", status, performance=snapshot, triggered=fired)
+        trigger = (
+            (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
         )
+        return self._conclude(CheckResult("performance", status, performance=snapshot), trigger)
+
+    def _conclude(
+        self,
+        result: CheckResult,
+        trigger: tuple[str, dict[str, Any]] | None,
+        samples: Mapping[str, Any] | None = None,
+    ) -> CheckResult:
+        """Log a check that ran, then fire its trigger naming the check run."""
+        run_id = None
+        if self.check_logger is not None:
+            run_id = self.check_logger.log_check(result, **(samples or {}))
+        if trigger is None:
+            return self._remember(result)
+        reason, details = trigger
+        if run_id:
+            details = {**details, "check_run_id": run_id}
+        event = self._fire(reason, details)
+        if run_id and event.fired and self.check_logger is not None:
+            tags = {"mlflow_monitor.triggered": "true"}
+            if event.retrain_run_id:
+                tags["mlflow_monitor.retrain_run_id"] = event.retrain_run_id
+            self.check_logger.set_run_tags(run_id, tags)
+        return self._remember(replace(result, triggered=event.fired))
 
     def _remember(self, result: CheckResult) -> CheckResult:
         previous = self._last.get(result.kind)
@@ -698,6 +735,20 @@ class ModelMonitor:
         from mlflow_monitor.state import load_monitor_state
 
         load_monitor_state(self, path)
+
+
+def _launcher(cfg: MonitorConfig) -> ProjectLauncher | None:
+    if not cfg.retrain_project_uri:
+        return None
+    from mlflow_monitor.retrain import ProjectLauncher
+
+    return ProjectLauncher(
+        cfg.retrain_project_uri,
+        cfg.model_name,
+        entry_point=cfg.retrain_entry_point,
+        parameters=cfg.retrain_parameters,
+        env_manager=cfg.retrain_env_manager,
+    )
 
 
 def _default_store(cfg: MonitorConfig) -> InferenceStore:

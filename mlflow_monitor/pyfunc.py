@@ -5,6 +5,10 @@ runs no pickled code of ours. Its artifacts hold the inner model, the reference 
 extracted reference features, ``baseline.json`` and ``monitor.json``; see
 :func:`mlflow_monitor.registry.wrap`.
 
+Loading starts the monitor's periodic checks unless ``model_config={"schedule_checks": False}``
+is passed to ``mlflow.pyfunc.load_model`` (as ``mlflow-monitor check`` does). Predictions go to
+the shared store of :func:`resolve_store_uri`.
+
 ``predict`` returns exactly what the inner model returns. Recording costs little: the input
 rows, predictions and ids go into the monitor's buffer; feature extraction and the drift
 statistics run later, in checks.
@@ -28,12 +32,21 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow_monitor.extraction import FeatureExtractor
 from mlflow_monitor.outputs import interpret_output
 
-__all__ = ["ARTIFACTS", "RETURN_IDS_PARAM", "STORE_URI_ENV", "MonitoredModel"]
+__all__ = [
+    "ARTIFACTS",
+    "RETURN_IDS_PARAM",
+    "STORE_URI_ENV",
+    "MonitoredModel",
+    "resolve_store_uri",
+]
 
 logger = logging.getLogger(__name__)
 
 RETURN_IDS_PARAM = "return_prediction_ids"
 STORE_URI_ENV = "MLFLOW_MONITOR_STORE_URI"
+# Set while wrap() logs the model: MLflow then loads it and predicts its input example, and
+# those predictions must not reach the shared store nor start the scheduler.
+VALIDATION_ENV = "MLFLOW_MONITOR_VALIDATING"
 ARTIFACTS = {
     "inner_model": "inner_model",
     "reference": "reference.parquet",
@@ -66,9 +79,15 @@ class MonitoredModel(PythonModel):
         extractor = FeatureExtractor.load(artifacts["features"], raw_model)
         self.extractor = extractor
         options = dict(settings["monitor"])
-        store_uri = os.environ.get(STORE_URI_ENV)
-        if store_uri:
-            options["store_uri"] = store_uri
+        overrides = dict(getattr(context, "model_config", None) or {})
+        validating = os.environ.get(VALIDATION_ENV) == "1"
+        if validating:
+            options["store_uri"] = None
+            overrides["schedule_checks"] = False
+        else:
+            options["store_uri"] = resolve_store_uri(
+                overrides.get("store_uri") or options["store_uri"]
+            )
         self.monitor = ModelMonitor(options)
         with np.load(artifacts["reference_features"], allow_pickle=False) as archive:
             reference = np.asarray(archive["features"])
@@ -80,6 +99,8 @@ class MonitoredModel(PythonModel):
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:
             self.monitor.setup_performance_baseline(baseline)
+        if overrides.get("schedule_checks", True):
+            self.monitor.start_monitoring()
 
     def _features_of_rows(self, rows: list[Any]) -> Any:
         frame = pd.DataFrame.from_records(rows, columns=self.input_columns or None)
@@ -151,6 +172,26 @@ class MonitoredModel(PythonModel):
         except Exception:
             # Monitoring must never break the prediction it watches.
             logger.exception("recording %d predictions failed", len(ids))
+
+
+def resolve_store_uri(configured: str | None = None) -> str:
+    """Where a monitored model records: the shared inference store's SQLAlchemy URL.
+
+    In order: ``MLFLOW_MONITOR_STORE_URI``; the URI configured at wrap time (or passed as
+    ``model_config={"store_uri": ...}`` at load time); a SQLite file
+    ``mlflow-monitor.db`` next to a SQLite tracking store; else ``mlflow-monitor.db`` in the
+    working directory, as MLflow's own default ``mlflow.db``.
+    """
+    from_env = os.environ.get(STORE_URI_ENV)
+    if from_env:
+        return from_env
+    if configured:
+        return configured
+    tracking = mlflow.get_tracking_uri()
+    if tracking.startswith("sqlite:///"):
+        path = Path(tracking.removeprefix("sqlite:///"))
+        return f"sqlite:///{path.parent / 'mlflow-monitor.db'}"
+    return "sqlite:///mlflow-monitor.db"
 
 
 def _length(data: Any) -> int:

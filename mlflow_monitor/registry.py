@@ -8,11 +8,13 @@ carry the baseline metrics so they show in the registry UI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "BASELINE_TAG_PREFIX",
     "ModelRef",
     "WrappedModel",
+    "compare_baselines",
     "load_reference",
     "parse_model_uri",
     "wrap",
@@ -146,6 +149,8 @@ def _monitor_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
             "retraining_callback cannot be stored with a model; register callbacks on the "
             "monitor at serve time (monitor.add_retraining_callback)"
         )
+    # A wrapped model logs its checks to MLflow unless told otherwise.
+    options.setdefault("log_checks", True)
     validated = MonitorConfig.from_dict(options).to_dict()
     validated.pop("retraining_callback", None)
     return validated
@@ -176,6 +181,21 @@ def _requirements(inner_dir: Path) -> list[str]:
     lines = path.read_text().splitlines() if path.is_file() else []
     kept = [line for line in lines if line.strip() and not line.startswith("#")]
     return [*kept, f"mlflow-monitor=={__version__}"]
+
+
+@contextlib.contextmanager
+def _validating() -> Iterator[None]:
+    from mlflow_monitor.pyfunc import VALIDATION_ENV
+
+    previous = os.environ.get(VALIDATION_ENV)
+    os.environ[VALIDATION_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(VALIDATION_ENV, None)
+        else:
+            os.environ[VALIDATION_ENV] = previous
 
 
 def wrap(
@@ -289,15 +309,18 @@ def wrap(
         inner_meta = Model.load(str(inner_dir))
         input_example = inner_meta.load_input_example(str(inner_dir))
         signature = _signature_with_monitoring(inner_meta.signature, id_column)
-        info = mlflow.pyfunc.log_model(
-            name="monitored_model",
-            python_model=str(Path(monitored_model_code.__file__)),
-            artifacts=artifacts,
-            signature=signature,
-            input_example=input_example,
-            registered_model_name=name,
-            pip_requirements=_requirements(inner_dir),
-        )
+        with _validating():
+            info = mlflow.pyfunc.log_model(
+                name="monitored_model",
+                python_model=str(Path(monitored_model_code.__file__)),
+                artifacts=artifacts,
+                signature=signature,
+                input_example=input_example,
+                registered_model_name=name,
+                pip_requirements=_requirements(inner_dir),
+                # declaring a model_config lets load_model(model_config=...) override it
+                model_config={"schedule_checks": True},
+            )
     version = str(info.registered_model_version)
     tags = {f"{BASELINE_TAG_PREFIX}{k}": f"{v:.6g}" for k, v in baseline.items()}
     for key, value in {**tags, TAG_INNER_URI: wrapper["inner_model_uri"]}.items():
@@ -306,3 +329,94 @@ def wrap(
         for key, value in {**tags, TAG_MONITORED: f"models:/{name}/{version}"}.items():
             client.set_model_version_tag(inner_ref.name, inner_ref.version, key, value)
     return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])
+
+
+def _latest_check(client: Any, experiment_id: str, stream: ModelRef, kind: str) -> Any | None:
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`mlflow_monitor.role` = 'check' "
+            f"and tags.`mlflow_monitor.check` = '{kind}' "
+            f"and tags.`mlflow_monitor.model_name` = '{stream.name}' "
+            f"and tags.`mlflow_monitor.model_version` = '{stream.version}' "
+            f"and tags.`mlflow_monitor.outcome` != 'skipped'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
+    """One row per version of a registered model: baseline, live metrics, drift, origin.
+
+    Works for the model itself (``reviews``) and for its monitored wrapper
+    (``reviews-monitored``): live results are found through the monitored stream.
+
+    Args:
+        name: registered model name.
+        experiment_name: where check runs are logged (``monitoring/<stream name>`` default).
+
+    Returns:
+        A DataFrame indexed by version (newest first) with columns ``aliases``,
+        ``baseline_<metric>``, ``live_<metric>``, ``live_window``, ``drift_p_value``,
+        ``drift_detected``, ``last_check``, ``created_by`` and ``trigger_reason``.
+
+    Raises:
+        MonitorError: the model does not exist.
+    """
+    import mlflow
+    import pandas as pd
+
+    from mlflow_monitor.performance import METRIC_NAMES
+
+    client = mlflow.MlflowClient()
+    try:
+        registered = client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException as exc:
+        raise MonitorError(f"registered model {name!r} not found: {exc.message}") from exc
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (registered.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    experiments: dict[str, Any] = {}
+    for version in client.search_model_versions(f"name = '{name}'"):
+        tags = dict(version.tags or {})
+        inner = parse_model_uri(tags.get(TAG_INNER_URI, ""), client)
+        stream = inner or ModelRef(name, str(version.version))
+        row: dict[str, Any] = {
+            "version": int(version.version),
+            "aliases": ",".join(sorted(aliases.get(str(version.version), []))),
+        }
+        for metric in METRIC_NAMES:
+            value = tags.get(f"{BASELINE_TAG_PREFIX}{metric}")
+            row[f"baseline_{metric}"] = float(value) if value is not None else None
+        exp_name = experiment_name or f"monitoring/{stream.name}"
+        if exp_name not in experiments:
+            experiments[exp_name] = client.get_experiment_by_name(exp_name)
+        experiment = experiments[exp_name]
+        perf = drift = None
+        if experiment is not None:
+            perf = _latest_check(client, experiment.experiment_id, stream, "performance")
+            drift = _latest_check(client, experiment.experiment_id, stream, "drift")
+        for metric in METRIC_NAMES:
+            row[f"live_{metric}"] = perf.data.metrics.get(metric) if perf else None
+        row["live_window"] = perf.data.metrics.get("window_size") if perf else None
+        row["drift_p_value"] = drift.data.metrics.get("drift_p_value") if drift else None
+        row["drift_detected"] = bool(drift.data.metrics.get("drift_detected")) if drift else None
+        latest = [r.info.start_time for r in (perf, drift) if r is not None]
+        row["last_check"] = (
+            pd.Timestamp(max(latest), unit="ms", tz="UTC").isoformat() if latest else None
+        )
+        inner_tags = (
+            dict(client.get_model_version(inner.name, inner.version).tags or {})
+            if inner is not None and inner.name != name
+            else tags
+        )
+        row["created_by"] = inner_tags.get("mlflow_monitor.entry_point", "")
+        row["trigger_reason"] = inner_tags.get("mlflow_monitor.trigger_reason", "")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values("version", ascending=False).set_index("version")

@@ -15,6 +15,7 @@ from mlflow_monitor import ConfigError, DataValidationError
 from mlflow_monitor.registry import wrap
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
+NO_SCHEDULE = {"schedule_checks": False}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,9 @@ def wrapped(registered):
 
 def test_wrap_registers_a_monitored_version(wrapped):
     assert (wrapped.name, wrapped.version) == ("reviews-monitored", "1")
+    # MLflow predicted the input example while logging; that must not reach the store
+    monitor = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    assert monitor.unwrap_python_model().monitor.store.counts().predictions == 0
     assert wrapped.inner.uri == "models:/reviews/1"
     assert wrapped.features == "pipeline"
     assert 1 <= wrapped.n_features <= 32  # TF-IDF projected
@@ -80,7 +84,7 @@ def test_version_artifacts_and_tags(wrapped, tmp_path):
 def test_predict_returns_exactly_what_the_inner_model_returns(wrapped, registered):
     batch = make_reviews(50, seed=2)[["text"]]
     inner = mlflow.pyfunc.load_model("models:/reviews/1")
-    monitored = mlflow.pyfunc.load_model(wrapped.uri)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
     np.testing.assert_array_equal(monitored.predict(batch), inner.predict(batch))
     monitor = monitored.unwrap_python_model().monitor
     monitor.store.flush() if hasattr(monitor.store, "flush") else None
@@ -88,7 +92,7 @@ def test_predict_returns_exactly_what_the_inner_model_returns(wrapped, registere
 
 
 def test_ids_from_the_input_column_and_feedback(wrapped):
-    monitored = mlflow.pyfunc.load_model(wrapped.uri)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
     model = monitored.unwrap_python_model()
     batch = make_reviews(40, seed=3)
     frame = batch[["text"]].assign(prediction_id=[f"req-{i}" for i in range(40)])
@@ -102,7 +106,7 @@ def test_ids_from_the_input_column_and_feedback(wrapped):
 
 
 def test_return_prediction_ids_param(wrapped):
-    monitored = mlflow.pyfunc.load_model(wrapped.uri)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
     out = monitored.predict(
         make_reviews(5, seed=4)[["text"]], params={"return_prediction_ids": True}
     )
@@ -112,7 +116,7 @@ def test_return_prediction_ids_param(wrapped):
 
 
 def test_drift_check_on_recorded_traffic(wrapped):
-    monitored = mlflow.pyfunc.load_model(wrapped.uri)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
     monitor = monitored.unwrap_python_model().monitor
     monitored.predict(make_reviews(200, seed=5)[["text"]])
     calm = monitor.check_drift()
@@ -139,7 +143,7 @@ def test_numeric_models_use_their_columns(embedded_tracking):
         "models:/numeric-model/1", frame, {"accuracy": 0.95}, registered_model_name="numeric-model"
     )
     assert (result.name, result.version, result.features) == ("numeric-model", "2", "numeric")
-    monitored = mlflow.pyfunc.load_model("models:/numeric-model/2")
+    monitored = mlflow.pyfunc.load_model("models:/numeric-model/2", model_config=NO_SCHEDULE)
     assert monitored.predict(frame.head(10)).tolist() == labels.head(10).tolist()
 
 
