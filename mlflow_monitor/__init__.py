@@ -28,32 +28,77 @@ from mlflow_monitor.monitor import ModelMonitor, create_monitor
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
 from mlflow_monitor.state import load_monitor
+from mlflow_monitor.store import (
+    InferenceStore,
+    InMemoryStore,
+    PredictionBatch,
+    PredictionRecord,
+    StoreCounts,
+    StoreError,
+)
 from mlflow_monitor.triggers import TriggerEvent
 
 __version__ = "0.1.0.dev0"
 
+# Names whose modules import MLflow, SQLAlchemy or scikit-learn load on first use, so
+# `import mlflow_monitor` stays fast.
+_LAZY = {
+    "wrap": "mlflow_monitor.registry",
+    "compare_baselines": "mlflow_monitor.registry",
+    "WrappedModel": "mlflow_monitor.registry",
+    "MonitoredModel": "mlflow_monitor.pyfunc",
+    "CheckRunLogger": "mlflow_monitor.tracking",
+    "SqlInferenceStore": "mlflow_monitor.sql_store",
+    "ProjectLauncher": "mlflow_monitor.retrain",
+    "FeatureExtractor": "mlflow_monitor.extraction",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlflow_monitor' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "METRIC_DEFINITIONS",
     "CheckResult",
+    "CheckRunLogger",
     "ConfigError",
     "DataValidationError",
     "DriftDetector",
     "DriftResult",
     "FeatureDrift",
+    "FeatureExtractor",
     "FeedbackError",
+    "InMemoryStore",
+    "InferenceStore",
     "MissingDependencyError",
     "ModelMonitor",
     "MonitorConfig",
     "MonitorError",
     "MonitorMetrics",
+    "MonitoredModel",
     "NotFittedError",
     "PerformanceSnapshot",
     "PerformanceTracker",
+    "PredictionBatch",
+    "PredictionRecord",
+    "ProjectLauncher",
+    "SqlInferenceStore",
     "StateError",
+    "StoreCounts",
+    "StoreError",
     "TriggerEvent",
     "UnknownPredictionError",
+    "WrappedModel",
     "__version__",
+    "compare_baselines",
     "create_monitor",
     "load_monitor",
     "start_metrics_server",
+    "wrap",
 ]

@@ -72,12 +72,6 @@ def embedded_tracking(tmp_path_factory):
     mlflow.set_tracking_uri(previous)
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "mlflow_server: starts a real `mlflow server` subprocess (about 15 s)"
-    )
-
-
 @pytest.fixture(scope="session")
 def sqlite_tracking_uri(tmp_path_factory):
     """A local SQLite MLflow tracking store; unlike ``embedded_tracking``, no global state.
