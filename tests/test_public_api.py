@@ -31,7 +31,8 @@ def test_every_error_derives_from_monitor_error():
 def test_import_does_not_pull_heavy_or_optional_packages():
     code = (
         "import sys, mlflow_monitor;"
-        "heavy = [m for m in ('mlflow', 'sklearn', 'scipy', 'torch', 'alibi_detect', 'pandas', 'sqlalchemy', 'matplotlib')"
+        "heavy = [m for m in ('mlflow', 'sklearn', 'scipy', 'torch', 'alibi_detect', 'pandas',"
+        " 'sqlalchemy', 'matplotlib')"
         " if m in sys.modules];"
         "print(','.join(heavy))"
     )
