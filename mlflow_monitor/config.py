@@ -21,6 +21,7 @@ __all__ = [
     "FEATURE_CORRECTIONS",
     "MonitorConfig",
     "RetrainingCallback",
+    "check_resolution",
     "validate_update_ref",
 ]
 
@@ -173,6 +174,24 @@ def _masked(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}{slash}{path}"
 
 
+def check_resolution(p_val: float, n_permutations: int, key: str = "p_val") -> None:
+    """Refuse a significance level the permutation test can never reach.
+
+    The smallest p-value of a test with ``P`` permutations is ``1 / (1 + P)``; a level at or
+    below it would never flag drift, silently.
+
+    Raises:
+        ConfigError: ``p_val <= 1 / (1 + n_permutations)``.
+    """
+    smallest = 1.0 / (1 + n_permutations)
+    if p_val <= smallest:
+        raise ConfigError(
+            f"{key}={p_val!r} can never be reached with {n_permutations} permutations (the "
+            f"smallest p-value is 1/(1+{n_permutations}) = {smallest:.4g}); raise "
+            f"drift_n_permutations above {int(1 / p_val)} or the p-value threshold"
+        )
+
+
 def _fail(key: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{key} must be {expected}, got {value!r}")
 
@@ -258,6 +277,7 @@ def _validate(cfg: MonitorConfig) -> None:
             f"({cfg.drift_window_size})"
         )
     _int(cfg, "drift_n_permutations", 1)
+    check_resolution(cfg.drift_p_value, cfg.drift_n_permutations, "drift_p_value")
     _choice(cfg, "drift_backend", DRIFT_BACKENDS)
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
     _number(cfg, "retraining_cooldown_minutes", 0.0, None, open_low=False)

@@ -14,7 +14,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlflow_monitor.config import DRIFT_BACKENDS, FEATURE_CORRECTIONS, validate_update_ref
+from mlflow_monitor.config import (
+    DRIFT_BACKENDS,
+    FEATURE_CORRECTIONS,
+    check_resolution,
+    validate_update_ref,
+)
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, NotFittedError
 from mlflow_monitor.features import FloatArray, as_feature_matrix, feature_names_of
 from mlflow_monitor.mmd import MMDTestResult, median_heuristic_sigma, mmd_permutation_test
@@ -160,6 +165,7 @@ class DriftDetector:
         n = self.n_permutations
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"n_permutations must be an integer >= 1, got {n!r}")
+        check_resolution(float(p), n)
         if self.backend not in DRIFT_BACKENDS:
             raise ConfigError(f"backend must be one of {DRIFT_BACKENDS}, got {self.backend!r}")
         validate_update_ref(self.update_ref, key="update_ref")

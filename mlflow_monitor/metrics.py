@@ -67,6 +67,10 @@ class MonitorMetrics:
             self._metrics[definition.suffix] = cls(
                 f"{prefix}_{definition.suffix}", definition.help, registry=self.registry
             )
+        # Until the first check there is no value: NaN, so an alert such as
+        # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
+        for suffix in _UNKNOWN_UNTIL_CHECKED:
+            self._metrics[suffix].set(float("nan"))
 
     def __getitem__(self, suffix: str) -> Any:
         return self._metrics[suffix]
@@ -119,6 +123,14 @@ class MonitorMetrics:
 
 
 METRIC_BY_SUFFIX = {d.suffix: d for d in METRIC_DEFINITIONS}
+_UNKNOWN_UNTIL_CHECKED = (
+    "precision",
+    "recall",
+    "accuracy",
+    "f1_score",
+    "drift_p_value",
+    "drift_distance",
+)
 
 
 def start_metrics_server(

@@ -104,3 +104,9 @@ def test_a_store_password_never_leaves_the_config():
     config = MonitorConfig.from_dict({"store_uri": "postgresql+psycopg://ops:s3cr@t@db/monitoring"})
     assert config.to_dict()["store_uri"] == "postgresql+psycopg://ops:***@db/monitoring"
     assert "s3cr" not in str(config.to_dict())
+
+
+def test_p_value_the_permutation_test_cannot_reach_is_refused():
+    with pytest.raises(ConfigError, match=r"drift_p_value=0.005 can never be reached with 100"):
+        create_monitor({"drift_p_value": 0.005})
+    create_monitor({"drift_p_value": 0.005, "drift_n_permutations": 500})

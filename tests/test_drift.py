@@ -131,3 +131,8 @@ def test_p_value_corrections_against_hand_computed_values():
     np.testing.assert_allclose(
         adjust_p_values(p, "fdr"), [0.04, 0.05333333, 0.05333333, 0.5], rtol=1e-6
     )
+
+
+def test_unreachable_p_val_is_refused():
+    with pytest.raises(ConfigError, match="can never be reached"):
+        DriftDetector(p_val=0.001, n_permutations=100)

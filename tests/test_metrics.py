@@ -118,3 +118,19 @@ def test_monitoring_status_gauge(registry):
 @pytest.mark.parametrize("definition", METRIC_DEFINITIONS, ids=lambda d: d.suffix)
 def test_every_metric_has_help_text(definition):
     assert len(definition.help) > 10
+
+
+def test_check_results_are_unknown_before_the_first_check(registry):
+    import math
+
+    create_monitor(registry=registry)
+    for suffix in (
+        "precision",
+        "recall",
+        "accuracy",
+        "f1_score",
+        "drift_p_value",
+        "drift_distance",
+    ):
+        assert math.isnan(registry.get_sample_value(f"fake_review_detection_{suffix}")), suffix
+    assert registry.get_sample_value("fake_review_detection_drift_detected") == 0
