@@ -11,10 +11,9 @@ from the store, so with a shared store (``store_uri``) any process can run the c
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,10 +22,18 @@ import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
-from mlflow_monitor.exceptions import DataValidationError, FeedbackError
+from mlflow_monitor.exceptions import DataValidationError
 from mlflow_monitor.features import as_feature_matrix, as_feature_row
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.performance import PerformanceTracker, as_label
+from mlflow_monitor.recording import (
+    label_column,
+    new_ids,
+    prediction_id_column,
+    prediction_id_value,
+    probability_column,
+    probability_value,
+)
 from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.scheduler import PeriodicJob, PeriodicScheduler
 from mlflow_monitor.store import InferenceStore, InMemoryStore, PredictionBatch
@@ -49,120 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelMonitor", "create_monitor"]
 
 logger = logging.getLogger(__name__)
-
-
-def _probability(value: Any) -> float | None:
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise DataValidationError(f"probability must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-_MAX_ID_LENGTH = 255
-
-
-def _prediction_id(value: Any) -> str:
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()  # numpy scalars
-    text = str(value)
-    if not isinstance(value, str | int) or isinstance(value, bool) or not text:
-        raise DataValidationError(f"prediction_id must be a non-empty str or int, got {value!r}")
-    if len(text) > _MAX_ID_LENGTH:
-        raise DataValidationError(
-            f"prediction_id must have at most {_MAX_ID_LENGTH} characters, got {len(text)}"
-        )
-    return text
-
-
-def _new_ids(n: int) -> list[str]:
-    """``n`` random UUID4s as 32-digit hex strings, generated together (about 20x faster than
-    ``uuid.uuid4().hex`` per row)."""
-    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = raw.tobytes().hex()
-    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
-
-
-def _column(values: Any, what: str, n: int | None) -> np.ndarray[Any, Any] | list[Any]:
-    """``values`` as a 1-D array (arrays and Series) or a list, one entry per prediction."""
-    if hasattr(values, "to_numpy") and not hasattr(values, "columns"):
-        values = values.to_numpy()  # pandas Series
-    if isinstance(values, np.ndarray):
-        if values.ndim != 1:
-            raise DataValidationError(
-                f"{what} must be 1-D, one value per prediction, got shape {values.shape}"
-            )
-        column: np.ndarray[Any, Any] | list[Any] = values
-    elif isinstance(values, Sequence) and not isinstance(values, str | bytes):
-        column = list(values)
-    else:
-        raise DataValidationError(
-            f"{what} must be a list or 1-D array, one value per prediction, "
-            f"got {type(values).__name__}"
-        )
-    if n is not None and len(column) != n:
-        raise DataValidationError(
-            f"{what} must have one value per prediction ({n}), got {len(column)}"
-        )
-    return column
-
-
-def _labels(values: Any, what: str, n: int | None, missing_ok: bool = False) -> list[Any]:
-    """Validate a column of class labels; whole numeric arrays are checked at once."""
-    column = _column(values, f"{what}s", n)
-    if isinstance(column, np.ndarray):
-        kind = column.dtype.kind
-        if kind in "iuU":
-            return list(column.tolist())
-        integral = kind == "f" and np.isfinite(column).all() and (column % 1 == 0).all()
-        if kind == "b" or integral:
-            return list(column.astype(np.int64).tolist())
-        column = column.tolist()
-    valid = {int, str, type(None)} if missing_ok else {int, str}
-    if set(map(type, column)) <= valid:  # plain Python labels (bool and float are not)
-        return column
-    if missing_ok:
-        return [None if v is None else as_label(v, what) for v in column]
-    return [as_label(v, what) for v in column]
-
-
-def _probabilities(values: Any, n: int) -> list[float | None]:
-    if values is None:
-        return [None] * n
-    column = _column(values, "probabilities", n)
-    if isinstance(column, list) and set(map(type, column)) <= {float, int}:
-        column = np.asarray(column, dtype=np.float64)
-    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
-        array = column.astype(np.float64, copy=False)
-        bad = ~((array >= 0.0) & (array <= 1.0))  # NaN is bad too
-        if bad.any():
-            _probability(array[bad][0].item())  # raises, naming the value
-        return list(array.tolist())
-    return [_probability(v) for v in column]
-
-
-def _prediction_ids(values: Any, n: int) -> list[str]:
-    if values is None:
-        return _new_ids(n)
-    column = _column(values, "prediction_ids", n)
-    if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
-        ids = [str(v) for v in column.tolist()]
-    else:
-        ids = [_prediction_id(v) for v in column]
-    if len(set(ids)) != n:
-        seen: set[str] = set()
-        for pid in ids:
-            if pid in seen:
-                raise FeedbackError(
-                    f"prediction_id {pid!r} appears twice in the batch; ids must be unique"
-                )
-            seen.add(pid)
-    return ids
 
 
 class ModelMonitor:
@@ -342,15 +235,15 @@ class ModelMonitor:
             FeedbackError: an id is repeated in the batch, or (with the in-memory store)
                 already recorded; nothing is recorded then.
         """
-        labels = _labels(predictions, "prediction", None)
+        labels = label_column(predictions, "prediction", None)
         n = len(labels)
         batch = PredictionBatch(
-            prediction_ids=_prediction_ids(prediction_ids, n),
+            prediction_ids=prediction_id_column(prediction_ids, n),
             predictions=labels,
-            probabilities=_probabilities(probabilities, n),
+            probabilities=probability_column(probabilities, n),
             true_labels=None
             if true_labels is None
-            else _labels(true_labels, "true_label", n, missing_ok=True),
+            else label_column(true_labels, "true_label", n, missing_ok=True),
             features=self._batch_features(features, n),
         )
         return self._record(batch) if n else []
@@ -385,10 +278,10 @@ class ModelMonitor:
         truth = None if true_label is None else as_label(true_label, "true_label")
         batch = PredictionBatch(
             prediction_ids=[
-                _new_ids(1)[0] if prediction_id is None else _prediction_id(prediction_id)
+                new_ids(1)[0] if prediction_id is None else prediction_id_value(prediction_id)
             ],
             predictions=[as_label(prediction, "prediction")],
-            probabilities=[_probability(probability)],
+            probabilities=[probability_value(probability)],
             true_labels=None if truth is None else [truth],
             features=self._row_features(features),
         )
@@ -422,7 +315,7 @@ class ModelMonitor:
             DataValidationError: the label is not an int or str.
         """
         truth = as_label(true_label, "true_label")
-        self.store.label(_prediction_id(prediction_id), truth)
+        self.store.label(prediction_id_value(prediction_id), truth)
         with self._counts_lock:
             self._counts["feedback"] += 1
         if self.prometheus_metrics is not None:

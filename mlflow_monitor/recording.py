@@ -1,0 +1,147 @@
+"""Validating what the recording calls receive, whole batches at a time.
+
+Each function takes one column of a batch (labels, probabilities, ids) and returns it as plain
+Python values, or raises :class:`~mlflow_monitor.exceptions.DataValidationError` naming the
+first bad value. Numeric arrays are checked with numpy in one pass, so recording a batch of
+10,000 predictions costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mlflow_monitor.exceptions import DataValidationError, FeedbackError
+from mlflow_monitor.performance import as_label
+
+__all__ = [
+    "column_of",
+    "label_column",
+    "new_ids",
+    "prediction_id_column",
+    "prediction_id_value",
+    "probability_column",
+    "probability_value",
+]
+
+
+def probability_value(value: Any) -> float | None:
+    """One probability in [0, 1] (or None)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise DataValidationError(f"probability must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+_MAX_ID_LENGTH = 255
+
+
+def prediction_id_value(value: Any) -> str:
+    """One prediction id: a non-empty str or int of at most 255 characters."""
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()  # numpy scalars
+    text = str(value)
+    if not isinstance(value, str | int) or isinstance(value, bool) or not text:
+        raise DataValidationError(f"prediction_id must be a non-empty str or int, got {value!r}")
+    if len(text) > _MAX_ID_LENGTH:
+        raise DataValidationError(
+            f"prediction_id must have at most {_MAX_ID_LENGTH} characters, got {len(text)}"
+        )
+    return text
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random UUID4s as 32-digit hex strings, generated together (about 20x faster than
+    ``uuid.uuid4().hex`` per row)."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = raw.tobytes().hex()
+    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
+def column_of(values: Any, what: str, n: int | None) -> np.ndarray[Any, Any] | list[Any]:
+    """``values`` as a 1-D array (arrays and Series) or a list, one entry per prediction."""
+    if hasattr(values, "to_numpy") and not hasattr(values, "columns"):
+        values = values.to_numpy()  # pandas Series
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise DataValidationError(
+                f"{what} must be 1-D, one value per prediction, got shape {values.shape}"
+            )
+        column: np.ndarray[Any, Any] | list[Any] = values
+    elif isinstance(values, Sequence) and not isinstance(values, str | bytes):
+        column = list(values)
+    else:
+        raise DataValidationError(
+            f"{what} must be a list or 1-D array, one value per prediction, "
+            f"got {type(values).__name__}"
+        )
+    if n is not None and len(column) != n:
+        raise DataValidationError(
+            f"{what} must have one value per prediction ({n}), got {len(column)}"
+        )
+    return column
+
+
+def label_column(values: Any, what: str, n: int | None, missing_ok: bool = False) -> list[Any]:
+    """Validate a column of class labels; whole numeric arrays are checked at once."""
+    column = column_of(values, f"{what}s", n)
+    if isinstance(column, np.ndarray):
+        kind = column.dtype.kind
+        if kind in "iuU":
+            return list(column.tolist())
+        integral = kind == "f" and np.isfinite(column).all() and (column % 1 == 0).all()
+        if kind == "b" or integral:
+            return list(column.astype(np.int64).tolist())
+        column = column.tolist()
+    valid = {int, str, type(None)} if missing_ok else {int, str}
+    if set(map(type, column)) <= valid:  # plain Python labels (bool and float are not)
+        return column
+    if missing_ok:
+        return [None if v is None else as_label(v, what) for v in column]
+    return [as_label(v, what) for v in column]
+
+
+def probability_column(values: Any, n: int) -> list[float | None]:
+    """``n`` probabilities (None for all when ``values`` is None)."""
+    if values is None:
+        return [None] * n
+    column = column_of(values, "probabilities", n)
+    if isinstance(column, list) and set(map(type, column)) <= {float, int}:
+        column = np.asarray(column, dtype=np.float64)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+        array = column.astype(np.float64, copy=False)
+        bad = ~((array >= 0.0) & (array <= 1.0))  # NaN is bad too
+        if bad.any():
+            probability_value(array[bad][0].item())  # raises, naming the value
+        return list(array.tolist())
+    return [probability_value(v) for v in column]
+
+
+def prediction_id_column(values: Any, n: int) -> list[str]:
+    """``n`` unique ids, generated when ``values`` is None."""
+    if values is None:
+        return new_ids(n)
+    column = column_of(values, "prediction_ids", n)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
+        ids = [str(v) for v in column.tolist()]
+    else:
+        ids = [prediction_id_value(v) for v in column]
+    if len(set(ids)) != n:
+        seen: set[str] = set()
+        for pid in ids:
+            if pid in seen:
+                raise FeedbackError(
+                    f"prediction_id {pid!r} appears twice in the batch; ids must be unique"
+                )
+            seen.add(pid)
+    return ids
