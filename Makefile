@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/monitoring_integration.py --output-dir demo-output
+	$(PY) examples/monitoring_integration.py --output-dir demo-output/engine
+	$(PY) examples/mlflow_journey.py --output-dir demo-output/mlflow
 
 test: $(STAMP)
 	$(PY) -m pytest

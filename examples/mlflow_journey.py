@@ -1,0 +1,286 @@
+"""The MLflow plugin journey, end to end, on an embedded SQLite tracking store.
+
+Trains and registers the fake-review detector with the repository's ``MLproject`` (which also
+registers a monitored version), loads the monitored model, predicts normal traffic and labels
+it (the check finds nothing), predicts drifted traffic and labels it (the check finds drift and
+degradation and launches the ``retrain`` project run), waits for version 2, and prints the
+baselines of both versions and where to look in the MLflow UI.
+
+    python examples/mlflow_journey.py --output-dir demo-output/mlflow
+
+Every run starts from a clean store in the output directory. It exits non-zero with a message
+naming the step that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+
+MODEL_NAME = "reviews"
+MONITORED_NAME = f"{MODEL_NAME}-monitored"
+EXIT_NOTHING, EXIT_BOTH = 0, 5
+NORMAL_ROWS, DRIFTED_ROWS = 400, 200
+WAIT_SECONDS = 240
+
+
+class StepError(Exception):
+    """A step of the journey did not do what it should."""
+
+
+def step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def prepare_environment(output_dir: Path) -> None:
+    """A clean output directory, stores in it, and this interpreter's ``python`` on PATH."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("mlflow.db", "inference.db", "labels.csv", "journey.log"):
+        (output_dir / name).unlink(missing_ok=True)
+    for out in output_dir.glob("*.out"):
+        out.unlink()
+    for name in ("mlruns", "mlartifacts"):
+        shutil.rmtree(output_dir / name, ignore_errors=True)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{output_dir / 'mlflow.db'}")
+    os.environ.setdefault("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{output_dir / 'inference.db'}")
+    bin_dir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    # keep artifacts of runs created by this process next to the database
+    os.chdir(output_dir)
+
+
+def run_logged(command: list[str], log_file: Path, timeout: float = 600) -> int:
+    """Run ``command``, appending its output to ``log_file``; returns the exit code."""
+    with log_file.open("a") as log:
+        log.write(f"\n$ {' '.join(command)}\n")
+        log.flush()
+        done = subprocess.run(
+            command, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
+    return done.returncode
+
+
+def monitor_cli() -> list[str]:
+    """The ``mlflow-monitor`` command of this environment."""
+    script = Path(sys.executable).parent / "mlflow-monitor"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "mlflow_monitor.cli"]
+
+
+def run_cli(args: list[str], log_file: Path, expected: int, name: str) -> str:
+    """Run ``mlflow-monitor ARGS``, print its output indented, check the exit code.
+
+    Its output goes to files, not pipes: a retraining run that ``check`` launches inherits
+    them and keeps writing after ``check`` has exited.
+    """
+    print(f"    $ mlflow-monitor {' '.join(args)}", flush=True)
+    with log_file.open("a") as log:
+        log.write(f"\n$ mlflow-monitor {' '.join(args)}\n")
+    out_file = log_file.with_name(f"{name}.out")
+    with out_file.open("w") as out, log_file.open("a") as err:
+        code = subprocess.run(
+            [*monitor_cli(), *args], stdout=out, stderr=err, timeout=600, check=False
+        ).returncode
+    stdout = out_file.read_text()
+    with log_file.open("a") as log:
+        log.write(stdout)
+    for line in stdout.rstrip().splitlines():
+        print(f"    {line}")
+    print(f"    (exit code {code})", flush=True)
+    if code != expected:
+        raise StepError(
+            f"mlflow-monitor {args[0]} exited with {code}, expected {expected}; see {log_file}"
+        )
+    return stdout
+
+
+def latest_version(client, name: str) -> int:  # type: ignore[no-untyped-def]
+    versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+    if not versions:
+        raise StepError(f"no version of {name!r} is registered")
+    return max(versions)
+
+
+def predict_with_ids(model, traffic, prefix: str):  # type: ignore[no-untyped-def]
+    """Predict the ``text`` column of ``traffic`` with prediction ids; returns (ids, output)."""
+    ids = [f"{prefix}-{i}" for i in range(len(traffic))]
+    output = model.predict(traffic[["text"]].assign(prediction_id=ids))
+    return ids, output
+
+
+def journey(output_dir: Path, seed: int) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from reviews_data import make_reviews
+
+    log_file = output_dir / "journey.log"
+    log_file.write_text("")
+    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
+
+    # (a) train, register and wrap with the project's train entry point
+    monitor_config = {
+        "retrain_project_uri": str(REPO),
+        "drift_min_samples": 50,
+        "performance_min_samples": 30,
+        "random_seed": 0,
+    }
+    step(f"mlflow run {REPO} -e train -P model_name={MODEL_NAME} (log: {log_file})")
+    started = time.monotonic()
+    code = run_logged(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "run",
+            str(REPO),
+            "-e",
+            "train",
+            "-P",
+            f"model_name={MODEL_NAME}",
+            "-P",
+            f"monitor_config={json.dumps(monitor_config)}",
+            "--env-manager",
+            "local",
+        ],
+        log_file,
+    )
+    if code != 0:
+        raise StepError(f"the train project run exited with {code}; see {log_file}")
+    version = latest_version(client, MONITORED_NAME)
+    monitored_uri = f"models:/{MONITORED_NAME}/{version}"
+    print(
+        f"    registered models:/{MODEL_NAME}/{latest_version(client, MODEL_NAME)} and "
+        f"{monitored_uri} in {time.monotonic() - started:.0f} s"
+    )
+
+    # (b) normal traffic: the output is the inner model's, the check finds nothing
+    step(f"load {monitored_uri} and predict {NORMAL_ROWS} normal reviews")
+    model = mlflow.pyfunc.load_model(monitored_uri, model_config={"schedule_checks": False})
+    monitored = model.unwrap_python_model()
+    inner = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/1")
+    # Unchanged traffic is reported as drift with probability drift_p_value (5 %); the
+    # default seed gives a sample that is not one of those false alarms (p = 0.82).
+    normal = make_reviews(NORMAL_ROWS, seed=seed + 103)
+    ids, output = predict_with_ids(model, normal, "normal")
+    expected = inner.predict(normal[["text"]])
+    if not np.array_equal(np.asarray(output), np.asarray(expected)):
+        raise StepError("the monitored model's output differs from the inner model's")
+    print(f"    output equals the inner model's output ({np.asarray(output).shape})")
+    monitor = monitored.monitor
+    for prediction_id, truth in zip(ids, normal["is_fake"], strict=True):
+        monitor.record_feedback(prediction_id, int(truth))
+    monitor.close()  # flush the recorded rows to the shared store
+    print(f"    recorded {len(ids)} labels with monitor.record_feedback")
+    step("check the normal traffic (expect exit 0)")
+    run_cli(["check", monitored_uri], log_file, EXIT_NOTHING, "check-normal")
+
+    # (c) drifted traffic: drift and degradation, which launch the retrain project run
+    step(f"predict {DRIFTED_ROWS} drifted reviews, send their labels from a CSV")
+    model = mlflow.pyfunc.load_model(monitored_uri, model_config={"schedule_checks": False})
+    drifted = make_reviews(DRIFTED_ROWS, seed=seed + 21, shift=0.45, style_shift=0.4)
+    ids, _ = predict_with_ids(model, drifted, "drifted")
+    model.unwrap_python_model().monitor.close()
+    labels = output_dir / "labels.csv"
+    pd.DataFrame({"prediction_id": ids, "true_label": drifted["is_fake"]}).to_csv(
+        labels, index=False
+    )
+    run_cli(["feedback", monitored_uri, "--file", str(labels)], log_file, 0, "feedback")
+    step("check the drifted traffic (expect exit 5: drift and degradation)")
+    run_cli(["check", monitored_uri], log_file, EXIT_BOTH, "check-drifted")
+
+    # (d) the trigger's retrain run registers version 2
+    step(f"wait for the retrain run to register models:/{MODEL_NAME}/2")
+    started = time.monotonic()
+    last_report = started
+    retrained = None
+    while True:
+        elapsed = time.monotonic() - started
+        if elapsed > WAIT_SECONDS:
+            raise StepError(
+                f"models:/{MODEL_NAME}/2 was not registered and finished within {WAIT_SECONDS} s"
+            )
+        found = {str(v.version): v for v in client.search_model_versions(f"name = '{MODEL_NAME}'")}
+        run_status = client.get_run(found["2"].run_id).info.status if "2" in found else None
+        if run_status in {"FAILED", "KILLED"}:
+            raise StepError(f"the retrain run {found['2'].run_id} ended {run_status}")
+        if run_status == "FINISHED":
+            retrained = client.get_model_version(MODEL_NAME, "2")
+            break
+        if time.monotonic() - last_report >= 10:
+            state = f"run {run_status}" if run_status else "not registered yet"
+            print(f"    {elapsed:.0f} s: version 2 {state}", flush=True)
+            last_report = time.monotonic()
+        time.sleep(1)
+    tags = retrained.tags
+    print(
+        f"    version 2 registered after {time.monotonic() - started:.0f} s by run "
+        f"{retrained.run_id}, trigger_reason={tags.get('mlflow_monitor.trigger_reason')}, "
+        f"check_run_id={tags.get('mlflow_monitor.check_run_id')}"
+    )
+
+    # (e) baselines across versions
+    step(f"compare the versions of {MODEL_NAME}")
+    run_cli(["baselines", MODEL_NAME], log_file, 0, "baselines")
+
+    # (f) where to look
+    experiment = client.get_experiment_by_name(f"monitoring/{MODEL_NAME}")
+    if experiment is None:
+        raise StepError(f"no experiment monitoring/{MODEL_NAME}: the checks were not logged")
+    history = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`mlflow_monitor.role` = 'history'"
+    )
+    checks = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`mlflow_monitor.role` = 'check'"
+    )
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    step("done; where to look")
+    print(f"    experiment       : monitoring/{MODEL_NAME} (id {experiment.experiment_id})")
+    print(f"    check runs       : {len(checks)}")
+    for run in history:
+        print(f"    history run      : {run.info.run_id} ({run.info.run_name})")
+    print(f"    retrained model  : models:/{MODEL_NAME}/2, models:/{MONITORED_NAME}/2")
+    print(f"    inference store  : {os.environ['MLFLOW_MONITOR_STORE_URI']}")
+    print(f"    log              : {log_file}")
+    if tracking_uri.startswith("sqlite:///"):
+        print(f"    open the UI with : mlflow ui --backend-store-uri sqlite:///{db} --port 5000")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the journey; 0 when every step did what it should."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("demo-output/mlflow"),
+        help="where the stores and the log go (default: demo-output/mlflow)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the traffic")
+    args = parser.parse_args(argv)
+    output_dir = args.output_dir.resolve()
+    started = time.monotonic()
+    prepare_environment(output_dir)
+    try:
+        journey(output_dir, args.seed)
+    except StepError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"The MLflow journey took {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
