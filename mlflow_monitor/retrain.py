@@ -30,6 +30,14 @@ def _mlflow_projects_run() -> Callable[..., Any]:
     return run
 
 
+def _reap(submitted: Any) -> None:
+    try:
+        submitted.wait()
+        logger.info("retraining run %s ended: %s", submitted.run_id, submitted.get_status())
+    except Exception:
+        logger.exception("waiting for retraining run %s failed", submitted.run_id)
+
+
 class RetrainInFlightError(MonitorError):
     """A retraining run is still running; a second one is not started."""
 
@@ -115,6 +123,11 @@ class ProjectLauncher:
             )
             run_id = str(self._submitted.run_id)
         logger.warning("launched retraining run %s (%s) for %s", run_id, self.entry_point, reason)
+        # Wait for the child in the background: a long-running server must not collect
+        # zombie processes, and the run's end is worth a log line.
+        threading.Thread(
+            target=_reap, args=(self._submitted,), name=f"retrain-{run_id[:8]}", daemon=True
+        ).start()
         return run_id
 
     def wait(self) -> str | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -10,15 +11,22 @@ from mlflow_monitor.triggers import TriggerPolicy
 
 
 class FakeSubmittedRun:
+    """A run that stays RUNNING until the test calls finish()."""
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.status = "RUNNING"
+        self.finished = threading.Event()
+        self.waited = threading.Event()
 
     def get_status(self) -> str:
-        return self.status
+        return "FINISHED" if self.finished.is_set() else "RUNNING"
+
+    def finish(self) -> None:
+        self.finished.set()
 
     def wait(self) -> bool:
-        self.status = "FINISHED"
+        self.finished.wait(10)
+        self.waited.set()
         return True
 
 
@@ -58,8 +66,18 @@ def test_no_second_run_while_one_is_in_flight():
     launcher("manual", {})
     with pytest.raises(RetrainInFlightError, match="run-0 is still running"):
         launcher("manual", {})
+    projects.runs[0].finish()
     assert launcher.wait() == "FINISHED"
     assert launcher("manual", {}) == "run-1"
+
+
+def test_finished_runs_are_reaped_in_the_background():
+    projects = FakeProjects()
+    ProjectLauncher(".", "reviews", run_project=projects)("manual", {})
+    run = projects.runs[0]
+    assert not run.waited.wait(0.2)  # still running: the reaper waits with it
+    run.finish()
+    assert run.waited.wait(5)  # nobody called wait(); the reaper did
 
 
 def test_trigger_history_records_the_run_id_and_in_flight_refusals(clock):
