@@ -24,9 +24,12 @@ def _status_lines(status: dict[str, Any]) -> list[str]:
     counts = status["counts"]
     drift = status["drift"]["last_check"]
     perf = status["performance"]["current"] or {}
+    held = status.get("store") or {}
     lines = [
-        f"predictions recorded : {counts['predictions']}",
-        f"labels recorded      : {counts['feedback']}",
+        f"predictions recorded : {counts['predictions']} by this process, "
+        f"{held.get('predictions', '?')} in the store",
+        f"labels recorded      : {counts['feedback']} by this process, "
+        f"{held.get('labels', '?')} in the store",
         f"drift rows pending   : {counts['pending_drift_rows']}",
         f"reference rows       : {status['drift']['reference_size']}",
         f"drift detected       : {status['drift_detected']}"
@@ -145,7 +148,10 @@ def _load_monitored(model_uri: str) -> Any:
         raise MonitorClickError(f"cannot load {model_uri!r}: {exc.message}") from exc
     from mlflow_monitor.pyfunc import MonitoredModel
 
-    python_model = model.unwrap_python_model()
+    try:
+        python_model = model.unwrap_python_model()
+    except mlflow.exceptions.MlflowException:
+        python_model = None  # not a PythonModel at all
     if not isinstance(python_model, MonitoredModel):
         raise MonitorClickError(
             f"{model_uri!r} is not a monitored model; create one with: mlflow-monitor wrap"

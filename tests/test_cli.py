@@ -22,7 +22,7 @@ def test_status_of_a_saved_state(runner, tmp_path):
     monitor.save_state(tmp_path / "s.npz")
     result = runner.invoke(cli, ["status", str(tmp_path / "s.npz")])
     assert result.exit_code == 0, result.output
-    assert "predictions recorded : 1" in result.output
+    assert "predictions recorded : 1 by this process, 1 in the store" in result.output
     assert "retraining triggers  : 1" in result.output
     assert "manual" in result.output
     as_json = runner.invoke(cli, ["status", "--json", str(tmp_path / "s.npz")])

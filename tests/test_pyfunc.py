@@ -161,3 +161,24 @@ def test_wrap_rejects_bad_input(registered, tmp_path):
         wrap("models:/reviews/1", tmp_path / "missing.parquet", BASELINE)
     with pytest.raises(DataValidationError, match="no numeric columns"):
         wrap("models:/reviews/1", registered[["text"]], BASELINE, features="numeric")
+
+
+def test_cli_refuses_a_model_that_is_not_monitored(registered, runner):
+    from mlflow_monitor.cli import cli
+
+    result = runner.invoke(cli, ["check", "models:/reviews/1"])
+    assert result.exit_code == 2
+    assert "is not a monitored model" in result.output and "Traceback" not in result.output
+
+
+def test_cli_status_counts_what_the_store_holds(wrapped, runner):
+    from mlflow_monitor.cli import cli
+
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitored.predict(make_reviews(7, seed=8)[["text"]])
+    monitor = monitored.unwrap_python_model().monitor
+    monitor.close()
+    held = monitor.store.counts().predictions
+    result = runner.invoke(cli, ["status", wrapped.uri])
+    assert result.exit_code == 0, result.output
+    assert f"predictions recorded : 0 by this process, {held} in the store" in result.output
