@@ -17,6 +17,7 @@ import numpy as np
 from mlflow_monitor.config import (
     DRIFT_BACKENDS,
     FEATURE_CORRECTIONS,
+    MonitorConfig,
     check_resolution,
     validate_update_ref,
 )
@@ -155,6 +156,21 @@ class DriftDetector:
         self.feature_names_: list[str] = []
         self.sigma_: float | None = None
         self.last_batch_: FloatArray | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: MonitorConfig, preprocess_fn: PreprocessFn | None = None
+    ) -> DriftDetector:
+        """A detector with the monitor options ``drift_*`` and ``random_seed`` of ``config``."""
+        return cls(
+            p_val=config.drift_p_value,
+            preprocess_fn=preprocess_fn,
+            n_permutations=config.drift_n_permutations,
+            backend=config.drift_backend,
+            update_ref=config.drift_update_ref,
+            feature_correction=config.drift_feature_correction,
+            random_seed=config.random_seed,
+        )
 
     def _validate_params(self) -> None:
         p = self.p_val

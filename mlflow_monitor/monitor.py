@@ -145,14 +145,7 @@ class ModelMonitor:
             logger.warning("setup_drift_detection ignored: enable_drift_detection is False")
             return None
         if detector is None:
-            detector = DriftDetector(
-                p_val=cfg.drift_p_value,
-                n_permutations=cfg.drift_n_permutations,
-                backend=cfg.drift_backend,
-                update_ref=cfg.drift_update_ref,
-                feature_correction=cfg.drift_feature_correction,
-                random_seed=cfg.random_seed,
-            )
+            detector = DriftDetector.from_config(cfg)
         detector.fit(reference_data)
         self.drift_detector = detector
         return detector

@@ -110,16 +110,7 @@ class MonitoredModel(PythonModel):
         """A detector that extracts features from recorded raw rows at check time."""
         from mlflow_monitor.drift import DriftDetector
 
-        cfg = self.monitor.config
-        return DriftDetector(
-            p_val=cfg.drift_p_value,
-            preprocess_fn=self._features_of_rows,
-            n_permutations=cfg.drift_n_permutations,
-            backend=cfg.drift_backend,
-            update_ref=cfg.drift_update_ref,
-            feature_correction=cfg.drift_feature_correction,
-            random_seed=cfg.random_seed,
-        )
+        return DriftDetector.from_config(self.monitor.config, self._features_of_rows)
 
     # model_input stays unannotated: MLflow derives an input schema from a type hint on it.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
