@@ -60,6 +60,10 @@ ARTIFACTS = {
 class MonitoredModel(PythonModel):
     """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`."""
 
+    # MLflow would wrap predict for type-hint validation; the input schema is the inner
+    # model's signature, already enforced, so skip the wrapper and its warning at import.
+    _skip_type_hint_validation = True
+
     def load_context(self, context: Any) -> None:
         """Load the inner model and build the monitor from the artifacts."""
         from mlflow_monitor.monitor import ModelMonitor
