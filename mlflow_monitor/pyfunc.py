@@ -20,7 +20,6 @@ import inspect
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,14 @@ from mlflow.pyfunc.model import PythonModel
 
 from mlflow_monitor.extraction import FeatureExtractor
 from mlflow_monitor.outputs import interpret_output
+from mlflow_monitor.recording import new_ids
 
 __all__ = [
     "ARTIFACTS",
     "RETURN_IDS_PARAM",
     "STORE_URI_ENV",
     "MonitoredModel",
+    "raw_model_of",
     "resolve_store_uri",
 ]
 
@@ -79,7 +80,7 @@ class MonitoredModel(PythonModel):
         self._inner_predict = getattr(self.inner, "_predict_fn", None) or self.inner.predict
         accepts = inspect.signature(self._inner_predict).parameters.get("params")
         self._inner_takes_params = bool(accepts and accepts.kind != accepts.VAR_KEYWORD)
-        raw_model = _raw_model(self.inner)
+        raw_model = raw_model_of(self.inner)
         extractor = FeatureExtractor.load(artifacts["features"], raw_model)
         self.extractor = extractor
         options = dict(settings["monitor"])
@@ -137,7 +138,7 @@ class MonitoredModel(PythonModel):
         else:
             output = self._inner_predict(model_input)
         if ids is None:
-            ids = [uuid.uuid4().hex for _ in range(_length(model_input))]
+            ids = new_ids(_length(model_input))
         self._record(model_input, output, ids)
         if return_ids:
             frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)
@@ -193,7 +194,8 @@ def _length(data: Any) -> int:
     return len(data) if hasattr(data, "__len__") else int(np.asarray(data).shape[0])
 
 
-def _raw_model(inner: Any) -> Any:
+def raw_model_of(inner: Any) -> Any:
+    """The flavor's own model object behind a PyFuncModel (e.g. a sklearn Pipeline), or None."""
     try:
         return inner.get_raw_model()
     except Exception:

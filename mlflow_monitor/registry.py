@@ -248,7 +248,7 @@ def wrap(
     from mlflow import MlflowClient
 
     from mlflow_monitor import monitored_model_code
-    from mlflow_monitor.pyfunc import ARTIFACTS
+    from mlflow_monitor.pyfunc import ARTIFACTS, raw_model_of
 
     client = MlflowClient()
     try:
@@ -277,10 +277,7 @@ def wrap(
             inner = mlflow.pyfunc.load_model(str(inner_dir))
         except mlflow.exceptions.MlflowException as exc:
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
-        try:
-            raw_model = inner.get_raw_model()
-        except Exception:
-            raw_model = None
+        raw_model = raw_model_of(inner)
         extractor = FeatureExtractor(features, preprocess_fn, max_features)
         reference_features = extractor.fit(reference, raw_model)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
