@@ -105,6 +105,22 @@ def train_pipeline(frame: pd.DataFrame) -> Any:
     return pipeline.fit(frame[["text"]], frame["is_fake"])
 
 
+def log_detector(pipeline: Any, inputs: pd.DataFrame, registered_model_name: str) -> Any:
+    """Log and register the detector so its pyfunc returns ``predict_proba`` (text in,
+    probabilities out). Call inside an active MLflow run; returns the ``ModelInfo``."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    return mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=infer_signature(inputs, pipeline.predict_proba(inputs.head(5))),
+        input_example=inputs.head(3),
+        registered_model_name=registered_model_name,
+        pyfunc_predict_fn="predict_proba",
+    )
+
+
 def evaluate(pipeline: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Precision, recall, accuracy and F1 of ``pipeline`` on labelled reviews."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reviews_data import evaluate, make_reviews, train_pipeline
+from reviews_data import evaluate, log_detector, make_reviews, train_pipeline
 
 from mlflow_monitor.registry import wrap
 
@@ -62,14 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         mlflow.set_tags(tags)
         mlflow.log_params({"train_rows": len(train), "held_out_rows": len(held_out)})
         mlflow.log_metrics({f"held_out_{k}": v for k, v in baseline.items()})
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(inputs, pipeline.predict_proba(inputs.head(5))),
-            input_example=inputs.head(3),
-            registered_model_name=args.model_name,
-            pyfunc_predict_fn="predict_proba",
-        )
+        info = log_detector(pipeline, inputs, args.model_name)
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
         for key, value in tags.items():

@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from reviews_data import make_reviews, train_pipeline
+from reviews_data import log_detector, make_reviews, train_pipeline
 
 from mlflow_monitor import ConfigError, DataValidationError
 from mlflow_monitor.registry import wrap
@@ -21,20 +21,9 @@ NO_SCHEDULE = {"schedule_checks": False}
 @pytest.fixture(scope="module")
 def registered(embedded_tracking):
     """A text classifier registered as ``reviews`` v1 (pyfunc returns predict_proba)."""
-    from mlflow.models import infer_signature
-
     train = make_reviews(600, seed=1)
-    pipeline = train_pipeline(train)
-    inputs = train[["text"]]
     with mlflow.start_run():
-        mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(inputs, pipeline.predict_proba(inputs)),
-            input_example=inputs.head(3),
-            registered_model_name="reviews",
-            pyfunc_predict_fn="predict_proba",
-        )
+        log_detector(train_pipeline(train), train[["text"]], "reviews")
     return train
 
 

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow_server import free_port
-from reviews_data import make_reviews, train_pipeline
+from reviews_data import log_detector, make_reviews, train_pipeline
 
 from mlflow_monitor.registry import wrap
 from mlflow_monitor.sql_store import SqlInferenceStore
@@ -32,20 +32,10 @@ def _post(url: str, payload: dict) -> object:
 
 @pytest.fixture(scope="module")
 def served(embedded_tracking, tmp_path_factory):
-    from mlflow.models import infer_signature
-
     train = make_reviews(400, seed=1)
-    pipeline = train_pipeline(train)
     inputs = train[["text"]]
     with mlflow.start_run():
-        mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            registered_model_name="served-reviews",
-            signature=infer_signature(inputs, pipeline.predict_proba(inputs.head(3))),
-            input_example=inputs.head(3),
-            pyfunc_predict_fn="predict_proba",
-        )
+        log_detector(train_pipeline(train), inputs, "served-reviews")
     wrapped = wrap("models:/served-reviews/1", inputs, BASELINE)
     store_uri = f"sqlite:///{tmp_path_factory.mktemp('serve')}/inference.db"
     port = free_port()
