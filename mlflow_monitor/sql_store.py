@@ -126,6 +126,9 @@ class SqlInferenceStore(InferenceStore):
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(f"cannot open the inference store at {self.uri!r}: {exc}") from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._insert_predictions = bulk_insert(self.engine, predictions, PREDICTION_COLUMNS)
         self._insert_feedback = bulk_insert(self.engine, feedback, FEEDBACK_COLUMNS)
         self.dropped = 0

@@ -95,3 +95,42 @@ def mlflow_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL cluster (tests/postgres.py) shared by the session.
+
+    It has ``.url(database)``, ``.create_database()``, ``.stop(mode)`` and ``.start()``; a
+    test that stops it starts it again. Skips (fails under ``CI=true``) without PostgreSQL.
+    """
+    from postgres import PostgresServer, find_bin_dir
+    from services import missing_service
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        missing_service(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
+            "install the Debian package 'postgresql'"
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing_service("psycopg is not installed: pip install 'psycopg[binary]'")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+    except RuntimeError:
+        server.cleanup()
+        raise
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_uri(postgres_server):
+    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL server."""
+    url = postgres_server.create_database()
+    yield url
+    if postgres_server.running:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])

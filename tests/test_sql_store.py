@@ -1,5 +1,8 @@
-"""SqlInferenceStore: sharing one SQLite file between "processes", the background writer, the
-schema, and a monitor whose checks run in another process than its recordings."""
+"""SqlInferenceStore: sharing one database between "processes", the background writer, the
+schema, and a monitor whose checks run in another process than its recordings.
+
+Every test that takes ``uri`` runs on a SQLite file and on a private PostgreSQL server
+(tests/postgres.py); PostgreSQL-only behaviour is in test_postgres_store.py."""
 
 from __future__ import annotations
 
@@ -28,9 +31,11 @@ from mlflow_monitor.store import PredictionBatch, StoreError
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
 
-@pytest.fixture
-def uri(tmp_path):
-    return f"sqlite:///{tmp_path}/inference.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def uri(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/inference.db"
+    return request.getfixturevalue("postgres_uri")
 
 
 @pytest.fixture
@@ -212,7 +217,8 @@ def test_a_forked_worker_writes_its_own_rows_not_its_parents(uri, open_store):
 def test_schema_is_versioned_and_a_newer_one_refused(uri, open_store):
     store = open_store()
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        if store.engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [1]
     assert SCHEMA_VERSION == 1
     with store.engine.begin() as conn:
@@ -233,7 +239,7 @@ def test_bad_locations_fail_clearly(tmp_path):
         import psycopg2  # noqa: F401
     except ImportError:
         with pytest.raises(MissingDependencyError, match="psycopg"):
-            SqlInferenceStore("postgresql://user:secret@localhost/monitoring")
+            SqlInferenceStore("postgresql+psycopg2://user:secret@localhost/monitoring")
 
 
 def test_prune_deletes_old_predictions_and_their_labels(open_store):
