@@ -4,10 +4,17 @@ The names are the documented ones (``<prefix>_precision``, ``<prefix>_drift_p_va
 :data:`METRIC_DEFINITIONS` is the single list of them; dashboards and alert rules are
 generated from it too. Each :class:`MonitorMetrics` uses a fresh ``CollectorRegistry``
 unless one is passed in, so several monitors with different prefixes never collide.
+
+Several worker processes (``mlflow-monitor serve --workers N``, gunicorn) share their metrics
+through ``prometheus_client``'s multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set:
+counters are summed over the workers, check results show the most recent value written by any
+worker (only the process that runs the checks writes them), and ``monitoring_status`` is 1
+while any live worker monitors. :func:`exposition` reads them all.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +23,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 if TYPE_CHECKING:
     from mlflow_monitor.results import DriftResult, PerformanceSnapshot
 
-__all__ = ["METRIC_DEFINITIONS", "MetricDefinition", "MonitorMetrics", "start_metrics_server"]
+__all__ = [
+    "METRIC_DEFINITIONS",
+    "MULTIPROC_DIR_ENV",
+    "MetricDefinition",
+    "MonitorMetrics",
+    "exposition",
+    "multiprocess_dir",
+    "start_metrics_server",
+]
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of ``prometheus_client``'s multiprocess mode, or None when it is off."""
+    return os.environ.get(MULTIPROC_DIR_ENV) or os.environ.get(MULTIPROC_DIR_ENV.lower()) or None
 
 
 @dataclass(frozen=True)
@@ -63,14 +85,31 @@ class MonitorMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._metrics: dict[str, Any] = {}
         for definition in METRIC_DEFINITIONS:
-            cls = Gauge if definition.kind == "gauge" else Counter
-            self._metrics[definition.suffix] = cls(
-                f"{prefix}_{definition.suffix}", definition.help, registry=self.registry
-            )
+            name = f"{prefix}_{definition.suffix}"
+            if definition.kind == "counter":
+                self._metrics[definition.suffix] = Counter(
+                    name, definition.help, registry=self.registry
+                )
+            else:
+                # How worker processes combine in multiprocess mode (ignored otherwise).
+                self._metrics[definition.suffix] = Gauge(
+                    name,
+                    definition.help,
+                    registry=self.registry,
+                    multiprocess_mode=(
+                        "livemax" if definition.suffix == "monitoring_status" else "mostrecent"
+                    ),
+                )
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
+        unknown = float("nan")
         for suffix in _UNKNOWN_UNTIL_CHECKED:
-            self._metrics[suffix].set(float("nan"))
+            if multiprocess_dir() is None:
+                self._metrics[suffix].set(unknown)
+            else:
+                # Timestamped at the epoch, so any value a checking worker sets is more
+                # recent, however late this worker starts.
+                self._metrics[suffix]._value.set(unknown, timestamp=_EPOCH)
 
     def __getitem__(self, suffix: str) -> Any:
         return self._metrics[suffix]
@@ -122,7 +161,24 @@ class MonitorMetrics:
         return bytes(generate_latest(self.registry))
 
 
+def exposition(metrics: MonitorMetrics) -> bytes:
+    """What ``/metrics`` serves: these metrics, or in multiprocess mode every worker's.
+
+    In multiprocess mode the values are read from the files of all worker processes (of
+    every monitor they run), so counters are summed across workers and never counted twice.
+    """
+    directory = multiprocess_dir()
+    if directory is None:
+        return metrics.exposition()
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(registry))
+
+
 METRIC_BY_SUFFIX = {d.suffix: d for d in METRIC_DEFINITIONS}
+_EPOCH = 1e-9  # prometheus_client treats a timestamp of 0 as "never set"
 _UNKNOWN_UNTIL_CHECKED = (
     "precision",
     "recall",
