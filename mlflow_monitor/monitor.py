@@ -50,12 +50,17 @@ from mlflow_monitor.triggers import (
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from mlflow_monitor.leadership import Leadership
     from mlflow_monitor.retrain import ProjectLauncher
     from mlflow_monitor.tracking import CheckRunLogger
 
 __all__ = ["ModelMonitor", "create_monitor"]
 
 logger = logging.getLogger(__name__)
+
+# Shortest lease of the scheduled checks' leadership: longer than a slow check or a brief
+# database hiccup, so the leader does not change hands without reason.
+_MIN_LEASE_SECONDS = 60.0
 
 
 class ModelMonitor:
@@ -122,6 +127,7 @@ class ModelMonitor:
         self._last: dict[str, CheckResult] = {}
         self._errors: dict[str, str] = {}
         self._scheduler: PeriodicScheduler | None = None
+        self._leadership: Leadership | None = None
         self._started_at: datetime | None = None
 
     # -- setup ---------------------------------------------------------------------------
@@ -464,6 +470,13 @@ class ModelMonitor:
 
         Performance runs every ``performance_check_minutes``, drift every
         ``drift_check_minutes``; disabled components get no job.
+
+        Of the processes whose monitors share a store (serving workers and hosts), only the
+        leader of the stream runs the scheduled checks; the others skip them, and one of them
+        takes over when the leader stops or dies. Each tick renews the leadership, whose
+        lease lasts three times the shortest check interval, and at least a minute (see
+        :mod:`mlflow_monitor.leadership`). Calls to :meth:`check_drift` and
+        :meth:`check_performance` run wherever they are made.
         """
         if self._scheduler is not None and self._scheduler.running:
             return
@@ -479,6 +492,8 @@ class ModelMonitor:
             jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self._scheduled_drift))
         self._scheduler = PeriodicScheduler(jobs) if jobs else None
         if self._scheduler is not None:
+            self._leadership = self._new_leadership(min(job.interval for job in jobs))
+            self._leadership.try_acquire()
             self._scheduler.start()
         self._started_at = self.clock()
         if self.prometheus_metrics is not None:
@@ -486,28 +501,70 @@ class ModelMonitor:
         logger.info("monitoring started (%d periodic jobs)", len(jobs))
 
     def stop_monitoring(self) -> None:
-        """Stop the periodic checks (waits for a check in progress)."""
+        """Stop the periodic checks (waits for a check in progress) and hand over the
+        leadership, if this process held it."""
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None
+        if self._leadership is not None:
+            self._leadership.release()
+            self._leadership = None
         self._started_at = None
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_monitoring(False)
         logger.info("monitoring stopped")
 
+    def _new_leadership(self, shortest_interval: float) -> Leadership:
+        """The leadership of this stream's scheduled checks, from the store."""
+        name = f"checks:{self.store.model_name}/{self.store.model_version}"
+        ttl = max(3 * shortest_interval, _MIN_LEASE_SECONDS)
+        make = getattr(self.store, "leadership", None)
+        if make is None:  # a store written before leaderships existed: not shared
+            from mlflow_monitor.leadership import SoleLeadership
+
+            return SoleLeadership(name)
+        leadership: Leadership = make(name, ttl)
+        return leadership
+
+    def _leads(self, kind: str) -> bool:
+        """Take or renew the leadership before a scheduled check; False: skip the check."""
+        leadership = self._leadership
+        if leadership is None:
+            return True
+        try:
+            leader = leadership.try_acquire()
+        except Exception:  # a custom store's leadership must not stop the scheduler
+            logger.exception("checking the leadership of %s failed", leadership.name)
+            leader = False
+        if not leader:
+            logger.debug(
+                "scheduled %s check skipped: another process leads %s", kind, leadership.name
+            )
+        return leader
+
     def _scheduled_drift(self) -> None:
+        if not self._leads("drift"):
+            return
         try:
             self.check_drift()
         except Exception:
             logger.exception("scheduled drift check failed")
 
     def _scheduled_performance(self) -> None:
+        if not self._leads("performance"):
+            return
         try:
             self.check_performance()
             self._errors.pop("performance", None)
         except Exception as exc:
             self._errors["performance"] = f"{type(exc).__name__}: {exc}"
             logger.exception("scheduled performance check failed")
+
+    @property
+    def is_leader(self) -> bool:
+        """True while monitoring and this process leads the stream's scheduled checks."""
+        leadership = self._leadership
+        return leadership is not None and leadership.is_leader
 
     @property
     def is_monitoring(self) -> bool:
@@ -542,8 +599,9 @@ class ModelMonitor:
     def get_monitoring_status(self) -> dict[str, Any]:
         """Everything about the monitor in one JSON-serialisable dict.
 
-        Keys: ``healthy``, ``monitoring_active``, ``started_at``, ``counts`` (this process's
-        recordings, plus what the store holds), ``drift``, ``performance``,
+        Keys: ``healthy``, ``monitoring_active``, ``leader`` (whether this process runs the
+        stream's scheduled checks, see :meth:`start_monitoring`), ``started_at``, ``counts``
+        (this process's recordings, plus what the store holds), ``drift``, ``performance``,
         ``drift_detected``, ``performance_degraded``, ``triggers``, ``errors``, ``store``
         (its stream and :class:`~mlflow_monitor.store.StoreCounts`) and ``config``.
         """
@@ -561,6 +619,7 @@ class ModelMonitor:
         return {
             "healthy": self.is_healthy,
             "monitoring_active": self.is_monitoring,
+            "leader": self.is_leader,
             "started_at": self._started_at.isoformat() if self._started_at else None,
             "timestamp": self.clock().isoformat(),
             "counts": counts,

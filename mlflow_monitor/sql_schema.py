@@ -14,6 +14,12 @@ Tables (created on first use; ``monitor_schema_version`` holds the schema versio
   ``preprocess_fn``) JSON.
 - ``monitor_feedback``: one row per labelled prediction; a unique constraint on the prediction
   makes "labels are not overwritten" hold across processes.
+- ``monitor_leases`` (version 2): one row per leader lease (see :mod:`mlflow_monitor.leadership`):
+  its holder and when it expires. PostgreSQL uses advisory locks instead and leaves it empty.
+
+On PostgreSQL, transaction-scoped advisory locks keyed by :func:`stream_lock_key` keep the drift
+cursor exact (see :meth:`~mlflow_monitor.sql_store.SqlInferenceStore.take_features`), and one
+keyed by :data:`SCHEMA_LOCK_KEY` makes creating and upgrading the schema one process's job.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from mlflow_monitor.store import StoreError
 
 __all__ = [
     "FEEDBACK_COLUMNS",
+    "LOCK_NAMESPACE",
     "MIGRATIONS",
     "PREDICTION_COLUMNS",
+    "SCHEMA_LOCK_KEY",
     "SCHEMA_VERSION",
     "Row",
     "bulk_insert",
@@ -48,15 +56,23 @@ __all__ = [
     "ensure_schema",
     "feature_blobs",
     "feedback",
+    "is_postgresql",
+    "leases",
     "metadata",
     "open_engine",
     "predictions",
     "register_stream",
     "schema_version",
+    "stream_lock_key",
     "streams",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# PostgreSQL advisory locks of this package use the two-int key form, (LOCK_NAMESPACE, n), a
+# key space apart from the single-bigint one. n is a stream id, or 0 for the schema.
+LOCK_NAMESPACE = 0x6D6C6D6F  # "mlmo"
+SCHEMA_LOCK_KEY = 0
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
 _NAME = sa.String(255)
@@ -111,6 +127,14 @@ feedback = sa.Table(
     sqlite_autoincrement=True,
 )
 
+leases = sa.Table(
+    "monitor_leases",
+    metadata,
+    sa.Column("name", _NAME, primary_key=True),
+    sa.Column("holder", _NAME, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),  # seconds since the epoch
+)
+
 # Parameter rows are tuples in these column orders (see bulk_insert).
 PREDICTION_COLUMNS = (
     "stream_id",
@@ -124,9 +148,16 @@ PREDICTION_COLUMNS = (
 FEEDBACK_COLUMNS = ("stream_id", "prediction_id", "true_label", "timestamp")
 Row = tuple[Any, ...]
 
-# Upgrades from version N to N + 1, run in one transaction each when an older database is
-# opened. Add an entry (and bump SCHEMA_VERSION) with every schema change.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _add_leases(conn: Connection) -> None:
+    leases.create(conn, checkfirst=True)
+
+
+# Upgrades from version N to N + 1, run in the transaction that opens an older database. Add an
+# entry (and bump SCHEMA_VERSION) with every schema change. On SQLite two processes may run the
+# same upgrade at once (the loser's version row collides and it looks again), so an upgrade
+# must be harmless to repeat.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_leases}
 
 
 # -- values in columns ---------------------------------------------------------------------
@@ -251,48 +282,66 @@ def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
     return on_connect
 
 
-def _stored_version(engine: Engine) -> int | None:
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(schema_version.name):
-            return None
-        version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+def is_postgresql(bind: Engine | Connection) -> bool:
+    """Whether ``bind`` talks to PostgreSQL (rather than SQLite)."""
+    return bind.dialect.name == "postgresql"
+
+
+def stream_lock_key(stream_id: int) -> tuple[int, int]:
+    """The PostgreSQL advisory lock key of a stream's drift cursor."""
+    return LOCK_NAMESPACE, stream_id & 0x7FFFFFFF  # int4; a collision only serialises more
+
+
+def _stored_version(conn: Connection) -> int | None:
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return None
+    version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
     return None if version is None else int(version)
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables on first use, upgrade an older schema, refuse a newer one."""
-    version = _create_schema(engine)
+    """Create the tables on first use, upgrade an older schema, refuse a newer one.
+
+    Several processes may open a new or older database at once. On PostgreSQL an advisory lock
+    makes the whole job one transaction of one process (DDL is transactional there); on SQLite a
+    process that collides with another looks again.
+
+    Raises:
+        StoreError: the stored schema is newer than :data:`SCHEMA_VERSION`.
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    attempts = 0
+    while True:
+        try:
+            with engine.begin() as conn:
+                if is_postgresql(conn):
+                    conn.execute(
+                        sa.select(sa.func.pg_advisory_xact_lock(LOCK_NAMESPACE, SCHEMA_LOCK_KEY))
+                    )
+                _create_or_upgrade(conn)
+            return
+        except (IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # Another process was creating or upgrading the schema at the same moment.
+            attempts += 1
+            if attempts == 3:
+                raise
+
+
+def _create_or_upgrade(conn: Connection) -> None:
+    version = _stored_version(conn)
+    if version is None:
+        metadata.create_all(conn)
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=time.time()))
+        return
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the inference store has schema version {version}; this mlflow-monitor "
             f"understands versions up to {SCHEMA_VERSION}: upgrade mlflow-monitor"
         )
     while version < SCHEMA_VERSION:
-        with engine.begin() as conn:
-            MIGRATIONS[version](conn)
-            version += 1
-            conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
-
-
-def _create_schema(engine: Engine) -> int:
-    """The stored schema version, after creating the schema if there was none."""
-    attempts = 0
-    while True:
-        try:
-            version = _stored_version(engine)
-            if version is not None:
-                return version
-            metadata.create_all(engine)
-            with engine.begin() as conn:
-                conn.execute(
-                    schema_version.insert().values(version=SCHEMA_VERSION, applied_at=time.time())
-                )
-            return SCHEMA_VERSION
-        except (IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
-            # Another process may have been creating the schema at the same moment: look again.
-            attempts += 1
-            if attempts == 3:
-                raise
+        MIGRATIONS[version](conn)
+        version += 1
+        conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
 
 
 def register_stream(engine: Engine, model_name: str, model_version: str) -> int:

@@ -12,6 +12,11 @@ drops what does not fit and counts it (``counts().dropped``). Queued rows are wr
 :meth:`~SqlInferenceStore.close`, which also runs when the interpreter exits normally; a killed
 process loses what was still queued (at most ``flush_seconds`` worth of traffic, usually).
 
+Several processes and hosts may share one database: drift rows are consumed exactly once
+whichever process checks (see :meth:`SqlInferenceStore.take_features`), and
+:meth:`SqlInferenceStore.leadership` elects the one process that runs the periodic checks (a
+lease row on SQLite, an advisory lock on PostgreSQL; see :mod:`mlflow_monitor.leadership`).
+
 The tables, how values are stored in them, schema versions and engine setup are in
 :mod:`mlflow_monitor.sql_schema`.
 """
@@ -37,6 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mlflow_monitor.exceptions import FeedbackError, UnknownPredictionError
+from mlflow_monitor.leadership import AdvisoryLockLeadership, Leadership, LeaseLeadership
 from mlflow_monitor.performance import Label
 from mlflow_monitor.sql_schema import (
     FEEDBACK_COLUMNS,
@@ -51,10 +57,12 @@ from mlflow_monitor.sql_schema import (
     ensure_schema,
     feature_blobs,
     feedback,
+    is_postgresql,
     open_engine,
     predictions,
     register_stream,
     schema_version,
+    stream_lock_key,
     streams,
 )
 from mlflow_monitor.store import (
@@ -131,6 +139,9 @@ class SqlInferenceStore(InferenceStore):
             raise
         self._insert_predictions = bulk_insert(self.engine, predictions, PREDICTION_COLUMNS)
         self._insert_feedback = bulk_insert(self.engine, feedback, FEEDBACK_COLUMNS)
+        self._postgresql = is_postgresql(self.engine)
+        self._cursor_lock = stream_lock_key(self._stream)
+        self._leaderships: list[Leadership] = []
         self.dropped = 0
         self.rejected = 0
         self._reset_writer()
@@ -282,6 +293,9 @@ class SqlInferenceStore(InferenceStore):
     def _insert(self, conn: Connection, rows: list[Row], labels: list[str | None]) -> None:
         """Insert prediction rows, and feedback rows for those that come with a label."""
         if rows:
+            if self._postgresql:
+                # Shared with other writers, exclusive for take_features: see there.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*self._cursor_lock)))
             self._insert_predictions(conn, rows)
         label_rows = [
             (row[_STREAM], row[_ID_COLUMN], label, row[_TIMESTAMP])
@@ -382,7 +396,7 @@ class SqlInferenceStore(InferenceStore):
         """Write everything queued, stop the writer and release the connections.
 
         Runs by itself when the interpreter exits normally. Later :meth:`add` calls drop
-        their rows; reads keep working.
+        their rows; reads keep working. Leaderships this store handed out are released.
         """
         with self._cond:
             self._closed = True
@@ -390,6 +404,12 @@ class SqlInferenceStore(InferenceStore):
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        leaderships, self._leaderships = self._leaderships, []
+        for leadership in leaderships:
+            if isinstance(leadership, AdvisoryLockLeadership):
+                leadership.close()
+            else:
+                leadership.release()
         self.engine.dispose()
         _OPEN_STORES.discard(self)
 
@@ -471,10 +491,14 @@ class SqlInferenceStore(InferenceStore):
         """Consume the drift rows recorded since the last call (by any process), oldest first.
 
         The read and the cursor move are a compare-and-set on the stream's cursor, so two
-        processes checking at once never get the same row. The cursor assumes rows become
-        visible in sequence order, which SQLite's single writer guarantees; on PostgreSQL a
-        writer whose transaction commits after a check has passed its (lower) sequence
-        numbers would have those rows skipped, never counted twice.
+        processes checking at once never get the same row. The cursor needs every row below
+        it to be visible when it moves. SQLite's single writer makes rows visible in sequence
+        order. On PostgreSQL, sequence numbers are handed out at insert time, so a writer
+        that commits late would leave rows below the cursor; there, each writer transaction
+        holds the stream's advisory lock in shared mode, and this method first takes it
+        exclusively, which waits for the writers in flight, to read the highest sequence
+        number written: every row up to it has committed and every later row gets a higher
+        number, so rows are taken up to it only.
 
         Returns:
             The most recent ``max_rows`` rows, or None (nothing consumed) while fewer than
@@ -482,6 +506,7 @@ class SqlInferenceStore(InferenceStore):
         """
         self._sync()
         p, s = predictions.c, streams.c
+        written = self._written_horizon()
         while True:
             with self.engine.connect() as conn:
                 cursor = conn.execute(
@@ -490,6 +515,7 @@ class SqlInferenceStore(InferenceStore):
                 rows = conn.execute(
                     sa.select(p.seq, p.features, p.raw_features)
                     .where(p.stream_id == self._stream, p.seq > cursor, _has_features())
+                    .where(sa.true() if written is None else p.seq <= written)
                     .order_by(p.seq.desc())
                     .limit(max_rows)
                 ).all()
@@ -504,6 +530,20 @@ class SqlInferenceStore(InferenceStore):
             if moved == 1:
                 return [decode_features(r.features, r.raw_features) for r in reversed(rows)]
             # Another process took rows since our read: read again from its cursor.
+
+    def _written_horizon(self) -> int | None:
+        """On PostgreSQL, the highest sequence number of this stream below which no insert is
+        still in flight (None: no bound needed, or nothing written)."""
+        if not self._postgresql:
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(*self._cursor_lock)))
+            top = conn.execute(
+                sa.select(sa.func.max(predictions.c.seq)).where(
+                    predictions.c.stream_id == self._stream
+                )
+            ).scalar()
+        return None if top is None else int(top)
 
     def pending_features(self) -> int:
         """Drift rows recorded since the last :meth:`take_features` (not capped)."""
@@ -528,6 +568,22 @@ class SqlInferenceStore(InferenceStore):
             return StoreCounts(
                 int(n_predictions), int(n_labels), self._queued, self.dropped, self.rejected
             )
+
+    def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
+        """Leadership of ``name`` among the processes sharing this database.
+
+        On PostgreSQL a session advisory lock, freed by the server when the holder's
+        connection ends (``ttl`` is not needed); elsewhere a lease in ``monitor_leases`` that
+        another process takes over ``ttl`` seconds after its holder last renewed it.
+        :meth:`close` releases what this store handed out.
+        """
+        leadership: Leadership
+        if self._postgresql:
+            leadership = AdvisoryLockLeadership(self.engine.url, name)
+        else:
+            leadership = LeaseLeadership(self.engine, name, ttl)
+        self._leaderships.append(leadership)
+        return leadership
 
     def prune(self, older_than: datetime | float) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.

@@ -16,13 +16,16 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from mlflow_monitor.exceptions import FeedbackError, MonitorError, UnknownPredictionError
 from mlflow_monitor.performance import Label
+
+if TYPE_CHECKING:
+    from mlflow_monitor.leadership import Leadership
 
 __all__ = [
     "InMemoryStore",
@@ -202,6 +205,22 @@ class InferenceStore(Protocol):
     def counts(self) -> StoreCounts:
         """What the store holds for its stream."""
         ...
+
+    def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
+        """Who among the processes sharing this store leads ``name`` (runs its checks).
+
+        A store that no other process shares (the default here) makes every asker leader.
+
+        Args:
+            name: what is led, e.g. ``"checks:reviews/3"``.
+            ttl: seconds a lease lasts without renewal, where leadership is a lease.
+
+        Returns:
+            A :class:`~mlflow_monitor.leadership.Leadership`, not yet acquired.
+        """
+        from mlflow_monitor.leadership import SoleLeadership
+
+        return SoleLeadership(name)
 
 
 class InMemoryStore(InferenceStore):

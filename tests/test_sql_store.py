@@ -25,6 +25,7 @@ from mlflow_monitor import (
     UnknownPredictionError,
     create_monitor,
 )
+from mlflow_monitor.sql_schema import metadata, predictions, streams
 from mlflow_monitor.sql_store import SCHEMA_VERSION, SqlInferenceStore, schema_version
 from mlflow_monitor.store import PredictionBatch, StoreError
 
@@ -219,12 +220,38 @@ def test_schema_is_versioned_and_a_newer_one_refused(uri, open_store):
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [1]
-    assert SCHEMA_VERSION == 1
+        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [2]
+    assert SCHEMA_VERSION == 2
     with store.engine.begin() as conn:
-        conn.execute(schema_version.insert().values(version=2, applied_at=0.0))
-    with pytest.raises(StoreError, match="schema version 2; this mlflow-monitor understands"):
+        conn.execute(schema_version.insert().values(version=3, applied_at=0.0))
+    with pytest.raises(StoreError, match="schema version 3; this mlflow-monitor understands"):
         SqlInferenceStore(uri)
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_data(uri):
+    engine = sa.create_engine(uri)
+    version_1 = [t for t in metadata.sorted_tables if t.name != "monitor_leases"]
+    metadata.create_all(engine, tables=version_1)
+    with engine.begin() as conn:
+        conn.execute(schema_version.insert().values(version=1, applied_at=0.0))
+        conn.execute(
+            streams.insert().values(model_name="reviews", model_version="3", drift_cursor=0)
+        )
+        stream = conn.execute(sa.select(streams.c.stream_id)).scalar_one()
+        conn.execute(
+            predictions.insert().values(
+                stream_id=stream, prediction_id="old", timestamp=1.0, prediction="1"
+            )
+        )
+    engine.dispose()
+    with SqlInferenceStore(uri, "reviews", "3") as store:
+        assert store.counts().predictions == 1
+        with store.engine.connect() as conn:
+            versions = conn.execute(sa.select(schema_version.c.version)).scalars().all()
+            assert sa.inspect(conn).has_table("monitor_leases")
+        assert sorted(versions) == [1, 2]
+        lease = store.leadership("checks:reviews/3")
+        assert lease.try_acquire() and lease.is_leader
 
 
 def test_bad_locations_fail_clearly(tmp_path):
