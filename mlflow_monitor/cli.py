@@ -138,6 +138,71 @@ EXIT_DEGRADED = 4
 EXIT_BOTH = 5
 
 
+@cli.command()
+@click.argument("model_uri")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; all record into the shared inference store.",
+)
+@click.option(
+    "--store-uri",
+    default=None,
+    help="Inference store URL (e.g. postgresql+psycopg://...); default as for the model.",
+)
+@click.option(
+    "--max-body-mb",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Largest request body accepted, in MiB.",
+)
+@click.option(
+    "--no-checks",
+    is_flag=True,
+    help="Only record; run the periodic checks elsewhere (e.g. `mlflow-monitor check`).",
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    model_uri: str,
+    host: str,
+    port: int,
+    workers: int,
+    store_uri: str | None,
+    max_body_mb: float,
+    no_checks: bool,
+    log_level: str,
+) -> None:
+    """Serve MODEL_URI over HTTP with monitoring.
+
+    MLflow's scoring protocol (/invocations, /ping, /health) plus /predict, /metrics and the
+    /monitoring/* endpoints. Set MLFLOW_MONITOR_TOKEN to require a bearer token for
+    feedback and retraining triggers.
+    """
+    import os
+
+    from mlflow_monitor.pyfunc import STORE_URI_ENV
+    from mlflow_monitor.serving import TOKEN_ENV, ServeSettings
+    from mlflow_monitor.serving import serve as run_server
+
+    if store_uri:
+        os.environ[STORE_URI_ENV] = store_uri
+    try:
+        settings = ServeSettings(
+            model_uri=model_uri,
+            token=os.environ.get(TOKEN_ENV),
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            schedule_checks=not no_checks,
+        )
+        run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+
+
 def _load_monitored(model_uri: str) -> Any:
     """The MonitoredModel behind a registered monitored version, without periodic checks."""
     import mlflow
@@ -335,6 +400,126 @@ def retrain(model_uri: str, project_uri: str | None, reason: str, wait: bool) ->
         click.echo(f"run {run_id} ended: {final}")
         if final != "FINISHED":
             sys.exit(1)
+
+
+def _write_output(text: str, output: str) -> None:
+    """Write generated text to ``output``, or to stdout for ``-``."""
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MonitorClickError(f"cannot write {output!r}: {exc}") from exc
+    click.echo(f"wrote {output}", err=True)
+
+
+_PREFIX_HELP = "Metric name prefix (the monitor's metrics_prefix) [default: fake_review_detection]."
+_OUTPUT = click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write; - for stdout.",
+)
+
+
+@cli.command("grafana-dashboard")
+@click.option("--prefix", default=None, help=_PREFIX_HELP)
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON file of baseline metrics (as for wrap), drawn on the performance panels.",
+)
+@click.option(
+    "--performance-threshold",
+    type=float,
+    default=None,
+    help="The monitor's performance_threshold: where the degradation line is drawn.",
+)
+@click.option(
+    "--drift-p-value",
+    type=float,
+    default=None,
+    help="The monitor's drift_p_value, drawn on the p-value panel.",
+)
+@click.option("--title", default=None, help="Dashboard title [default: MLflow monitor: PREFIX].")
+@_OUTPUT
+def grafana_dashboard(
+    prefix: str | None,
+    baseline: str | None,
+    performance_threshold: float | None,
+    drift_p_value: float | None,
+    title: str | None,
+    output: str,
+) -> None:
+    """Write a Grafana dashboard (JSON) for the metrics of one monitor."""
+    from mlflow_monitor import dashboards
+
+    options: dict[str, Any] = {"title": title}
+    if performance_threshold is not None:
+        options["performance_threshold"] = performance_threshold
+    if drift_p_value is not None:
+        options["drift_p_value"] = drift_p_value
+    try:
+        if baseline:
+            options["baseline"] = json.loads(Path(baseline).read_text())
+        model = dashboards.grafana_dashboard(prefix or dashboards.DEFAULT_PREFIX, **options)
+    except json.JSONDecodeError as exc:
+        raise MonitorClickError(f"baseline file {baseline!r} is not JSON: {exc}") from exc
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    _write_output(dashboards.dashboard_json(model), output)
+
+
+@cli.command("prometheus-rules")
+@click.option("--prefix", default=None, help=_PREFIX_HELP)
+@click.option(
+    "--job",
+    default="mlflow-monitor",
+    show_default=True,
+    help="Prometheus job that scrapes the monitor (for up == 0).",
+)
+@click.option("--model-name", default=None, help="How alerts name the model [default: PREFIX].")
+@click.option(
+    "--no-predictions-minutes",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Alert when a target that is up recorded no prediction for this long.",
+)
+@click.option(
+    "--for-minutes",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How long a condition must hold before its alert fires.",
+)
+@_OUTPUT
+def prometheus_rules(
+    prefix: str | None,
+    job: str,
+    model_name: str | None,
+    no_predictions_minutes: int,
+    for_minutes: int,
+    output: str,
+) -> None:
+    """Write Prometheus alerting rules (YAML) for the metrics of one monitor."""
+    from mlflow_monitor import alerts
+    from mlflow_monitor.dashboards import DEFAULT_PREFIX
+
+    try:
+        rules = alerts.prometheus_rules(
+            prefix or DEFAULT_PREFIX,
+            job=job,
+            model_name=model_name,
+            no_predictions_minutes=no_predictions_minutes,
+            for_minutes=for_minutes,
+        )
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    _write_output(alerts.rules_yaml(rules), output)
 
 
 def main() -> None:

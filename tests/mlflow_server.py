@@ -45,6 +45,7 @@ class MlflowServer:
         self.uri = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.env: dict[str, str] | None = None  # None: this process's environment
 
     @property
     def running(self) -> bool:
@@ -86,6 +87,7 @@ class MlflowServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=self.env,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

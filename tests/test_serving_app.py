@@ -372,3 +372,12 @@ def test_recorded_rows_are_the_posted_inputs(client, store_uri):
         store.close()
     assert taken is not None
     assert pd.DataFrame.from_records(taken)["text"].tolist() == ["first review", "second review"]
+
+
+def test_serve_command_refuses_a_model_that_is_not_monitored(wrapped, runner):
+    from mlflow_monitor.cli import cli
+
+    for workers in ("1", "2"):
+        result = runner.invoke(cli, ["serve", f"models:/{MODEL}/1", "--workers", workers])
+        assert result.exit_code == 2, result.output
+        assert "not a monitored model" in result.output

@@ -1,0 +1,154 @@
+"""`mlflow-monitor serve --workers 2` as a real server: traffic spread over the workers meets in
+the shared store, the Prometheus counters add up across workers, and a real Prometheus
+scrapes them."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.error
+
+import mlflow
+import pytest
+from reviews_data import log_detector, make_reviews, train_pipeline
+from service_processes import MonitorServer, PrometheusServer, http_json
+from services import require_executable
+
+from mlflow_monitor.registry import wrap
+from mlflow_monitor.sql_store import SqlInferenceStore
+
+BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
+MODEL = "workers-reviews"
+PREFIX = "workers_reviews"
+TOKEN = "workers-token"
+K = 120
+
+
+@pytest.fixture(scope="module")
+def wrapped(embedded_tracking):
+    train = make_reviews(400, seed=1)
+    inputs = train[["text"]]
+    with mlflow.start_run():
+        log_detector(train_pipeline(train), inputs, MODEL)
+    return wrap(f"models:/{MODEL}/1", inputs, BASELINE, config={"metrics_prefix": PREFIX})
+
+
+@pytest.fixture(scope="module")
+def server(wrapped, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve-workers")
+    store_uri = f"sqlite:///{root}/inference.db"
+    process = MonitorServer(
+        root,
+        wrapped.uri,
+        args=["--workers", "2", "--store-uri", store_uri, "--no-checks"],
+        env={"MLFLOW_MONITOR_TOKEN": TOKEN},
+    )
+    with process:
+        yield process, store_uri
+
+
+def _counts(store_uri: str) -> tuple[int, int]:
+    store = SqlInferenceStore(store_uri, model_name=MODEL, model_version="1")
+    try:
+        counts = store.counts()
+        return counts.predictions, counts.labels
+    finally:
+        store.close()
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.25)
+
+
+def _metric_sum(text: str, name: str) -> float:
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    assert values, f"{name} not exported"
+    return sum(values)
+
+
+def test_both_workers_answer(server):
+    process, _ = server
+    pids = {http_json(f"{process.uri}/health")["pid"] for _ in range(60)}
+    assert len(pids) == 2, "requests on new connections should reach both workers"
+
+
+def test_predictions_and_feedback_meet_across_workers(server):
+    process, store_uri = server
+    before_predictions, before_labels = _counts(store_uri)
+    texts = make_reviews(K, seed=21)["text"].tolist()
+    ids = []
+    for text in texts:  # one connection per request: the kernel spreads them over workers
+        ids.append(http_json(f"{process.uri}/predict", {"text": text})["prediction_id"])
+    assert len(set(ids)) == K
+    # Each worker writes its queue within store_flush_seconds (1 s by default).
+    _wait_for(lambda: _counts(store_uri)[0] == before_predictions + K)
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for i, pid in enumerate(ids):
+        answer = http_json(
+            f"{process.uri}/monitoring/feedback",
+            {"prediction_id": pid, "true_label": i % 2},
+            auth,
+        )
+        assert answer == {"recorded": 1, "rejected": []}
+    assert _counts(store_uri) == (before_predictions + K, before_labels + K)
+
+    # Every worker's counters, summed by the multiprocess collector, whichever worker answers.
+    for _ in range(4):
+        text = process.metrics()
+        assert _metric_sum(text, f"{PREFIX}_predictions_total") == before_predictions + K
+        assert _metric_sum(text, f"{PREFIX}_feedback_total") == before_labels + K
+    assert "Traceback" not in process.log()
+
+
+def test_a_label_sent_six_times_counts_once(server):
+    process, store_uri = server
+    before = _counts(store_uri)
+    (answer,) = http_json(f"{process.uri}/predict", [{"text": "arrived broken, refund"}])
+    _wait_for(lambda: _counts(store_uri)[0] == before[0] + 1)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    payload = {"prediction_id": answer["prediction_id"], "true_label": 0}
+    statuses = []
+    for _ in range(6):
+        try:
+            http_json(f"{process.uri}/monitoring/feedback", payload, auth)
+            statuses.append(200)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    assert sorted(statuses) == [200, 409, 409, 409, 409, 409]
+    assert _counts(store_uri) == (before[0] + 1, before[1] + 1)
+
+
+def test_multiprocess_metrics_pass_promtool(server):
+    process, _ = server
+    promtool = require_executable("promtool", "prometheus")
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=process.metrics(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_prometheus_scrapes_the_workers(server, tmp_path):
+    process, _ = server
+    target = process.uri.removeprefix("http://")
+    with PrometheusServer(tmp_path / "prometheus", [target], job="reviews") as prometheus:
+        http_json(f"{process.uri}/predict", [{"text": t} for t in ("one", "two", "three")])
+        expected = _metric_sum(process.metrics(), f"{PREFIX}_predictions_total")
+
+        def scraped() -> bool:
+            result = prometheus.query(f"{PREFIX}_predictions_total")
+            return bool(result) and float(result[0]["value"][1]) == expected
+
+        _wait_for(scraped, timeout=30)
+        (up,) = prometheus.query('up{job="reviews"}')
+        assert up["value"][1] == "1"
+        (status,) = prometheus.query(f"{PREFIX}_monitoring_status")
+        assert status["value"][1] == "0"  # started with --no-checks
