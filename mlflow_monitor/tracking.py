@@ -43,6 +43,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -83,6 +84,7 @@ __all__ = [
     "TAG_REASON",
     "TAG_ROLE",
     "TAG_TRIGGERED",
+    "TAG_WORKER",
     "CheckRunLogger",
     "check_metrics",
     "feature_metric_suffixes",
@@ -100,6 +102,7 @@ TAG_REASON = "mlflow_monitor.reason"
 TAG_TRIGGERED = "mlflow_monitor.triggered"
 TAG_HISTORY_STEP = "mlflow_monitor.history_step"
 TAG_DRIFTED_FEATURES = "mlflow_monitor.drifted_features"
+TAG_WORKER = "mlflow_monitor.worker"  # host:pid of the process that ran the check
 ROLE_CHECK = "check"
 ROLE_HISTORY = "history"
 _NEXT_STEP = "mlflow_monitor.next_step.{}"
@@ -314,7 +317,8 @@ class CheckRunLogger:
         samples = {}
         if result.drift is not None and reference is not None and test is not None:
             samples = histogram_samples(result.drift, reference, test, feature_names)
-        tags = {str(k): str(v)[:_MAX_TAG_VALUE] for k, v in (extra_tags or {}).items()}
+        tags = {TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
+        tags.update({str(k): str(v)[:_MAX_TAG_VALUE] for k, v in (extra_tags or {}).items()})
         entry = _Pending(uuid.uuid4().hex, result, tags, samples)
         with self._lock:
             self._load_spool()
