@@ -152,3 +152,54 @@ def test_prometheus_scrapes_the_workers(server, tmp_path):
         assert up["value"][1] == "1"
         (status,) = prometheus.query(f"{PREFIX}_monitoring_status")
         assert status["value"][1] == "0"  # started with --no-checks
+
+
+def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
+    from mlflow_monitor.tracking import ROLE_CHECK, TAG_CHECK, TAG_ROLE, TAG_WORKER
+
+    name, interval = "leader-reviews", 3.0
+    train = make_reviews(400, seed=2)
+    with mlflow.start_run():
+        log_detector(train_pipeline(train), train[["text"]], name)
+    config = {
+        "metrics_prefix": "leader_reviews",
+        "performance_check_minutes": interval / 60,
+        "drift_check_minutes": interval / 60,
+        "performance_min_samples": 10,
+        "drift_min_samples": 10,
+    }
+    leader_model = wrap(f"models:/{name}/1", train[["text"]], BASELINE, config=config)
+    store_uri = f"sqlite:///{tmp_path}/inference.db"
+    with MonitorServer(
+        tmp_path, leader_model.uri, args=["--workers", "2", "--store-uri", store_uri]
+    ) as process:
+        answers = http_json(
+            f"{process.uri}/predict", [{"text": t} for t in make_reviews(40, seed=3)["text"]]
+        )
+        time.sleep(1.5)  # the answering worker's flush interval
+        labels = [{"prediction_id": a["prediction_id"], "true_label": 1} for a in answers]
+        assert (
+            http_json(f"{process.uri}/monitoring/feedback", {"feedback": labels})["recorded"] == 40
+        )
+        started = time.monotonic()
+        time.sleep(5 * interval)
+        leaders = {}
+        for _ in range(200):  # new connections reach both workers within a few tries
+            health = http_json(f"{process.uri}/health")
+            leaders[health["pid"]] = health["leader"]
+            if len(leaders) == 2:
+                break
+        elapsed = time.monotonic() - started
+    assert sorted(leaders.values()) == [False, True], leaders
+
+    runs = mlflow.search_runs(
+        experiment_names=[f"monitoring/{name}"],
+        filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_CHECK}'",
+        output_format="list",
+    )
+    workers = {run.data.tags[TAG_WORKER] for run in runs}
+    assert len(workers) == 1, f"checks were run by {workers}"
+    for kind in ("performance", "drift"):
+        n = sum(run.data.tags[TAG_CHECK] == kind for run in runs)
+        # One leader logs one check per interval; two would log about twice as many.
+        assert 1 <= n <= elapsed / interval + 2, (kind, n)
