@@ -1,0 +1,299 @@
+"""Leadership of the scheduled checks: one leader among stores, processes and monitors sharing
+a database (a lease row on SQLite, an advisory lock on PostgreSQL), and takeover when it goes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from mlflow_monitor import ModelMonitor
+from mlflow_monitor.leadership import (
+    AdvisoryLockLeadership,
+    LeaseLeadership,
+    SoleLeadership,
+    advisory_lock_key,
+)
+from mlflow_monitor.sql_store import SqlInferenceStore
+from mlflow_monitor.store import InMemoryStore
+
+BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
+NAME = "checks:reviews/3"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def uri(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/inference.db"
+    return request.getfixturevalue("postgres_uri")
+
+
+@pytest.fixture
+def open_store(uri):
+    stores = []
+
+    def open_():
+        store = SqlInferenceStore(uri, "reviews", "3")
+        stores.append(store)
+        return store
+
+    yield open_
+    for store in stores:
+        store.close()
+
+
+def eventually(condition, timeout=30.0):
+    """Wait until ``condition()`` is true; False if it never was within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_one_store_leads_until_it_releases(open_store):
+    first, second = open_store().leadership(NAME), open_store().leadership(NAME)
+    assert not first.is_leader
+    assert first.try_acquire() and first.is_leader
+    assert not second.try_acquire() and not second.is_leader
+    assert first.try_acquire() and first.renew()  # the leader stays leader
+    assert not second.renew()  # renewing never takes over
+    first.release()
+    assert not first.is_leader
+    assert second.try_acquire()
+    assert not first.try_acquire()
+
+
+def test_names_are_led_independently(open_store):
+    store = open_store()
+    assert store.leadership("checks:reviews/3").try_acquire()
+    assert store.leadership("checks:reviews/4").try_acquire()
+    assert not open_store().leadership("checks:reviews/4").try_acquire()
+
+
+def test_closing_a_store_releases_its_leaderships(open_store):
+    first, second = open_store(), open_store()
+    assert first.leadership(NAME).try_acquire()
+    first.close()
+    assert second.leadership(NAME).try_acquire()
+
+
+def test_the_store_picks_the_leadership_of_its_database(uri, open_store):
+    kind = AdvisoryLockLeadership if uri.startswith("postgresql") else LeaseLeadership
+    assert isinstance(open_store().leadership(NAME), kind)
+    assert isinstance(InMemoryStore().leadership(NAME), SoleLeadership)
+
+
+def test_an_expired_lease_is_taken_over_and_its_holder_told(tmp_path):
+    store = SqlInferenceStore(f"sqlite:///{tmp_path}/inference.db")
+    now = [1000.0]
+    first = LeaseLeadership(store.engine, NAME, ttl=10, clock=lambda: now[0])
+    second = LeaseLeadership(store.engine, NAME, ttl=10, clock=lambda: now[0])
+    assert first.try_acquire()
+    now[0] += 9
+    assert not second.try_acquire()
+    assert first.renew()  # expires at 1019 now
+    now[0] += 9.5
+    assert not second.try_acquire()
+    now[0] += 1  # the leader missed its renewal
+    assert second.try_acquire()
+    assert not first.renew() and not first.is_leader
+    assert not first.try_acquire()
+    store.close()
+
+
+def test_a_lease_is_refused_without_a_positive_ttl(tmp_path):
+    store = SqlInferenceStore(f"sqlite:///{tmp_path}/inference.db")
+    with pytest.raises(ValueError, match="ttl must be positive"):
+        LeaseLeadership(store.engine, NAME, ttl=0)
+    store.close()
+
+
+def test_sole_leadership_is_granted_on_asking():
+    leadership = InMemoryStore().leadership(NAME)
+    assert not leadership.is_leader and not leadership.renew()
+    assert leadership.try_acquire() and leadership.renew()
+    leadership.release()
+    assert not leadership.is_leader
+
+
+def test_advisory_lock_keys_are_stable_signed_64_bit():
+    key = advisory_lock_key(NAME)
+    assert key == advisory_lock_key(NAME) != advisory_lock_key("checks:reviews/4")
+    assert -(2**63) <= key < 2**63
+
+
+# -- processes -----------------------------------------------------------------------------
+
+CONTENDER = textwrap.dedent(
+    """
+    import sys, time
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    store = SqlInferenceStore(sys.argv[1], "reviews", "3")
+    leadership = store.leadership(sys.argv[2], ttl=float(sys.argv[3]))
+    state = None
+    while True:
+        leader = leadership.try_acquire()
+        if leader != state:
+            print("leader" if leader else "follower", flush=True)
+            state = leader
+        time.sleep(0.05)
+    """
+)
+
+
+def contender(uri, ttl=1.0):
+    return subprocess.Popen(
+        [sys.executable, "-c", CONTENDER, uri, NAME, str(ttl)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_one_of_two_processes_leads_and_the_other_replaces_it_when_killed(uri):
+    processes = [contender(uri), contender(uri)]
+    try:
+        states = [p.stdout.readline().strip() for p in processes]
+        assert sorted(states) == ["follower", "leader"]
+        leader = processes[states.index("leader")]
+        follower = processes[states.index("follower")]
+        os.kill(leader.pid, signal.SIGKILL)  # no release: the lock or lease is left behind
+        leader.wait(30)
+        # PostgreSQL frees the lock with the connection; the SQLite lease expires in 1 s.
+        assert follower.stdout.readline().strip() == "leader"
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait(30)
+            p.stdout.close()
+
+
+def test_a_process_does_not_lead_while_another_process_does(uri, open_store):
+    process = contender(uri, ttl=60.0)
+    try:
+        assert process.stdout.readline().strip() == "leader"
+        mine = open_store().leadership(NAME)
+        assert not mine.try_acquire()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        if uri.startswith("postgresql"):  # lock gone with the process
+            assert eventually(mine.try_acquire)
+        else:  # a lease outlives its killed holder until it expires
+            assert not mine.try_acquire()
+    finally:
+        process.kill()
+        process.wait(30)
+        process.stdout.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_inherit_the_leadership(open_store):
+    leadership = open_store().leadership(NAME)
+    assert leadership.try_acquire()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        ok = not leadership.is_leader and not leadership.renew() and not leadership.try_acquire()
+        os._exit(0 if ok else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert leadership.renew()  # the child left the parent's connection and lease alone
+
+
+def test_a_dropped_lock_connection_ends_the_leadership(postgres_uri, postgres_server):
+    store = SqlInferenceStore(postgres_uri, "reviews", "3")
+    leader, other = store.leadership(NAME), store.leadership(NAME)
+    assert leader.try_acquire() and not other.try_acquire()
+    terminate = sa.text(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+        "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with store.engine.begin() as conn:
+        assert conn.execute(terminate).scalar()  # e.g. a network cut or an admin
+    assert not leader.renew() and not leader.is_leader
+    assert eventually(other.try_acquire)
+    assert not leader.try_acquire()
+    store.close()
+
+
+def test_leadership_comes_back_after_the_database_restarts(postgres_uri, postgres_server):
+    store = SqlInferenceStore(postgres_uri, "reviews", "3")
+    leadership = store.leadership(NAME)
+    assert leadership.try_acquire()
+    postgres_server.stop()
+    try:
+        assert not leadership.try_acquire()  # never raises; cannot lead without the database
+        assert not leadership.is_leader
+    finally:
+        postgres_server.start()
+    assert leadership.try_acquire()
+    store.close()
+
+
+# -- monitors ------------------------------------------------------------------------------
+
+
+class CountingCheckLogger:
+    """Receives the checks a monitor ran (a stand-in for MLflow check runs)."""
+
+    def __init__(self):
+        self.checks = []
+
+    def log_check(self, result, **samples):
+        self.checks.append(result.kind)
+
+    def set_run_tags(self, run_id, tags):
+        pass
+
+
+def monitor_on(store):
+    config = {
+        "enable_drift_detection": False,
+        "performance_min_samples": 10,
+        "performance_check_minutes": 0.002,  # 0.12 s
+    }
+    logger = CountingCheckLogger()
+    monitor = ModelMonitor(config, store=store, check_logger=logger)
+    monitor.setup_performance_baseline(BASELINE)
+    return monitor, logger
+
+
+def test_only_the_leading_monitor_runs_scheduled_checks(open_store):
+    (first, first_log), (second, second_log) = monitor_on(open_store()), monitor_on(open_store())
+    first.record_predictions([1] * 20, true_labels=[1] * 20)
+    first.store.flush()
+    first.start_monitoring()
+    second.start_monitoring()
+    try:
+        assert first.get_monitoring_status()["leader"] is True
+        assert second.get_monitoring_status()["leader"] is False
+        assert eventually(lambda: len(first_log.checks) >= 3)
+        assert second_log.checks == []
+        assert second.check_performance().ran  # explicit checks are not gated
+        assert second_log.checks == ["performance"]
+        first.stop_monitoring()  # hands the leadership over
+        ran_by_first = len(first_log.checks)
+        assert not first.is_leader
+        assert eventually(lambda: len(second_log.checks) >= 3)
+        assert second.is_leader
+        assert len(first_log.checks) == ran_by_first
+    finally:
+        first.close()
+        second.close()
+    assert not second.is_leader
+
+
+def test_a_monitor_of_a_private_store_always_leads():
+    monitor = ModelMonitor({"enable_drift_detection": False})
+    assert monitor.get_monitoring_status()["leader"] is False  # not monitoring
+    monitor.start_monitoring()
+    assert monitor.get_monitoring_status()["leader"] is True
+    monitor.stop_monitoring()
+    assert monitor.is_leader is False
