@@ -203,3 +203,25 @@ def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
         n = sum(run.data.tags[TAG_CHECK] == kind for run in runs)
         # One leader logs one check per interval; two would log about twice as many.
         assert 1 <= n <= elapsed / interval + 2, (kind, n)
+
+
+def test_two_servers_share_a_postgresql_store(wrapped, postgres_uri, tmp_path):
+    """Two hosts' worth of servers: predictions to one, feedback to the other."""
+    args = ["--store-uri", postgres_uri, "--no-checks"]
+    with (
+        MonitorServer(tmp_path / "a", wrapped.uri, args=args) as a,
+        MonitorServer(tmp_path / "b", wrapped.uri, args=args) as b,
+    ):
+        answers = http_json(
+            f"{a.uri}/predict", [{"text": t} for t in make_reviews(K, seed=31)["text"]]
+        )
+        _wait_for(lambda: _counts(postgres_uri)[0] == K)
+        labels = [{"prediction_id": x["prediction_id"], "true_label": 0} for x in answers]
+        assert http_json(f"{b.uri}/monitoring/feedback", {"feedback": labels}) == {
+            "recorded": K,
+            "rejected": [],
+        }
+        assert _counts(postgres_uri) == (K, K)
+        status = http_json(f"{a.uri}/monitoring/status")
+        assert status["store"]["predictions"] == K
+        assert status["store"]["labels"] == K
