@@ -1,0 +1,563 @@
+"""The Grafana dashboard and Prometheus rules generated from METRIC_DEFINITIONS.
+
+The rules are checked and unit-tested with promtool (input series -> alerts that must fire),
+and the files committed under deploy/ must equal what the generators write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from mlflow_server import free_port
+from service_processes import PrometheusServer, http_json
+from services import require_executable
+
+from mlflow_monitor import ConfigError, DataValidationError, metrics
+from mlflow_monitor.alerts import ALERTS, DEFAULT_JOB, prometheus_rules, rules_yaml
+from mlflow_monitor.cli import cli
+from mlflow_monitor.dashboards import (
+    DEFAULT_PREFIX,
+    dashboard_json,
+    grafana_dashboard,
+    metric_names,
+)
+from mlflow_monitor.metrics import (
+    METRIC_DEFINITIONS,
+    MetricDefinition,
+    MonitorMetrics,
+    start_metrics_server,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYED_DASHBOARD = ROOT / "deploy" / "grafana" / "mlflow-monitor-dashboard.json"
+DEPLOYED_RULES = ROOT / "deploy" / "prometheus" / "mlflow-monitor-rules.yml"
+ODD_NAMES = "Fake reviews (v2) \"blue\" 'prod' \t\x07 \u2018ü\u2019 😀 # : - [x]"
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+
+
+def referenced_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (not functions, labels or keywords)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)  # label matchers and ranges
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])[A-Za-z_:][\w:]*", expr):
+        is_function = expr[match.end() :].lstrip().startswith("(")
+        if not is_function and match.group() not in _KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+def panel_exprs(dashboard: dict) -> list[str]:
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def rule_list(rules: dict) -> list[dict]:
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum(rate(a_total{instance=~"$i"}[$__rate_interval]))', {"a_total"}),
+        ("increase(p_total[30m]) == 0 and on (job, instance) up == 1", {"p_total", "up"}),
+        ('max by (job) (x:y) == 0 or up{job="a b"} == 0', {"x:y", "up"}),
+        ("vector(1e-05) > bogus", {"bogus"}),
+    ],
+    ids=["rate", "and-on", "by-colon", "number"],
+)
+def test_referenced_names_finds_the_metrics(expr, names):
+    assert referenced_names(expr) == names
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [DEFAULT_PREFIX, "team:reviews_v2"], ids=["default", "colon"])
+def test_dashboard_queries_exactly_the_defined_metrics(prefix):
+    dashboard = grafana_dashboard(prefix)
+    defined = set(metric_names(prefix).values())
+    used = set().union(*(referenced_names(e) for e in panel_exprs(dashboard)))
+    assert used == defined
+    json.loads(dashboard_json(dashboard))  # plain JSON, no NaN or objects
+
+
+def test_a_new_metric_definition_gets_a_panel(monkeypatch):
+    extra = MetricDefinition("queue_depth", "gauge", "Rows waiting for the store")
+    counter = MetricDefinition("rejected", "counter", "Rejected rows")
+    monkeypatch.setattr(metrics, "METRIC_DEFINITIONS", (*METRIC_DEFINITIONS, extra, counter))
+    dashboard = grafana_dashboard("m")
+    used = set().union(*(referenced_names(e) for e in panel_exprs(dashboard)))
+    assert {"m_queue_depth", "m_rejected_total"} <= used
+    others = [p for p in dashboard["panels"] if p["title"] in {extra.help, counter.help}]
+    assert [p["targets"][0]["expr"] for p in others] == [
+        'm_queue_depth{instance=~"$instance"}',
+        'rate(m_rejected_total{instance=~"$instance"}[$__rate_interval])',
+    ]
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows[-1] == "Other metrics"
+
+
+def test_every_defined_metric_has_a_panel_of_its_own():
+    rows = [p["title"] for p in grafana_dashboard()["panels"] if p["type"] == "row"]
+    assert "Other metrics" not in rows
+
+
+def test_dashboard_is_importable_grafana_json():
+    dashboard = grafana_dashboard()
+    assert dashboard["schemaVersion"] == 39
+    assert dashboard["id"] is None
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert (
+        variables["instance"]["query"]
+        == f"label_values({DEFAULT_PREFIX}_monitoring_status, instance)"
+    )
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for panel in dashboard["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        mine = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not cells & mine, f"{panel['title']} overlaps another panel"
+        cells |= mine
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)) and all(refs), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+    titles = {p["title"] for p in dashboard["panels"]}
+    assert {"Precision", "Recall", "Accuracy", "F1 score", "Drift p-value"} <= titles
+
+
+def test_uid_is_stable_per_prefix():
+    first, again, other = grafana_dashboard("a"), grafana_dashboard("a"), grafana_dashboard("b")
+    assert first["uid"] == again["uid"] != other["uid"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", first["uid"])
+    assert dashboard_json(first) == dashboard_json(again)
+
+
+def test_baseline_and_threshold_are_drawn_on_the_performance_panels():
+    dashboard = grafana_dashboard(
+        "m", baseline={"precision": 0.9}, performance_threshold=0.1, drift_p_value=0.01
+    )
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    precision = panels["Precision"]
+    assert [t["expr"] for t in precision["targets"]] == [
+        'm_precision{instance=~"$instance"}',
+        "vector(0.9)",
+    ]
+    steps = precision["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, pytest.approx(0.81)]
+    assert len(panels["Recall"]["targets"]) == 1  # no baseline given for recall
+    p_steps = panels["Drift p-value"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert p_steps[1]["value"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"prefix": "1bad"}, ConfigError, "metrics_prefix"),
+        ({"drift_p_value": 1.5}, ConfigError, "drift_p_value"),
+        ({"performance_threshold": 0}, ConfigError, "performance_threshold"),
+        ({"baseline": {"precison": 0.9}}, DataValidationError, "precison"),
+    ],
+    ids=["prefix", "p-value", "threshold", "baseline"],
+)
+def test_dashboard_rejects_bad_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        grafana_dashboard(**kwargs)
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [DEFAULT_PREFIX, "team:reviews_v2"], ids=["default", "colon"])
+def test_rules_reference_only_defined_metrics_and_up(prefix):
+    rules = prometheus_rules(prefix, job="api")
+    allowed = set(metric_names(prefix).values()) | {"up"}
+    for rule in rule_list(rules):
+        assert referenced_names(rule["expr"]) <= allowed, rule["alert"]
+        assert referenced_names(rule["expr"]), rule["alert"]
+
+
+def test_every_alert_names_the_model_and_has_a_severity():
+    rules = rule_list(prometheus_rules("m", model_name="Reviews EU"))
+    assert tuple(r["alert"] for r in rules) == ALERTS
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}
+        assert rule["labels"]["model"] == "Reviews EU"
+        assert "Reviews EU" in rule["annotations"]["summary"]
+        assert "Reviews EU" in rule["annotations"]["description"]
+        assert ("for" in rule) == (rule["alert"] != "RetrainingTriggered")
+
+
+@given(
+    st.text(st.characters(codec="utf-8"), min_size=1).filter(
+        lambda s: "{{" not in s and "}}" not in s
+    )
+)
+def test_rules_yaml_reads_back_as_the_rules(text):
+    rules = prometheus_rules(job=text, model_name=text)
+    assert yaml.safe_load(rules_yaml(rules)) == rules
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model_name": "a {{ $value }}"},
+        {"job": ""},
+        {"no_predictions_minutes": 0},
+        {"for_minutes": 2.5},
+        {"prefix": "bad-prefix"},
+    ],
+    ids=["template", "empty-job", "zero-minutes", "fraction", "prefix"],
+)
+def test_rules_reject_bad_options(kwargs):
+    with pytest.raises(ConfigError):
+        prometheus_rules(**kwargs)
+
+
+@pytest.fixture
+def promtool() -> str:
+    return require_executable("promtool", "prometheus", "/usr/bin/promtool")
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=60, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"prefix": "team:reviews_v2", "job": ODD_NAMES, "model_name": ODD_NAMES, "for_minutes": 1},
+    ],
+    ids=["default", "odd-names"],
+)
+def test_promtool_accepts_the_rules(promtool, tmp_path, kwargs):
+    path = tmp_path / "rules.yml"
+    path.write_text(rules_yaml(prometheus_rules(**kwargs)), encoding="utf-8")
+    out = run(promtool, "check", "rules", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in out.stdout
+
+
+def test_promtool_parses_every_panel_query(promtool, tmp_path):
+    """Each panel query, its Grafana variables filled in, is valid PromQL (as a recording rule)."""
+    filled = {"$__rate_interval": "1m", "$__range": "1h", "$instance": ".*"}
+    exprs = panel_exprs(grafana_dashboard("reviews", baseline={"precision": 0.9}))
+    for variable, value in filled.items():
+        exprs = [e.replace(variable, value) for e in exprs]
+    assert "$" not in "".join(exprs)
+    records = [{"record": f"panel:query{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp_path / "panels.yml"
+    path.write_text(rules_yaml({"groups": [{"name": "panels", "rules": records}]}))
+    out = run(promtool, "check", "rules", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def alert_cases(prefix: str, job: str, rules: dict) -> dict:
+    """promtool unit tests: input series and the alerts that must (not) fire at given times."""
+    names = metric_names(prefix)
+    by_name = {r["alert"]: r for r in rule_list(rules)}
+    quoted_job = json.dumps(job)
+
+    def series(suffix: str, instance: str | None, values: str) -> dict:
+        name = "up" if suffix == "up" else names[suffix]
+        where = f",instance={json.dumps(instance)}" if instance else ""
+        return {"series": f"{name}{{job={quoted_job}{where}}}", "values": values}
+
+    def fired(alert: str, instance: str | None = None) -> dict:
+        rule = by_name[alert]
+        labels = {"job": job, **({"instance": instance} if instance else {}), **rule["labels"]}
+        annotations = {
+            k: v.replace("{{ $labels.instance }}", instance or "").replace("{{ $labels.job }}", job)
+            for k, v in rule["annotations"].items()
+        }
+        return {"exp_labels": labels, "exp_annotations": annotations}
+
+    def at(minutes: int, alert: str, *expected: dict) -> dict:
+        return {"eval_time": f"{minutes}m", "alertname": alert, "exp_alerts": list(expected)}
+
+    a, b = "a:8000", "b:8000"
+    traffic = {
+        "interval": "1m",
+        "input_series": [
+            series("up", a, "1x60"),
+            series("drift_detected", a, "0 0 1x58"),  # drift from 2m
+            series("performance_degraded", a, "0x20 1x40"),  # degraded from 20m
+            series("predictions", a, "0+10x20 200x40"),  # no traffic after 20m
+            series("retraining_triggered", a, "0x10 1x50"),  # a trigger at 11m
+            series("monitoring_status", a, "1x60"),
+            series("up", b, "1x10 0x50"),  # b is down from 11m
+            series("predictions", b, "5x10 _x50"),  # and idle before
+            series("monitoring_status", b, "0x10 _x50"),  # and never ran the checks
+        ],
+        "alert_rule_test": [
+            at(5, "DriftDetected"),  # pending: `for` has not passed yet
+            at(10, "DriftDetected", fired("DriftDetected", a)),
+            at(22, "PerformanceDegraded"),
+            at(30, "PerformanceDegraded", fired("PerformanceDegraded", a)),
+            at(8, "NoPredictions", fired("NoPredictions", b)),  # up but idle
+            at(30, "NoPredictions"),  # b is down: MonitorDown, not NoPredictions
+            at(45, "NoPredictions"),  # a: 25 of 30 minutes silent
+            at(58, "NoPredictions", fired("NoPredictions", a)),
+            at(14, "MonitorDown"),
+            at(20, "MonitorDown", fired("MonitorDown", b)),
+            at(30, "MonitoringStopped"),  # a runs the checks for the job
+            at(10, "RetrainingTriggered"),
+            at(15, "RetrainingTriggered", fired("RetrainingTriggered", a)),
+            at(40, "RetrainingTriggered"),
+        ],
+    }
+    stopped = {
+        "interval": "1m",
+        "input_series": [
+            series("up", a, "1x20"),
+            series("monitoring_status", a, "0x20"),
+            series("monitoring_status", b, "0x20"),
+        ],
+        "alert_rule_test": [
+            at(3, "MonitoringStopped"),
+            at(10, "MonitoringStopped", fired("MonitoringStopped")),
+        ],
+    }
+    return {"evaluation_interval": "1m", "tests": [traffic, stopped]}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "job", "model"),
+    [(DEFAULT_PREFIX, DEFAULT_JOB, None), ("team:reviews_v2", 'api "blue" ü', "Reviews (v2)")],
+    ids=["deployed-file", "custom"],
+)
+def test_promtool_unit_tests_show_the_alerts_fire(promtool, tmp_path, prefix, job, model):
+    rules = prometheus_rules(prefix, job=job, model_name=model)
+    if model is None:
+        rules_file = DEPLOYED_RULES  # the committed file, proven to fire
+    else:
+        rules_file = tmp_path / "rules.yml"
+        rules_file.write_text(rules_yaml(rules), encoding="utf-8")
+    unit = tmp_path / "unit.yml"
+    cases = alert_cases(prefix, job, rules)
+    unit.write_text(yaml.safe_dump({"rule_files": [str(rules_file)], **cases}, allow_unicode=True))
+    out = run(promtool, "test", "rules", str(unit))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
+
+
+def test_promtool_unit_tests_catch_a_rule_that_never_fires(promtool, tmp_path):
+    rules = prometheus_rules()
+    rule_list(rules)[0]["expr"] = rule_list(rules)[0]["expr"].replace("== 1", "== 2")
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(rules_yaml(rules))
+    unit = tmp_path / "unit.yml"
+    cases = alert_cases(DEFAULT_PREFIX, DEFAULT_JOB, rules)
+    unit.write_text(yaml.safe_dump({"rule_files": [str(rules_file)], **cases}))
+    out = run(promtool, "test", "rules", str(unit))
+    assert out.returncode != 0
+    assert "DriftDetected" in out.stdout + out.stderr
+
+
+# Not a prefix with ':' (which metrics_prefix allows): promtool's lint reserves colons for
+# recording rules and reports every name.
+@pytest.mark.parametrize("prefix", [DEFAULT_PREFIX, "reviews_v2"], ids=["default", "other"])
+def test_promtool_accepts_the_exposition(promtool, prefix):
+    fresh = MonitorMetrics(prefix).exposition()
+    used = MonitorMetrics(prefix)
+    used.count_predictions(5)
+    used.count_feedback(2)
+    used.count_trigger()
+    used.set_monitoring(True)
+    used["drift_p_value"].set(0.01)
+    used["precision"].set(0.9)
+    for exposition in (fresh, used.exposition()):
+        out = run(promtool, "check", "metrics", input=exposition.decode())
+        assert out.returncode == 0 and not out.stdout + out.stderr, out.stdout + out.stderr
+
+
+class RulesPrometheus(PrometheusServer):
+    """The tests' private Prometheus, with a rule file loaded."""
+
+    def __init__(self, root: Path, targets: list[str], job: str, rules_file: Path) -> None:
+        super().__init__(root, targets, job=job)
+        self.rules_file = rules_file
+
+    def command(self) -> list[str]:
+        command = super().command()
+        config = self.root / "prometheus.yml"
+        settings = json.loads(config.read_text())
+        config.write_text(json.dumps({**settings, "rule_files": [str(self.rules_file)]}))
+        return command
+
+
+def test_a_real_prometheus_runs_the_rules_and_the_panel_queries(tmp_path):
+    """Scraping a monitor and a dead target: rules load, conditions go active, panels answer."""
+    monitored = MonitorMetrics("reviews")
+    monitored.set_monitoring(True)
+    monitored.count_predictions(10)  # and then no more: NoPredictions
+    monitored["drift_detected"].set(1)
+    monitored["precision"].set(0.8)
+    server, _ = start_metrics_server(monitored, port=0)
+    live, dead = f"127.0.0.1:{server.server_port}", f"127.0.0.1:{free_port()}"
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(rules_yaml(prometheus_rules("reviews", job="reviews-api")))
+    try:
+        with RulesPrometheus(tmp_path / "p", [live, dead], "reviews-api", rules_file) as prom:
+
+            def states() -> dict[str, tuple[str, str]]:
+                groups = http_json(f"{prom.uri}/api/v1/rules")["data"]["groups"]
+                return {r["name"]: (r["health"], r["state"]) for g in groups for r in g["rules"]}
+
+            active = {"DriftDetected", "NoPredictions", "MonitorDown"}
+            deadline = time.monotonic() + 60
+            while {n for n, (_, state) in states().items() if state != "inactive"} != active:
+                assert time.monotonic() < deadline, states()
+                time.sleep(0.5)
+            assert {health for health, _ in states().values()} == {"ok"}
+
+            filled = {"$__rate_interval": "1m", "$__range": "1h", "$instance": ".*"}
+            dashboard = grafana_dashboard("reviews", baseline={"precision": 0.9})
+            answers = {}
+            for panel in dashboard["panels"]:
+                for target in panel.get("targets", []):
+                    expr = target["expr"]
+                    for variable, value in filled.items():
+                        expr = expr.replace(variable, value)
+                    result = prom.query(expr)  # asserts the query succeeded
+                    values = [float(sample["value"][1]) for sample in result]
+                    answers[panel["title"], target["refId"]] = values
+            assert answers["Precision", "A"] == [0.8]
+            assert answers["Precision", "B"] == [0.9]  # the baseline
+            assert answers["Drift", "A"] == answers["Monitoring", "A"] == [1.0]
+            assert answers["Performance", "A"] == [0.0]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- committed files and the CLI -----------------------------------------------------------
+
+
+def test_deployed_files_are_what_the_generators_write():
+    dashboard, rules = (p.relative_to(ROOT) for p in (DEPLOYED_DASHBOARD, DEPLOYED_RULES))
+    regenerate = (
+        f"regenerate with: mlflow-monitor grafana-dashboard -o {dashboard}"
+        f" && mlflow-monitor prometheus-rules -o {rules}"
+    )
+    expected_dashboard = dashboard_json(grafana_dashboard())
+    assert DEPLOYED_DASHBOARD.read_text(encoding="utf-8") == expected_dashboard, regenerate
+    expected_rules = rules_yaml(prometheus_rules())
+    assert DEPLOYED_RULES.read_text(encoding="utf-8") == expected_rules, regenerate
+
+
+def test_cli_writes_the_deployed_files_by_default(runner):
+    dashboard = runner.invoke(cli, ["grafana-dashboard"])
+    assert dashboard.exit_code == 0, dashboard.output
+    assert dashboard.stdout == DEPLOYED_DASHBOARD.read_text(encoding="utf-8")
+    rules = runner.invoke(cli, ["prometheus-rules"])
+    assert rules.exit_code == 0, rules.output
+    assert rules.stdout == DEPLOYED_RULES.read_text(encoding="utf-8")
+
+
+def test_cli_options_reach_the_generators(runner, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"precision": 0.9, "recall": 0.8}))
+    out = tmp_path / "dashboard.json"
+    result = runner.invoke(
+        cli,
+        [
+            "grafana-dashboard",
+            "--prefix",
+            "reviews",
+            "--baseline",
+            str(baseline),
+            "--performance-threshold",
+            "0.1",
+            "--drift-p-value",
+            "0.01",
+            "--title",
+            "Reviews",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.stderr
+    expected = grafana_dashboard(
+        "reviews",
+        baseline={"precision": 0.9, "recall": 0.8},
+        performance_threshold=0.1,
+        drift_p_value=0.01,
+        title="Reviews",
+    )
+    assert json.loads(out.read_text()) == json.loads(dashboard_json(expected))
+
+    rules_file = tmp_path / "rules.yml"
+    result = runner.invoke(
+        cli,
+        [
+            "prometheus-rules",
+            "--prefix",
+            "reviews",
+            "--job",
+            "reviews-api",
+            "--model-name",
+            "Reviews",
+            "--no-predictions-minutes",
+            "10",
+            "--for-minutes",
+            "2",
+            "--output",
+            str(rules_file),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    expected_rules = prometheus_rules(
+        "reviews", job="reviews-api", model_name="Reviews", no_predictions_minutes=10, for_minutes=2
+    )
+    assert rules_file.read_text() == rules_yaml(expected_rules)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grafana-dashboard", "--prefix", "1bad"], "metrics_prefix"),
+        (["grafana-dashboard", "--baseline", "{not-json}"], "is not JSON"),
+        (["prometheus-rules", "--model-name", "{{ x }}"], "model_name"),
+        (["prometheus-rules", "-o", "/nonexistent-dir/rules.yml"], "cannot write"),
+    ],
+    ids=["prefix", "baseline", "template", "unwritable"],
+)
+def test_cli_errors_are_one_line(runner, tmp_path, args, message):
+    if "{not-json}" in args:
+        bad = tmp_path / "baseline.json"
+        bad.write_text("{not-json}")
+        args = [str(bad) if a == "{not-json}" else a for a in args]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_help_shows_the_defaults(runner):
+    dashboard_help = runner.invoke(cli, ["grafana-dashboard", "--help"]).output
+    rules_help = runner.invoke(cli, ["prometheus-rules", "--help"]).output
+    assert DEFAULT_PREFIX in dashboard_help and DEFAULT_PREFIX in rules_help
+    assert DEFAULT_JOB in rules_help
