@@ -45,13 +45,23 @@ class PostgresServer:
         bin_dir: directory of ``initdb`` and ``pg_ctl``.
         port: port on 127.0.0.1 (default: a free one, kept across restarts).
         startup_timeout: seconds ``pg_ctl`` waits for the server to accept connections.
+        fsync: whether commits wait for the disk; off by default (throwaway data, and a
+            shared small machine), on for benchmarks.
 
     Raises:
         RuntimeError: running as root and there is no ``postgres`` OS user to run as.
     """
 
-    def __init__(self, bin_dir: Path, port: int | None = None, startup_timeout: int = 60) -> None:
+    def __init__(
+        self,
+        bin_dir: Path,
+        port: int | None = None,
+        startup_timeout: int = 60,
+        *,
+        fsync: bool = False,
+    ) -> None:
         self.bin_dir = Path(bin_dir)
+        self.fsync = fsync
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self._as_root = os.geteuid() == 0
@@ -118,7 +128,7 @@ class PostgresServer:
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.socket_dir}",
-                "-c fsync=off",  # throwaway data, and a shared small machine
+                f"-c fsync={'on' if self.fsync else 'off'}",
                 "-c max_connections=200",
             ]
         )

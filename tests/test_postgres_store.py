@@ -198,3 +198,35 @@ def test_feature_bytes_survive_bytea(postgres_uri, rows, rng):
         got = np.vstack(store.take_features(1, rows))
     np.testing.assert_array_equal(got, values)
     assert np.signbit(got[0, 2])
+
+
+def test_the_writer_writes_again_once_the_database_is_back(postgres_uri, postgres_server):
+    store = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
+    store.add(batch([f"a{i}" for i in range(10)]))
+    assert store.flush(30)
+    postgres_server.stop()
+    try:
+        store.add(batch([f"b{i}" for i in range(10)]))  # never raises
+        assert store.flush(60)  # the writer gave up on them
+    finally:
+        postgres_server.start()
+    store.add(batch([f"c{i}" for i in range(10)]))
+    assert store.flush(30)
+    counts = store.counts()
+    assert (counts.predictions, counts.dropped) == (20, 10)
+    store.close()
+
+
+def test_a_connection_lost_during_copy_is_an_invalidated_operational_error(postgres_uri):
+    with SqlInferenceStore(postgres_uri, "reviews", "3") as store:
+        conn = store.engine.connect()
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with store.engine.connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        row = (store._stream, "x", 1.0, "1", None, None, None)
+        with pytest.raises(sa.exc.OperationalError) as caught:
+            store._insert_predictions(conn, [row])
+        assert caught.value.connection_invalidated and conn.invalidated
+        conn.close()
+        store.add(batch(["y"]))
+        assert store.counts().predictions == 1  # the pool is usable again
