@@ -36,6 +36,7 @@ ALERTS: Final = (
     "MonitorDown",
     "MonitoringStopped",
     "RetrainingTriggered",
+    "RecordsDropped",
 )
 
 
@@ -82,7 +83,7 @@ def prometheus_rules(
 
     def alert(name: str, expr: str, severity: str, summary: str, text: str) -> dict[str, Any]:
         rule: dict[str, Any] = {"alert": name, "expr": expr}
-        if name != "RetrainingTriggered":  # an event: it fires at once
+        if name not in ("RetrainingTriggered", "RecordsDropped"):  # events: they fire at once
             rule["for"] = f"{for_minutes}m"
         rule["labels"] = {"severity": severity, "model": model}
         rule["annotations"] = {"summary": summary, "description": text}
@@ -143,6 +144,15 @@ def prometheus_rules(
             f"{where} fired a retraining trigger for {model} in the last {RETRAINING_WINDOW} "
             "(drift, degraded performance or a manual request); `mlflow-monitor status` "
             "lists the trigger history.",
+        ),
+        alert(
+            "RecordsDropped",
+            f"increase({names['records_dropped']}[{RETRAINING_WINDOW}]) > 0",
+            "warning",
+            f"Predictions of model {model} were not recorded",
+            f"{where} dropped prediction records of {model} in the last {RETRAINING_WINDOW}: "
+            "the inference store's queue was full (the database is unreachable or too slow) "
+            "or the database refused them. Drift and performance checks miss that traffic.",
         ),
     ]
     return {"groups": [{"name": f"mlflow-monitor-{prefix}", "rules": rules}]}

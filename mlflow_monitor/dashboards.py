@@ -101,9 +101,13 @@ def grafana_dashboard(
     grid.row("Traffic and retraining")
     rates = [
         _target(f"rate({names[s]}{_INSTANCE}[$__rate_interval])", f"{label} {{{{instance}}}}")
-        for s, label in (("predictions", "predictions"), ("feedback", "labels"))
+        for s, label in (
+            ("predictions", "predictions"),
+            ("feedback", "labels"),
+            ("records_dropped", "dropped"),
+        )
     ]
-    grid.add(_timeseries("Predictions and labels / s", rates), 12)
+    grid.add(_timeseries("Predictions, labels and dropped records / s", rates), 12)
     triggered = f"increase({names['retraining_triggered']}{_INSTANCE}[$__rate_interval])"
     bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
     bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)

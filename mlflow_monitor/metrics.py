@@ -69,6 +69,12 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition("retraining_triggered", "counter", "Retraining triggers fired"),
     MetricDefinition("predictions", "counter", "Predictions recorded"),
     MetricDefinition("feedback", "counter", "Ground-truth labels recorded"),
+    MetricDefinition(
+        "records_dropped",
+        "counter",
+        "Prediction records dropped because the inference store's queue was full or the "
+        "database refused them",
+    ),
 )
 
 
@@ -102,14 +108,15 @@ class MonitorMetrics:
                 )
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
-        unknown = float("nan")
-        for suffix in _UNKNOWN_UNTIL_CHECKED:
+        initial = {suffix: float("nan") for suffix in _UNKNOWN_UNTIL_CHECKED}
+        initial.update(drift_detected=0.0, performance_degraded=0.0)
+        for suffix, value in initial.items():
             if multiprocess_dir() is None:
-                self._metrics[suffix].set(unknown)
+                self._metrics[suffix].set(value)
             else:
                 # Timestamped at the epoch, so any value a checking worker sets is more
                 # recent, however late this worker starts.
-                self._metrics[suffix]._value.set(unknown, timestamp=_EPOCH)
+                self._metrics[suffix]._value.set(value, timestamp=_EPOCH)
 
     def __getitem__(self, suffix: str) -> Any:
         return self._metrics[suffix]
@@ -121,6 +128,10 @@ class MonitorMetrics:
     def count_feedback(self, n: int = 1) -> None:
         """Add ``n`` recorded labels."""
         self._metrics["feedback"].inc(n)
+
+    def count_dropped(self, n: int) -> None:
+        """Add ``n`` prediction records the store dropped."""
+        self._metrics["records_dropped"].inc(n)
 
     def count_trigger(self) -> None:
         """Add one fired retraining trigger."""

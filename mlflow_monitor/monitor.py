@@ -122,6 +122,7 @@ class ModelMonitor:
             )
         self._counts = {"predictions": 0, "feedback": 0}
         self._counts_lock = threading.Lock()
+        self._dropped_exported = 0  # store drops already added to records_dropped_total
         self._check_lock = threading.Lock()
         self._tracker_lock = threading.Lock()
         self._last: dict[str, CheckResult] = {}
@@ -296,7 +297,24 @@ class ModelMonitor:
             self.prometheus_metrics.count_predictions(n)
             if labelled:
                 self.prometheus_metrics.count_feedback(labelled)
+            self.export_store_counters()
         return batch.prediction_ids
+
+    def export_store_counters(self) -> None:
+        """Bring ``<prefix>_records_dropped_total`` up to the store's count of dropped records.
+
+        Called after each recording; the serve app also calls it before each scrape, so drops
+        by the store's background writer show while no traffic arrives.
+        """
+        dropped = int(getattr(self.store, "dropped", 0))
+        if self.prometheus_metrics is None or dropped <= self._dropped_exported:
+            return
+        with self._counts_lock:
+            new = dropped - self._dropped_exported
+            if new <= 0:
+                return
+            self._dropped_exported = dropped
+        self.prometheus_metrics.count_dropped(new)
 
     def record_feedback(self, prediction_id: Any, true_label: Any) -> None:
         """Attach the true label that arrived later to an earlier prediction.

@@ -205,7 +205,8 @@ def test_every_alert_names_the_model_and_has_a_severity():
         assert rule["labels"]["model"] == "Reviews EU"
         assert "Reviews EU" in rule["annotations"]["summary"]
         assert "Reviews EU" in rule["annotations"]["description"]
-        assert ("for" in rule) == (rule["alert"] != "RetrainingTriggered")
+        events = ("RetrainingTriggered", "RecordsDropped")  # fire at once, no `for`
+        assert ("for" in rule) == (rule["alert"] not in events)
 
 
 @settings(deadline=None)  # a shared machine: time is no property of the text
@@ -310,6 +311,7 @@ def alert_cases(prefix: str, job: str, rules: dict) -> dict:
             series("up", b, "1x10 0x50"),  # b is down from 11m
             series("predictions", b, "5x10 _x50"),  # and idle before
             series("monitoring_status", b, "0x10 _x50"),  # and never ran the checks
+            series("records_dropped", a, "0x30 25x30"),  # 25 records dropped at 31m
         ],
         "alert_rule_test": [
             at(5, "DriftDetected"),  # pending: `for` has not passed yet
@@ -326,6 +328,9 @@ def alert_cases(prefix: str, job: str, rules: dict) -> dict:
             at(10, "RetrainingTriggered"),
             at(15, "RetrainingTriggered", fired("RetrainingTriggered", a)),
             at(40, "RetrainingTriggered"),
+            at(30, "RecordsDropped"),
+            at(33, "RecordsDropped", fired("RecordsDropped", a)),
+            at(50, "RecordsDropped"),  # more than 15 minutes ago
         ],
     }
     stopped = {

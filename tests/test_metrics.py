@@ -20,6 +20,8 @@ DOCUMENTED = {
     "fake_review_detection_retraining_triggered_total": "counter",
     "fake_review_detection_predictions_total": "counter",
     "fake_review_detection_feedback_total": "counter",
+    # Named by the serving issue (#4): records the store's full queue dropped.
+    "fake_review_detection_records_dropped_total": "counter",
 }
 
 
@@ -134,3 +136,23 @@ def test_check_results_are_unknown_before_the_first_check(registry):
     ):
         assert math.isnan(registry.get_sample_value(f"fake_review_detection_{suffix}")), suffix
     assert registry.get_sample_value("fake_review_detection_drift_detected") == 0
+
+
+def test_records_the_store_dropped_are_counted_once(tmp_path):
+    from mlflow_monitor.monitor import ModelMonitor
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    store = SqlInferenceStore(
+        f"sqlite:///{tmp_path}/s.db", queue_size=10, put_timeout=0.0, flush_seconds=60
+    )
+    monitor = ModelMonitor({"metrics_prefix": "drops"}, store=store)
+    try:
+        monitor.record_predictions([1] * 25, [0.9] * 25)  # 10 fit in the queue
+        dropped = store.counts().dropped
+        assert dropped == 15
+        assert monitor.prometheus_metrics.value("records_dropped") == dropped
+        monitor.export_store_counters()  # nothing new: nothing added
+        assert monitor.prometheus_metrics.value("records_dropped") == dropped
+    finally:
+        monitor.close()
+        store.close()
