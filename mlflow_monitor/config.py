@@ -18,9 +18,11 @@ from mlflow_monitor.exceptions import ConfigError
 
 __all__ = [
     "DRIFT_BACKENDS",
+    "DRIFT_DTYPES",
     "FEATURE_CORRECTIONS",
     "MonitorConfig",
     "RetrainingCallback",
+    "check_backend_dtype",
     "check_resolution",
     "validate_update_ref",
 ]
@@ -28,6 +30,7 @@ __all__ = [
 RetrainingCallback = Callable[[str, dict[str, Any]], None]
 
 DRIFT_BACKENDS = ("builtin", "alibi-detect")
+DRIFT_DTYPES = ("float64", "float32")
 RETRAIN_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -77,6 +80,7 @@ class MonitorConfig:
     drift_min_samples: int = 100
     drift_n_permutations: int = 100
     drift_backend: str = "builtin"
+    drift_dtype: str = "float64"
     drift_feature_correction: str = "bonferroni"
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
@@ -192,6 +196,20 @@ def check_resolution(p_val: float, n_permutations: int, key: str = "p_val") -> N
         )
 
 
+def check_backend_dtype(backend: str, dtype: str, key: str = "dtype") -> None:
+    """Refuse float32 for a backend that computes in float64 only.
+
+    Raises:
+        ConfigError: ``dtype`` is not ``"float64"`` and ``backend`` is ``"alibi-detect"``.
+    """
+    if backend == "alibi-detect" and dtype != "float64":
+        raise ConfigError(
+            f"{key}={dtype!r} applies to the builtin drift backend only; the alibi-detect "
+            "backend computes in float64 (leave the dtype at 'float64' or use "
+            "drift_backend='builtin')"
+        )
+
+
 def _fail(key: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{key} must be {expected}, got {value!r}")
 
@@ -279,6 +297,8 @@ def _validate(cfg: MonitorConfig) -> None:
     _int(cfg, "drift_n_permutations", 1)
     check_resolution(cfg.drift_p_value, cfg.drift_n_permutations, "drift_p_value")
     _choice(cfg, "drift_backend", DRIFT_BACKENDS)
+    _choice(cfg, "drift_dtype", DRIFT_DTYPES)
+    check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
     _number(cfg, "retraining_cooldown_minutes", 0.0, None, open_low=False)
     _int(cfg, "max_pending_feedback", 1)

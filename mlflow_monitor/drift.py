@@ -16,8 +16,10 @@ import numpy as np
 
 from mlflow_monitor.config import (
     DRIFT_BACKENDS,
+    DRIFT_DTYPES,
     FEATURE_CORRECTIONS,
     MonitorConfig,
+    check_backend_dtype,
     check_resolution,
     validate_update_ref,
 )
@@ -52,9 +54,16 @@ class MMDBackend(Protocol):
 
 
 class BuiltinMMD:
-    """The exact numpy implementation in :mod:`mlflow_monitor.mmd`."""
+    """The exact numpy implementation in :mod:`mlflow_monitor.mmd`.
+
+    Args:
+        dtype: precision of the kernel products, ``"float64"`` or ``"float32"``.
+    """
 
     name = "builtin"
+
+    def __init__(self, dtype: str = "float64") -> None:
+        self.dtype = np.dtype(dtype)
 
     def test(
         self,
@@ -66,12 +75,12 @@ class BuiltinMMD:
         rng: np.random.Generator,
     ) -> MMDTestResult:
         """Run :func:`mlflow_monitor.mmd.mmd_permutation_test`."""
-        return mmd_permutation_test(x_ref, x, sigma, n_permutations, p_val, rng)
+        return mmd_permutation_test(x_ref, x, sigma, n_permutations, p_val, rng, dtype=self.dtype)
 
 
-def _backend(name: str) -> MMDBackend:
+def _backend(name: str, dtype: str) -> MMDBackend:
     if name == "builtin":
-        return BuiltinMMD()
+        return BuiltinMMD(dtype)
     from mlflow_monitor.alibi_backend import AlibiMMD
 
     return AlibiMMD()
@@ -126,6 +135,10 @@ class DriftDetector:
             bandwidth by ``sigma``. None keeps the reference fixed.
         feature_correction: ``"bonferroni"``, ``"holm"`` or ``"fdr"``.
         random_seed: seed of the permutations, for reproducible p-values.
+        dtype: precision of the built-in backend's kernel products: ``"float64"`` (default)
+            or ``"float32"`` (about twice as fast; the statistic stays within about 1e-8
+            relative of float64, see :mod:`mlflow_monitor.mmd`). The alibi-detect backend
+            computes in float64 only.
 
     Example:
         >>> detector = DriftDetector(p_val=0.01).fit(reference)  # doctest: +SKIP
@@ -141,6 +154,7 @@ class DriftDetector:
         update_ref: Mapping[str, Any] | None = None,
         feature_correction: str = "bonferroni",
         random_seed: int | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.p_val = p_val
         self.preprocess_fn = preprocess_fn
@@ -149,9 +163,10 @@ class DriftDetector:
         self.update_ref = dict(update_ref) if update_ref is not None else None
         self.feature_correction = feature_correction
         self.random_seed = random_seed
+        self.dtype = dtype
         self._validate_params()
         self._rng = np.random.default_rng(random_seed)
-        self._backend = _backend(backend)
+        self._backend = _backend(backend, dtype)
         self.reference_: FloatArray | None = None
         self.feature_names_: list[str] = []
         self.sigma_: float | None = None
@@ -170,6 +185,7 @@ class DriftDetector:
             update_ref=config.drift_update_ref,
             feature_correction=config.drift_feature_correction,
             random_seed=config.random_seed,
+            dtype=config.drift_dtype,
         )
 
     def _validate_params(self) -> None:
@@ -184,6 +200,9 @@ class DriftDetector:
         check_resolution(float(p), n)
         if self.backend not in DRIFT_BACKENDS:
             raise ConfigError(f"backend must be one of {DRIFT_BACKENDS}, got {self.backend!r}")
+        if self.dtype not in DRIFT_DTYPES:
+            raise ConfigError(f"dtype must be one of {DRIFT_DTYPES}, got {self.dtype!r}")
+        check_backend_dtype(self.backend, self.dtype)
         validate_update_ref(self.update_ref, key="update_ref")
         if self.feature_correction not in FEATURE_CORRECTIONS:
             raise ConfigError(
@@ -323,6 +342,7 @@ class DriftDetector:
             "backend": self.backend,
             "update_ref": self.update_ref,
             "feature_correction": self.feature_correction,
+            "dtype": self.dtype,
             "feature_names": self.feature_names_,
             "sigma": self.sigma_,
         }

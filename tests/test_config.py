@@ -53,6 +53,12 @@ def test_every_documented_option_is_accepted():
         ({"drift_update_ref": {"first": 10}}, "unknown key 'first'"),
         ({"drift_update_ref": 5}, "drift_update_ref must be a dict"),
         ({"drift_backend": "torch"}, "drift_backend must be one of 'builtin', 'alibi-detect'"),
+        ({"drift_dtype": "float16"}, "drift_dtype must be one of 'float64', 'float32', got"),
+        ({"drift_dtype": None}, "drift_dtype must be one of 'float64', 'float32', got None"),
+        (
+            {"drift_backend": "alibi-detect", "drift_dtype": "float32"},
+            "drift_dtype='float32' applies to the builtin drift backend only",
+        ),
         ({"drift_min_samples": 500, "drift_window_size": 100}, "must not exceed"),
         ({"random_seed": -1}, "random_seed"),
         ({"store_uri": "mysql://db"}, "store_uri must be None or a SQLAlchemy URL of a sqlite"),
@@ -87,6 +93,13 @@ def test_update_ref_none_keeps_whole_reference():
     config = MonitorConfig.from_dict({"drift_update_ref": None})
     assert config.reference_size is None
     assert config.bandwidth_scale == 1.0
+
+
+def test_drift_dtype_defaults_to_float64_and_accepts_float32():
+    assert MonitorConfig.from_dict(None).drift_dtype == "float64"
+    config = MonitorConfig.from_dict({"drift_dtype": "float32"})
+    assert config.drift_dtype == "float32"
+    assert config.to_dict()["drift_dtype"] == "float32"
 
 
 def test_store_options_default_to_the_in_process_store():

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_monitor import ConfigError, DataValidationError, DriftDetector, NotFittedError
+from mlflow_monitor import (
+    ConfigError,
+    DataValidationError,
+    DriftDetector,
+    MonitorConfig,
+    NotFittedError,
+)
+from mlflow_monitor import drift as drift_module
 from mlflow_monitor.drift import adjust_p_values
 
 
@@ -114,12 +121,52 @@ def test_detect_before_fit():
         {"feature_correction": "sidak"},
         {"preprocess_fn": "not callable"},
         {"update_ref": {"last": 1}},
+        {"dtype": "float16"},
+        {"dtype": np.float32},
     ],
     ids=str,
 )
 def test_bad_parameters(kwargs):
     with pytest.raises(ConfigError):
         DriftDetector(**kwargs)
+
+
+def test_float32_gives_the_float64_verdict_and_statistic(rng):
+    reference = rng.normal(size=(400, 4))
+    batches = [rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + [0.0, 0.4, 0.0, 0.0]]
+    for batch in batches:
+        results = [
+            DriftDetector(random_seed=3, update_ref=None, dtype=dtype).fit(reference).detect(batch)
+            for dtype in ("float64", "float32")
+        ]
+        wide, narrow = results
+        # Absolute: without drift MMD² is close to 0, where relative error means nothing.
+        assert narrow.distance == pytest.approx(wide.distance, rel=0, abs=1e-8)
+        assert narrow.p_value == wide.p_value  # same seed, same splits
+        assert narrow.drift_detected == wide.drift_detected
+    assert [r.drift_detected for r in results] == [True, True]
+
+
+def test_dtype_reaches_the_builtin_backend(monkeypatch, rng):
+    seen = []
+    original = drift_module.mmd_permutation_test
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["dtype"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(drift_module, "mmd_permutation_test", spy)
+    config = MonitorConfig.from_dict({"drift_dtype": "float32"})
+    detector = DriftDetector.from_config(config).fit(rng.normal(size=(50, 2)))
+    detector.detect(rng.normal(size=(40, 2)))
+    DriftDetector().fit(rng.normal(size=(50, 2))).detect(rng.normal(size=(40, 2)))
+    assert seen == [np.float32, np.float64]
+    assert detector.get_state()[0]["dtype"] == "float32"
+
+
+def test_float32_is_refused_for_the_alibi_backend():
+    with pytest.raises(ConfigError, match="alibi-detect backend computes in float64"):
+        DriftDetector(backend="alibi-detect", dtype="float32")
 
 
 def test_p_value_corrections_against_hand_computed_values():
