@@ -25,8 +25,14 @@ from mlflow_monitor.sql_store import SqlInferenceStore
 from mlflow_monitor.store import PredictionBatch
 
 
-def write(uri: str, stream: str, rows: int, batch: int, features: int, start: float) -> float:
+def write(
+    uri: str, stream: str, rows: int, batch: int, features: int, start: float, copy: bool
+) -> float:
     """Add ``rows`` predictions and wait until they are committed; seconds taken."""
+    if not copy:  # what PostgreSQL writers did before COPY, for comparison
+        import mlflow_monitor.sql_schema as schema
+
+        schema._copy_insert = schema._executemany_insert  # type: ignore[assignment]
     store = SqlInferenceStore(uri, "bench", stream)
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(batch, features))
@@ -44,17 +50,19 @@ def write(uri: str, stream: str, rows: int, batch: int, features: int, start: fl
     return seconds
 
 
-def run(uri: str, args: argparse.Namespace) -> list[float]:
+def run(uri: str, args: argparse.Namespace, copy: bool = True) -> list[float]:
     """Rows per second of each repeat (all writers' rows over the slowest writer's time)."""
     SqlInferenceStore(uri, "bench", "setup").close()  # create the schema outside the timing
     rates = []
     context = multiprocessing.get_context("spawn")
-    with context.Pool(args.writers) as pool:
+    with context.Pool(args.writers, maxtasksperchild=1) as pool:  # a fresh import per run
         for repeat in range(args.repeats + 1):  # the first is a warm-up
-            start = time.time() + 1.0
+            start = time.time() + 3.0  # after the spawned workers import
             stream = f"run-{repeat}-{uuid.uuid4().hex[:6]}"
             jobs = [
-                pool.apply_async(write, (uri, stream, args.rows, args.batch, args.features, start))
+                pool.apply_async(
+                    write, (uri, stream, args.rows, args.batch, args.features, start, copy)
+                )
                 for _ in range(args.writers)
             ]
             slowest = max(job.get() for job in jobs)
@@ -72,6 +80,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--postgres-url", help="an existing database (default: a private one)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--compare-executemany",
+        action="store_true",
+        help="also time PostgreSQL with executemany instead of COPY",
+    )
     args = parser.parse_args()
 
     print("\n".join(f"- {line}" for line in machine_summary()))
@@ -85,7 +98,7 @@ def main() -> None:
         results.append(("SQLite (WAL)", run(f"sqlite:///{tmp}/bench.db", args)))
     if not args.skip_postgres:
         if args.postgres_url:
-            results.append(("PostgreSQL", run(args.postgres_url, args)))
+            results.append(("PostgreSQL, COPY", run(args.postgres_url, args)))
         else:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
             from postgres import PostgresServer, find_bin_dir
@@ -96,7 +109,10 @@ def main() -> None:
             with PostgresServer(bin_dir, fsync=True) as server:
                 version = bin_dir.parent.name
                 url = server.create_database()
-                results.append((f"PostgreSQL {version} (local, fsync on)", run(url, args)))
+                name = f"PostgreSQL {version} (local, fsync on)"
+                results.append((f"{name}, COPY", run(url, args)))
+                if args.compare_executemany:
+                    results.append((f"{name}, executemany", run(url, args, copy=False)))
     print(f"- 1-min load average after: {os.getloadavg()[0]:.2f}\n")
     rows = [
         [

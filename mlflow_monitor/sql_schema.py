@@ -218,6 +218,12 @@ def bulk_insert(
     client CPU per row, and twice the rows per second."""
     if engine.dialect.driver == "psycopg":
         return _copy_insert(engine, table, columns)
+    return _executemany_insert(engine, table, columns)
+
+
+def _executemany_insert(
+    engine: Engine, table: sa.Table, columns: tuple[str, ...]
+) -> Callable[[Connection, list[Row]], None]:
     compiled = table.insert().values({c: sa.bindparam(c) for c in columns}).compile(engine)
     sql = str(compiled)
     named = not compiled.positional  # e.g. psycopg's %(name)s: rows become dicts
