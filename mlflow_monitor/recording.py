@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ def probability_value(value: Any) -> float | None:
 
 
 _MAX_ID_LENGTH = 255
+_FEW_IDS = 4
 
 
 def prediction_id_value(value: Any) -> str:
@@ -59,13 +61,21 @@ def prediction_id_value(value: Any) -> str:
 
 
 def new_ids(n: int) -> list[str]:
-    """``n`` random UUID4s as 32-digit hex strings, generated together (about 20x faster than
-    ``uuid.uuid4().hex`` per row)."""
+    """``n`` random UUID4s as 32-digit hex strings, generated together (about 40x faster than
+    ``uuid.uuid4().hex`` per row).
+
+    The bytes come from ``os.urandom``, as ``uuid4``'s do: ids are handed to clients, who
+    label predictions by id, so they must not be predictable.
+    """
+    if n <= _FEW_IDS:  # numpy's fixed cost (about 8 us) outweighs its speed here
+        return [uuid.uuid4().hex for _ in range(n)]
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     digits = raw.tobytes().hex()
-    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
+    # Viewing the digits as n 32-character numpy strings splits them 3x faster than slicing.
+    ids: list[str] = np.frombuffer(digits.encode("utf-32-le"), dtype="<U32").tolist()
+    return ids
 
 
 def column_of(values: Any, what: str, n: int | None) -> np.ndarray[Any, Any] | list[Any]:
@@ -127,6 +137,15 @@ def probability_column(values: Any, n: int) -> list[float | None]:
     return [probability_value(v) for v in column]
 
 
+def _plain_ids(column: list[Any]) -> bool:
+    """True when every id is a non-empty str of at most 255 characters, checked for the
+    whole list at once (a batch that fails is validated id by id, to name the bad one)."""
+    if set(map(type, column)) != {str}:
+        return False
+    lengths = list(map(len, column))
+    return min(lengths) > 0 and max(lengths) <= _MAX_ID_LENGTH
+
+
 def prediction_id_column(values: Any, n: int) -> list[str]:
     """``n`` unique ids, generated when ``values`` is None."""
     if values is None:
@@ -134,6 +153,8 @@ def prediction_id_column(values: Any, n: int) -> list[str]:
     column = column_of(values, "prediction_ids", n)
     if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
         ids = [str(v) for v in column.tolist()]
+    elif isinstance(column, list) and _plain_ids(column):
+        ids = column
     else:
         ids = [prediction_id_value(v) for v in column]
     if len(set(ids)) != n:
