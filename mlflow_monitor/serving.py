@@ -486,6 +486,8 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         metrics = monitor.prometheus_metrics
         if metrics is None:
             raise ConfigError("Prometheus metrics are off (enable_prometheus=False)")
+        # Drops by the store's background writer since the last recording.
+        monitor.export_store_counters()
         return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)
 
     app.get("/monitoring/metrics")(metrics_response)
