@@ -493,12 +493,12 @@ class SqlInferenceStore(InferenceStore):
         The read and the cursor move are a compare-and-set on the stream's cursor, so two
         processes checking at once never get the same row. The cursor needs every row below
         it to be visible when it moves. SQLite's single writer makes rows visible in sequence
-        order. On PostgreSQL, sequence numbers are handed out at insert time, so a writer
-        that commits late would leave rows below the cursor; there, each writer transaction
-        holds the stream's advisory lock in shared mode, and this method first takes it
-        exclusively, which waits for the writers in flight, to read the highest sequence
-        number written: every row up to it has committed and every later row gets a higher
-        number, so rows are taken up to it only.
+        order. PostgreSQL hands out sequence numbers at insert time, so a writer that commits
+        late would leave rows below the cursor. There, writer transactions hold the stream's
+        advisory lock in shared mode; this method takes it exclusively, which waits for the
+        writers in flight, and reads the highest sequence number written. Every row up to
+        that number has committed and every later row gets a higher one, so only rows up to
+        it are taken.
 
         Returns:
             The most recent ``max_rows`` rows, or None (nothing consumed) while fewer than
@@ -532,8 +532,8 @@ class SqlInferenceStore(InferenceStore):
             # Another process took rows since our read: read again from its cursor.
 
     def _written_horizon(self) -> int | None:
-        """On PostgreSQL, the highest sequence number of this stream below which no insert is
-        still in flight (None: no bound needed, or nothing written)."""
+        """On PostgreSQL, the highest sequence number of this stream that has committed, with
+        no insert of a lower one still in flight (0 if none); None on SQLite (no bound)."""
         if not self._postgresql:
             return None
         with self.engine.begin() as conn:
@@ -543,7 +543,7 @@ class SqlInferenceStore(InferenceStore):
                     predictions.c.stream_id == self._stream
                 )
             ).scalar()
-        return None if top is None else int(top)
+        return 0 if top is None else int(top)
 
     def pending_features(self) -> int:
         """Drift rows recorded since the last :meth:`take_features` (not capped)."""

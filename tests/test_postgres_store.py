@@ -168,6 +168,42 @@ def test_a_late_committing_writer_loses_no_drift_row(postgres_uri):
         store.close()
 
 
+def test_rows_written_after_the_bound_wait_for_the_next_check(postgres_uri):
+    """Between bounding its read and reading, a check must not take rows of writers that
+    started after the bound: one of them may still commit a lower sequence number."""
+    slow = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
+    fast = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
+    checker = SqlInferenceStore(postgres_uri, "reviews", "3")
+    inserted, commit = threading.Event(), threading.Event()
+    insert = slow._insert_predictions
+
+    def insert_then_wait(conn, rows):
+        insert(conn, rows)
+        inserted.set()
+        commit.wait(30)
+
+    slow._insert_predictions = insert_then_wait
+    bound = checker._written_horizon
+
+    def bound_then_write():  # the stream is empty when the bound is read
+        horizon = bound()
+        slow.add(batch([f"s{i}" for i in range(10)], range(10)))
+        assert inserted.wait(30)
+        fast.add(batch([f"f{i}" for i in range(10)], range(10, 20)))
+        assert fast.flush(30)
+        return horizon
+
+    checker._written_horizon = bound_then_write
+    assert checker.take_features(1, 100) is None
+    checker._written_horizon = bound
+    commit.set()
+    assert slow.flush(30)
+    rows = checker.take_features(1, 100)
+    assert [float(r[0]) for r in rows] == [float(i) for i in range(20)]
+    for store in (slow, fast, checker):
+        store.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_new_database_is_set_up_by_several_processes_at_once(backend, tmp_path, request):
     if backend == "sqlite":
