@@ -2,9 +2,10 @@
 
 Trains and registers the fake-review detector with the repository's ``MLproject`` (which also
 registers a monitored version), loads the monitored model, predicts normal traffic and labels
-it (the check finds nothing), predicts drifted traffic and labels it (the check finds drift and
-degradation and launches the ``retrain`` project run), waits for version 2, and prints the
-baselines of both versions and where to look in the MLflow UI.
+it (the check finds nothing), serves it with ``mlflow-monitor serve --workers 2`` and sends
+drifted traffic and its labels over HTTP (the check finds drift and degradation and launches
+the ``retrain`` project run), waits for version 2, and prints the baselines of both versions and
+where to look in the MLflow UI.
 
     python examples/mlflow_journey.py --output-dir demo-output/mlflow
 
@@ -18,11 +19,17 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
@@ -119,6 +126,45 @@ def predict_with_ids(model, traffic, prefix: str):  # type: ignore[no-untyped-de
     return ids, output
 
 
+def http(url: str, payload: Any = None) -> Any:
+    """GET, or POST ``payload`` as JSON; the decoded answer."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = response.read().decode()
+    return json.loads(body) if response.headers.get_content_type() == "application/json" else body
+
+
+@contextmanager
+def served(model_uri: str, log_file: Path, workers: int = 2) -> Iterator[str]:
+    """``mlflow-monitor serve`` on a free loopback port; yields its URL, stops it (SIGTERM)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["serve", model_uri, "--port", str(port), "--workers", str(workers), "--no-checks"]
+    print(f"    $ mlflow-monitor {' '.join(args)}", flush=True)
+    with log_file.open("a") as log:
+        process = subprocess.Popen([*monitor_cli(), *args], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                http(f"{url}/health")
+                break
+            except OSError as exc:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise StepError(f"mlflow-monitor serve did not start; see {log_file}") from exc
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)  # the workers write what they queued, then exit
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def journey(output_dir: Path, seed: int) -> None:
     import mlflow
     import numpy as np
@@ -188,16 +234,41 @@ def journey(output_dir: Path, seed: int) -> None:
     step("check the normal traffic (expect exit 0)")
     run_cli(["check", monitored_uri], log_file, EXIT_NOTHING, "check-normal")
 
-    # (c) drifted traffic: drift and degradation, which launch the retrain project run
-    step(f"predict {DRIFTED_ROWS} drifted reviews, send their labels from a CSV")
-    model = mlflow.pyfunc.load_model(monitored_uri, model_config={"schedule_checks": False})
+    # (c) drifted traffic, served over HTTP: drift and degradation, which launch the retrain
+    # project run
     drifted = make_reviews(DRIFTED_ROWS, seed=seed + 21, shift=0.45, style_shift=0.4)
-    ids, _ = predict_with_ids(model, drifted, "drifted")
-    model.unwrap_python_model().monitor.close()
+    step(f"serve {monitored_uri} with two workers; send {DRIFTED_ROWS} drifted reviews")
+    half = DRIFTED_ROWS // 2
+    with served(monitored_uri, log_file) as url:
+        answers = []
+        for text in drifted["text"]:  # one request each, spread over the workers
+            answers.append(http(f"{url}/predict", {"text": text}))
+        ids = [a["prediction_id"] for a in answers]
+        print(f"    POST /predict x{len(answers)}: {answers[0]}")
+        time.sleep(1.5)  # each worker writes its predictions within store_flush_seconds
+        batch = [
+            {"prediction_id": pid, "true_label": int(truth)}
+            for pid, truth in zip(ids[:half], drifted["is_fake"][:half], strict=True)
+        ]
+        result = http(f"{url}/monitoring/feedback", {"feedback": batch})
+        print(f"    POST /monitoring/feedback ({half} labels): {result}")
+        if result["recorded"] != half:
+            raise StepError(f"the server recorded {result['recorded']} of {half} labels")
+        metrics = [
+            line
+            for line in http(f"{url}/metrics").splitlines()
+            if line.startswith(
+                ("fake_review_detection_predictions_total", "fake_review_detection_feedback_total")
+            )
+        ]
+        print("    GET /metrics (summed over both workers):")
+        for line in metrics:
+            print(f"      {line}")
     labels = output_dir / "labels.csv"
-    pd.DataFrame({"prediction_id": ids, "true_label": drifted["is_fake"]}).to_csv(
+    pd.DataFrame({"prediction_id": ids[half:], "true_label": drifted["is_fake"][half:]}).to_csv(
         labels, index=False
     )
+    step(f"send the other {DRIFTED_ROWS - half} labels from a CSV")
     run_cli(["feedback", monitored_uri, "--file", str(labels)], log_file, 0, "feedback")
     step("check the drifted traffic (expect exit 5: drift and degradation)")
     run_cli(["check", monitored_uri], log_file, EXIT_BOTH, "check-drifted")
