@@ -22,7 +22,7 @@ import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
-from mlflow_monitor.exceptions import DataValidationError
+from mlflow_monitor.exceptions import DataValidationError, MonitorError
 from mlflow_monitor.features import as_feature_matrix, as_feature_row
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.performance import PerformanceTracker, as_label
@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 # Shortest lease of the scheduled checks' leadership: longer than a slow check or a brief
 # database hiccup, so the leader does not change hands without reason.
 _MIN_LEASE_SECONDS = 60.0
+# Most recent triggers get_monitoring_status lists.
+_TRIGGERS_SHOWN = 100
 
 
 class ModelMonitor:
@@ -455,16 +457,26 @@ class ModelMonitor:
             self._last[result.kind] = result
         if result.ran:
             logger.info("%s check: %s", result.kind, result.status)
+            self._keep("check result", self.store.record_check, result.to_dict())
         else:
             logger.debug("%s check skipped: %s", result.kind, result.reason)
         return result
+
+    def _keep(self, what: str, record: Any, value: dict[str, Any]) -> None:
+        """Keep a check result or trigger in the store; a store error never fails the check."""
+        try:
+            record(value)
+        except MonitorError as exc:
+            logger.warning("could not keep the %s in the store: %s", what, exc)
 
     # -- triggers ------------------------------------------------------------------------
 
     def _fire(self, reason: str, details: Mapping[str, Any], force: bool = False) -> TriggerEvent:
         event = self.triggers.fire(reason, details, force=force)
-        if event.fired and self.prometheus_metrics is not None:
-            self.prometheus_metrics.count_trigger()
+        if event.fired:
+            self._keep("retraining trigger", self.store.record_trigger, event.to_dict())
+            if self.prometheus_metrics is not None:
+                self.prometheus_metrics.count_trigger()
         return event
 
     def trigger_retraining(
@@ -628,9 +640,7 @@ class ModelMonitor:
         held = self.store.counts()
         counts["pending_drift_rows"] = self._pending_drift_rows()
         counts["predictions_held"] = held.predictions
-        last_drift = self._last.get("drift")
-        last_perf = self._last.get("performance")
-        drift_result = last_drift.drift if last_drift else None
+        last_drift, last_perf = self._last_check("drift"), self._last_check("performance")
         tracker = self.performance_tracker
         detector = self.drift_detector
         current = self._performance_snapshot(tracker) if tracker is not None else None
@@ -648,23 +658,21 @@ class ModelMonitor:
                     if detector is not None and detector.reference_ is not None
                     else 0
                 ),
-                "last_check": last_drift.to_dict() if last_drift else None,
+                "last_check": last_drift,
             },
             "performance": {
                 "enabled": self.config.enable_performance_tracking,
                 "baseline": dict(tracker.baseline_) if tracker is not None else {},
                 "current": current.to_dict() if current is not None else None,
-                "last_check": last_perf.to_dict() if last_perf else None,
+                "last_check": last_perf,
             },
-            "drift_detected": bool(drift_result and drift_result.drift_detected),
-            "performance_degraded": bool(
-                last_perf and last_perf.performance and last_perf.status == "degraded"
+            "drift_detected": bool(
+                last_drift and last_drift.get("drift") and last_drift["drift"]["drift_detected"]
             ),
-            "triggers": {
-                "total": len(self.triggers.history),
-                "suppressed_by_cooldown": self.triggers.suppressed,
-                "history": [e.to_dict() for e in self.triggers.history],
-            },
+            "performance_degraded": bool(
+                last_perf and last_perf.get("performance") and last_perf["status"] == "degraded"
+            ),
+            "triggers": self._trigger_status(),
             "errors": dict(self._errors),
             "store": {
                 "model_name": self.store.model_name,
@@ -672,6 +680,36 @@ class ModelMonitor:
                 **held.to_dict(),
             },
             "config": self.config.to_dict(),
+        }
+
+    def _last_check(self, kind: str) -> dict[str, Any] | None:
+        """The latest check of ``kind`` that ran, by any process sharing the store; this
+        process's own (possibly skipped) check when the store has none."""
+        try:
+            stored = self.store.last_checks().get(kind)
+        except MonitorError as exc:
+            logger.warning("cannot read the last checks from the store: %s", exc)
+            stored = None
+        if stored is not None:
+            return stored
+        local = self._last.get(kind)
+        return local.to_dict() if local is not None else None
+
+    def _trigger_status(self) -> dict[str, Any]:
+        """Fired triggers of every process sharing the store (this process's own when the
+        store knows fewer, as after :meth:`load_state` into a fresh in-memory store)."""
+        local = self.triggers.history
+        try:
+            total, history = self.store.trigger_history(_TRIGGERS_SHOWN)
+        except MonitorError as exc:
+            logger.warning("cannot read the trigger history from the store: %s", exc)
+            total, history = 0, []
+        if total < len(local):
+            total, history = len(local), [e.to_dict() for e in list(local)[-_TRIGGERS_SHOWN:]]
+        return {
+            "total": total,
+            "suppressed_by_cooldown": self.triggers.suppressed,
+            "history": history,
         }
 
     # -- persistence ---------------------------------------------------------------------

@@ -16,6 +16,9 @@ Tables (created on first use; ``monitor_schema_version`` holds the schema versio
   makes "labels are not overwritten" hold across processes.
 - ``monitor_leases`` (version 2): one row per leader lease (see :mod:`mlflow_monitor.leadership`):
   its holder and when it expires. PostgreSQL uses advisory locks instead and leaves it empty.
+- ``monitor_checks`` and ``monitor_triggers`` (version 3): every check result and every fired
+  retraining trigger of a stream, as JSON, so each process's status shows the checks and
+  triggers of whichever process ran them.
 
 On PostgreSQL, transaction-scoped advisory locks keyed by :func:`stream_lock_key` keep the drift
 cursor exact (see :meth:`~mlflow_monitor.sql_store.SqlInferenceStore.take_features`), and one
@@ -50,6 +53,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Row",
     "bulk_insert",
+    "checks",
     "decode_features",
     "decode_label",
     "encode_label",
@@ -66,9 +70,10 @@ __all__ = [
     "schema_version",
     "stream_lock_key",
     "streams",
+    "triggers",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # PostgreSQL advisory locks of this package use the two-int key form, (LOCK_NAMESPACE, n), a
 # key space apart from the single-bigint one. n is a stream id, or 0 for the schema.
@@ -136,6 +141,31 @@ leases = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False),  # seconds since the epoch
 )
 
+checks = sa.Table(
+    "monitor_checks",
+    metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
+    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.Double, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),  # CheckResult.to_dict() as JSON
+    sa.Index("ix_monitor_checks_stream_kind_seq", "stream_id", "kind", "seq"),
+    sqlite_autoincrement=True,
+)
+
+triggers = sa.Table(
+    "monitor_triggers",
+    metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
+    sa.Column("stream_id", _ID, sa.ForeignKey("monitor_streams.stream_id"), nullable=False),
+    sa.Column("reason", sa.String(255), nullable=False),
+    sa.Column("timestamp", sa.Double, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # TriggerEvent.to_dict() as JSON
+    sa.Index("ix_monitor_triggers_stream_seq", "stream_id", "seq"),
+    sqlite_autoincrement=True,
+)
+
 # Parameter rows are tuples in these column orders (see bulk_insert).
 PREDICTION_COLUMNS = (
     "stream_id",
@@ -154,11 +184,19 @@ def _add_leases(conn: Connection) -> None:
     leases.create(conn, checkfirst=True)
 
 
+def _add_check_and_trigger_history(conn: Connection) -> None:
+    checks.create(conn, checkfirst=True)
+    triggers.create(conn, checkfirst=True)
+
+
 # Upgrades from version N to N + 1, run in the transaction that opens an older database. Add an
 # entry (and bump SCHEMA_VERSION) with every schema change. On SQLite two processes may run the
 # same upgrade at once (the loser's version row collides and it looks again), so an upgrade
 # must be harmless to repeat.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_leases}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _add_leases,
+    2: _add_check_and_trigger_history,
+}
 
 
 # -- values in columns ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from typing import Any
@@ -50,6 +50,7 @@ from mlflow_monitor.sql_schema import (
     SCHEMA_VERSION,
     Row,
     bulk_insert,
+    checks,
     decode_features,
     decode_label,
     encode_label,
@@ -64,6 +65,7 @@ from mlflow_monitor.sql_schema import (
     schema_version,
     stream_lock_key,
     streams,
+    triggers,
 )
 from mlflow_monitor.store import (
     InferenceStore,
@@ -584,6 +586,81 @@ class SqlInferenceStore(InferenceStore):
             leadership = LeaseLeadership(self.engine, name, ttl)
         self._leaderships.append(leadership)
         return leadership
+
+    # -- check results and triggers, shared by the processes --------------------------
+
+    def record_check(self, result: Mapping[str, Any]) -> None:
+        """Keep a check that ran, so every process's status shows it.
+
+        Raises:
+            StoreError: the database is unavailable.
+        """
+        row = {
+            "stream_id": self._stream,
+            "kind": str(result["kind"]),
+            "status": str(result["status"]),
+            "timestamp": time.time(),
+            "result": encode_raw_features(dict(result)),
+        }
+        self._execute(checks.insert().values(row), "keep a check result")
+
+    def last_checks(self) -> dict[str, dict[str, Any]]:
+        """The most recent kept check of each kind, whichever process ran it."""
+        c = checks.c
+        latest = (
+            sa.select(sa.func.max(c.seq))
+            .where(c.stream_id == self._stream)
+            .group_by(c.kind)
+            .scalar_subquery()
+        )
+        query = sa.select(c.kind, c.result).where(c.seq.in_(latest))
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the last checks from {self.uri!r}: {exc}") from exc
+        return {str(kind): json.loads(text) for kind, text in rows}
+
+    def record_trigger(self, event: Mapping[str, Any]) -> None:
+        """Keep a fired retraining trigger, whichever process fired it.
+
+        Raises:
+            StoreError: the database is unavailable.
+        """
+        row = {
+            "stream_id": self._stream,
+            "reason": str(event["reason"])[:255],
+            "timestamp": time.time(),
+            "event": encode_raw_features(dict(event)),
+        }
+        self._execute(triggers.insert().values(row), "keep a retraining trigger")
+
+    def trigger_history(self, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        """How many triggers this stream kept, and the latest ``limit``, oldest first."""
+        t = triggers.c
+        try:
+            with self.engine.connect() as conn:
+                total = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(triggers)
+                    .where(t.stream_id == self._stream)
+                ).scalar_one()
+                rows = conn.execute(
+                    sa.select(t.event)
+                    .where(t.stream_id == self._stream)
+                    .order_by(t.seq.desc())
+                    .limit(max(limit, 0))
+                ).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the triggers from {self.uri!r}: {exc}") from exc
+        return int(total), [json.loads(text) for (text,) in reversed(rows)]
+
+    def _execute(self, statement: sa.Executable, what: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot {what} in {self.uri!r}: {exc}") from exc
 
     def prune(self, older_than: datetime | float) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,10 @@ __all__ = [
     "StoreCounts",
     "StoreError",
 ]
+
+
+# Fired triggers an in-memory store keeps for status reports.
+TRIGGERS_KEPT = 1000
 
 
 class StoreError(MonitorError):
@@ -206,6 +210,22 @@ class InferenceStore(Protocol):
         """What the store holds for its stream."""
         ...
 
+    def record_check(self, result: Mapping[str, Any]) -> None:
+        """Keep a check that ran (``CheckResult.to_dict()``), for every process's status."""
+        ...
+
+    def last_checks(self) -> dict[str, dict[str, Any]]:
+        """The most recent kept check of each kind (``"drift"``, ``"performance"``)."""
+        ...
+
+    def record_trigger(self, event: Mapping[str, Any]) -> None:
+        """Keep a fired retraining trigger (``TriggerEvent.to_dict()``)."""
+        ...
+
+    def trigger_history(self, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        """How many triggers were kept in all, and the latest ``limit`` of them, oldest first."""
+        ...
+
     def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
         """Who among the processes sharing this store leads ``name`` (runs its checks).
 
@@ -253,6 +273,9 @@ class InMemoryStore(InferenceStore):
         self._lock = threading.Lock()
         self._n_labels = 0
         self.evicted = 0
+        self._last_checks: dict[str, dict[str, Any]] = {}
+        self._triggers: deque[dict[str, Any]] = deque(maxlen=TRIGGERS_KEPT)
+        self._n_triggers = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -345,6 +368,27 @@ class InMemoryStore(InferenceStore):
         """Predictions and labels held."""
         with self._lock:
             return StoreCounts(len(self._records), self._n_labels)
+
+    def record_check(self, result: Mapping[str, Any]) -> None:
+        """Keep the latest check of its kind."""
+        with self._lock:
+            self._last_checks[str(result["kind"])] = dict(result)
+
+    def last_checks(self) -> dict[str, dict[str, Any]]:
+        """The latest kept check of each kind."""
+        with self._lock:
+            return dict(self._last_checks)
+
+    def record_trigger(self, event: Mapping[str, Any]) -> None:
+        """Keep a fired trigger (the latest :data:`TRIGGERS_KEPT`)."""
+        with self._lock:
+            self._triggers.append(dict(event))
+            self._n_triggers += 1
+
+    def trigger_history(self, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        """All triggers kept so far, and the latest ``limit``, oldest first."""
+        with self._lock:
+            return self._n_triggers, list(self._triggers)[-limit:] if limit > 0 else []
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record for an id, or None."""

@@ -527,3 +527,36 @@ def test_a_store_passed_in_is_used_even_when_empty_and_left_open():
     monitor.record_prediction(1, 0.5)
     monitor.close()
     assert len(store) == 1
+
+
+def test_status_shows_checks_and_triggers_of_every_process_sharing_the_store(rng, tmp_path):
+    options = {
+        "drift_min_samples": 50,
+        "performance_min_samples": 20,
+        "random_seed": 0,
+        "store_uri": f"sqlite:///{tmp_path}/inference.db",
+        "enable_prometheus": False,
+    }
+    checker, server = create_monitor(options), create_monitor(options)
+    try:
+        for m in (checker, server):
+            m.setup_drift_detection(
+                pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+            )
+            m.setup_performance_baseline(BASELINE)
+        server.record_predictions(
+            [1] * 100, [0.9] * 100, features=rng.normal(2.0, 1.0, size=(100, 3))
+        )
+        server.store.flush()
+        assert checker.check_drift().status == "drift"
+        checker.trigger_retraining("manual", {"ticket": "OPS-7"})
+        status = server.get_monitoring_status()
+        assert status["drift_detected"] is True
+        assert status["drift"]["last_check"]["status"] == "drift"
+        assert status["triggers"]["total"] == 2  # the drift trigger and the manual one
+        reasons = [e["reason"] for e in status["triggers"]["history"]]
+        assert reasons == ["data_drift", "manual"]
+        json.dumps(status, allow_nan=True)
+    finally:
+        checker.close()
+        server.close()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from mlflow_monitor.sql_schema import SCHEMA_VERSION
 from mlflow_monitor.sql_store import SqlInferenceStore
 from mlflow_monitor.store import PredictionBatch
 
@@ -217,9 +218,8 @@ def test_a_new_database_is_set_up_by_several_processes_at_once(backend, tmp_path
     with SqlInferenceStore(uri, "reviews", "3") as store:
         assert store.counts().predictions == 200
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version FROM monitor_schema_version").all() == [
-                (2,)
-            ]
+            versions = conn.exec_driver_sql("SELECT version FROM monitor_schema_version").all()
+            assert versions == [(SCHEMA_VERSION,)]
             assert conn.exec_driver_sql("SELECT count(*) FROM monitor_streams").scalar() == 1
 
 

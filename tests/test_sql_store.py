@@ -220,17 +220,18 @@ def test_schema_is_versioned_and_a_newer_one_refused(uri, open_store):
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [2]
-    assert SCHEMA_VERSION == 2
+        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [3]
+    assert SCHEMA_VERSION == 3
     with store.engine.begin() as conn:
-        conn.execute(schema_version.insert().values(version=3, applied_at=0.0))
-    with pytest.raises(StoreError, match="schema version 3; this mlflow-monitor understands"):
+        conn.execute(schema_version.insert().values(version=4, applied_at=0.0))
+    with pytest.raises(StoreError, match="schema version 4; this mlflow-monitor understands"):
         SqlInferenceStore(uri)
 
 
 def test_a_version_1_database_is_upgraded_and_keeps_its_data(uri):
     engine = sa.create_engine(uri)
-    version_1 = [t for t in metadata.sorted_tables if t.name != "monitor_leases"]
+    later = {"monitor_leases", "monitor_checks", "monitor_triggers"}
+    version_1 = [t for t in metadata.sorted_tables if t.name not in later]
     metadata.create_all(engine, tables=version_1)
     with engine.begin() as conn:
         conn.execute(schema_version.insert().values(version=1, applied_at=0.0))
@@ -248,10 +249,12 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_data(uri):
         assert store.counts().predictions == 1
         with store.engine.connect() as conn:
             versions = conn.execute(sa.select(schema_version.c.version)).scalars().all()
-            assert sa.inspect(conn).has_table("monitor_leases")
-        assert sorted(versions) == [1, 2]
+            assert all(sa.inspect(conn).has_table(name) for name in later)
+        assert sorted(versions) == [1, 2, 3]
         lease = store.leadership("checks:reviews/3")
         assert lease.try_acquire() and lease.is_leader
+        store.record_trigger({"reason": "manual", "details": {}})
+        assert store.trigger_history()[0] == 1
 
 
 def test_bad_locations_fail_clearly(tmp_path):
@@ -334,3 +337,25 @@ def test_monitor_with_raw_features_stores_them_as_json(uri):
     monitor.record_predictions([1] * 40, features=["BEST PRODUCT EVER!!! BUY NOW!!!"] * 40)
     assert monitor.check_drift().status == "drift"
     monitor.close()
+
+
+def test_check_results_and_triggers_are_shared_by_processes(uri, open_store):
+    serving, checking = open_store(), open_store()
+    assert checking.last_checks() == {} and checking.trigger_history() == (0, [])
+    for status in ("ok", "drift"):
+        serving.record_check({"kind": "drift", "status": status, "drift": {"p_value": 0.01}})
+    serving.record_check({"kind": "performance", "status": "ok", "performance": None})
+    for i in range(5):
+        serving.record_trigger({"reason": f"r{i}", "details": {"i": i}})
+    last = checking.last_checks()
+    assert {k: v["status"] for k, v in last.items()} == {"drift": "drift", "performance": "ok"}
+    assert last["drift"]["drift"] == {"p_value": 0.01}
+    total, latest = checking.trigger_history(limit=2)
+    assert total == 5
+    assert [e["reason"] for e in latest] == ["r3", "r4"]
+    other_version = SqlInferenceStore(uri, model_name="reviews", model_version="other")
+    try:
+        assert other_version.last_checks() == {}
+        assert other_version.trigger_history() == (0, [])
+    finally:
+        other_version.close()
