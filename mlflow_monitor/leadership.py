@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from mlflow_monitor.sql_schema import leases
+from mlflow_monitor.sql_schema import LIBPQ_TIMEOUTS, leases
 
 __all__ = [
     "AdvisoryLockLeadership",
@@ -55,16 +55,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# libpq settings of the lock's connection: a vanished server or network shows as an error
-# within seconds instead of a query that hangs while the lock is believed held.
-_LIBPQ_TIMEOUTS = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 20_000,  # milliseconds
-}
 
 
 class Leadership(Protocol):
@@ -296,7 +286,7 @@ class AdvisoryLockLeadership:
         url = sa.make_url(url)
         connect_args: dict[str, Any] = {}
         if url.get_driver_name() in ("psycopg", "psycopg2"):  # both speak through libpq
-            connect_args = {k: v for k, v in _LIBPQ_TIMEOUTS.items() if k not in url.query}
+            connect_args = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in url.query}
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
         self.name = name
         self.key = advisory_lock_key(name)

@@ -46,6 +46,7 @@ from mlflow_monitor.store import StoreError
 
 __all__ = [
     "FEEDBACK_COLUMNS",
+    "LIBPQ_TIMEOUTS",
     "LOCK_NAMESPACE",
     "MIGRATIONS",
     "PREDICTION_COLUMNS",
@@ -74,6 +75,18 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
+
+# libpq settings of PostgreSQL connections (unless the URL sets them): a vanished server or
+# network shows as an error within seconds, instead of a connect or query that hangs for the
+# TCP timeout while the writer retries or a lock is believed held.
+LIBPQ_TIMEOUTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,  # milliseconds
+}
 
 # PostgreSQL advisory locks of this package use the two-int key form, (LOCK_NAMESPACE, n), a
 # key space apart from the single-bigint one. n is a stream id, or 0 for the schema.
@@ -341,8 +354,11 @@ def open_engine(uri: str, busy_timeout: float) -> Engine:
                 "cannot see; give a file path, or no store_uri for a process-local store"
             )
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args: dict[str, Any] = {}
+    if url.get_driver_name() in ("psycopg", "psycopg2"):  # both speak through libpq
+        connect_args = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in url.query}
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, connect_args=connect_args)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise MissingDependencyError(
             f"no database driver for {url.drivername!r}: {exc}; for PostgreSQL install "
