@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mlflow_monitor.exceptions import ConfigError
+from mlflow_monitor.redaction import redact_config, redact_uri
 
 __all__ = [
     "DRIFT_BACKENDS",
@@ -138,12 +139,12 @@ class MonitorConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON-serialisable values.
 
-        The callback becomes its qualified name and a password in ``store_uri`` becomes
-        ``***`` (pass the real URL again when restoring a monitor from saved state).
+        The callback becomes its qualified name, and a password in a URL option
+        (``store_uri``, ``tracking_uri``, ``retrain_project_uri``) becomes ``***``: this dict
+        is what status reports, saved state and wrapped models show, so pass the real URL
+        again (or through the environment) when restoring a monitor from it.
         """
-        data = asdict(self)
-        if self.store_uri is not None:
-            data["store_uri"] = _masked(self.store_uri)
+        data = redact_config(asdict(self))
         callback = self.retraining_callback
         data["retraining_callback"] = (
             None
@@ -169,13 +170,7 @@ class MonitorConfig:
 
 def _masked(uri: str) -> str:
     """``uri`` with its password, if any, replaced by ``***``."""
-    scheme, sep, rest = uri.partition("://")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, host = netloc.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    if not (sep and at and colon):
-        return uri
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
+    return redact_uri(uri)
 
 
 def check_resolution(p_val: float, n_permutations: int, key: str = "p_val") -> None:

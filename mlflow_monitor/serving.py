@@ -54,6 +54,7 @@ from mlflow_monitor.exceptions import (
     MonitorError,
     UnknownPredictionError,
 )
+from mlflow_monitor.redaction import redact_text, redact_uri
 from mlflow_monitor.store import StoreError
 
 __all__ = [
@@ -148,14 +149,17 @@ def load_monitored_model(model_uri: str, schedule_checks: bool = True) -> Any:
             model_uri, model_config={"schedule_checks": schedule_checks}
         )
     except mlflow.exceptions.MlflowException as exc:
-        raise ConfigError(f"cannot load {model_uri!r}: {exc.message}") from exc
+        raise ConfigError(
+            f"cannot load {redact_uri(model_uri)!r}: {redact_text(str(exc.message))}"
+        ) from exc
     try:
         python_model = model.unwrap_python_model()
     except mlflow.exceptions.MlflowException:
         python_model = None
     if not isinstance(python_model, MonitoredModel):
         raise ConfigError(
-            f"{model_uri!r} is not a monitored model; create one with: mlflow-monitor wrap"
+            f"{redact_uri(model_uri)!r} is not a monitored model; create one with: "
+            "mlflow-monitor wrap"
         )
     return model
 
@@ -315,7 +319,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     app = FastAPI(
         title="mlflow-monitor",
-        summary=f"Monitored model {settings.model_uri}",
+        summary=f"Monitored model {redact_uri(settings.model_uri)}",
         lifespan=lifespan,
     )
 
@@ -373,7 +377,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         return _finite(
             {
                 "status": "ok",
-                "model_uri": settings.model_uri,
+                "model_uri": redact_uri(settings.model_uri),
                 "pid": os.getpid(),
                 "monitoring_active": status["monitoring_active"],
                 "leader": status.get("leader"),

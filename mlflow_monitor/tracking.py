@@ -30,7 +30,9 @@ another process can pick up) and logs it, in order, before the next check or on
 partial failure replaces the half-logged run instead of duplicating it, and does not add a
 second history point. MLflow retries HTTP requests for minutes by default; for the duration
 of this logger's own calls to an ``http(s)`` tracking URI the retry count, backoff and
-timeout are bounded (see :class:`CheckRunLogger`).
+timeout are bounded (see :class:`CheckRunLogger`). Log lines and errors show the tracking
+URI, and the client errors quoting it, with any password masked
+(:mod:`mlflow_monitor.redaction`).
 
 Skipped checks are not logged by default: they happen on every tick until enough data has
 arrived and would bury the real verdicts. With ``log_skipped=True`` they become runs tagged
@@ -57,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
+from mlflow_monitor.redaction import describe_exception, redact_uri
 from mlflow_monitor.results import CheckResult
 from mlflow_monitor.tracking_artifacts import (
     check_metrics,
@@ -353,9 +356,14 @@ class CheckRunLogger:
                 return str(self._history_run(self._experiment_id()).info.run_id)
             except Exception as exc:
                 self._history_id = None
-                raise MonitorError(
-                    f"could not reach MLflow tracking at {self.tracking_uri!r}: {exc}"
-                ) from exc
+                detail = describe_exception(exc)
+                error = MonitorError(
+                    f"could not reach MLflow tracking at {redact_uri(self.tracking_uri)!r}: "
+                    f"{detail}"
+                )
+                if detail != f"{type(exc).__name__}: {exc}":
+                    raise error from None  # the cause quotes a password
+                raise error from exc
 
     def end_history(self, status: str = "FINISHED") -> None:
         """Mark the history run as ended (e.g. when the version is retired).
@@ -377,8 +385,12 @@ class CheckRunLogger:
                 client = self._mlflow()
                 for key, value in tags.items():
                     client.set_tag(run_id, key, value)
-            except Exception:
-                logger.warning("could not tag check run %s", run_id, exc_info=True)
+            except Exception as exc:
+                logger.warning(
+                    "could not tag check run %s: %s",
+                    run_id,
+                    describe_exception(exc, with_traceback=True),
+                )
                 return False
         return True
 
@@ -635,16 +647,16 @@ class CheckRunLogger:
                 if entry.server_errors < _MAX_SERVER_ERRORS:
                     logger.warning(
                         "MLflow tracking at %s failed, will retry the %s check: %s",
-                        self.tracking_uri,
+                        redact_uri(self.tracking_uri),
                         entry.result.kind,
-                        exc,
+                        describe_exception(exc),
                     )
                     raise _DeferredError from exc
             logger.error(
                 "dropping the %s check, it cannot be logged: %s",
                 entry.result.kind,
-                exc,
-                exc_info=not _retryable(exc),  # a traceback unless MLflow said why
+                # a traceback unless MLflow said why
+                describe_exception(exc, with_traceback=not _retryable(exc)),
             )
             return None
 
