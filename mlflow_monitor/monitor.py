@@ -35,7 +35,7 @@ from mlflow_monitor.recording import (
     probability_value,
 )
 from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot, utcnow
-from mlflow_monitor.scheduler import PeriodicJob, PeriodicScheduler
+from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
 from mlflow_monitor.store import InferenceStore, InMemoryStore, PredictionBatch
 from mlflow_monitor.triggers import (
     DATA_DRIFT,
@@ -50,7 +50,6 @@ from mlflow_monitor.triggers import (
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from mlflow_monitor.leadership import Leadership
     from mlflow_monitor.retrain import ProjectLauncher
     from mlflow_monitor.tracking import CheckRunLogger
 
@@ -58,9 +57,6 @@ __all__ = ["ModelMonitor", "create_monitor"]
 
 logger = logging.getLogger(__name__)
 
-# Shortest lease of the scheduled checks' leadership: longer than a slow check or a brief
-# database hiccup, so the leader does not change hands without reason.
-_MIN_LEASE_SECONDS = 60.0
 # Most recent triggers get_monitoring_status lists.
 _TRIGGERS_SHOWN = 100
 
@@ -129,8 +125,7 @@ class ModelMonitor:
         self._tracker_lock = threading.Lock()
         self._last: dict[str, CheckResult] = {}
         self._errors: dict[str, str] = {}
-        self._scheduler: PeriodicScheduler | None = None
-        self._leadership: Leadership | None = None
+        self._schedule: LeaderSchedule | None = None
         self._started_at: datetime | None = None
 
     # -- setup ---------------------------------------------------------------------------
@@ -508,7 +503,7 @@ class ModelMonitor:
         :mod:`mlflow_monitor.leadership`). Calls to :meth:`check_drift` and
         :meth:`check_performance` run wherever they are made.
         """
-        if self._scheduler is not None and self._scheduler.running:
+        if self._schedule is not None and self._schedule.running:
             return
         cfg = self.config
         jobs = []
@@ -520,11 +515,9 @@ class ModelMonitor:
             )
         if cfg.enable_drift_detection:
             jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self._scheduled_drift))
-        self._scheduler = PeriodicScheduler(jobs) if jobs else None
-        if self._scheduler is not None:
-            self._leadership = self._new_leadership(min(job.interval for job in jobs))
-            self._leadership.try_acquire()
-            self._scheduler.start()
+        self._schedule = LeaderSchedule(self.store, jobs) if jobs else None
+        if self._schedule is not None:
+            self._schedule.start()
         self._started_at = self.clock()
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_monitoring(True)
@@ -533,56 +526,21 @@ class ModelMonitor:
     def stop_monitoring(self) -> None:
         """Stop the periodic checks (waits for a check in progress) and hand over the
         leadership, if this process held it."""
-        if self._scheduler is not None:
-            self._scheduler.stop()
-            self._scheduler = None
-        if self._leadership is not None:
-            self._leadership.release()
-            self._leadership = None
+        if self._schedule is not None:
+            self._schedule.stop()
+            self._schedule = None
         self._started_at = None
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_monitoring(False)
         logger.info("monitoring stopped")
 
-    def _new_leadership(self, shortest_interval: float) -> Leadership:
-        """The leadership of this stream's scheduled checks, from the store."""
-        name = f"checks:{self.store.model_name}/{self.store.model_version}"
-        ttl = max(3 * shortest_interval, _MIN_LEASE_SECONDS)
-        make = getattr(self.store, "leadership", None)
-        if make is None:  # a store written before leaderships existed: not shared
-            from mlflow_monitor.leadership import SoleLeadership
-
-            return SoleLeadership(name)
-        leadership: Leadership = make(name, ttl)
-        return leadership
-
-    def _leads(self, kind: str) -> bool:
-        """Take or renew the leadership before a scheduled check; False: skip the check."""
-        leadership = self._leadership
-        if leadership is None:
-            return True
-        try:
-            leader = leadership.try_acquire()
-        except Exception:  # a custom store's leadership must not stop the scheduler
-            logger.exception("checking the leadership of %s failed", leadership.name)
-            leader = False
-        if not leader:
-            logger.debug(
-                "scheduled %s check skipped: another process leads %s", kind, leadership.name
-            )
-        return leader
-
     def _scheduled_drift(self) -> None:
-        if not self._leads("drift"):
-            return
         try:
             self.check_drift()
         except Exception:
             logger.exception("scheduled drift check failed")
 
     def _scheduled_performance(self) -> None:
-        if not self._leads("performance"):
-            return
         try:
             self.check_performance()
             self._errors.pop("performance", None)
@@ -593,8 +551,8 @@ class ModelMonitor:
     @property
     def is_leader(self) -> bool:
         """True while monitoring and this process leads the stream's scheduled checks."""
-        leadership = self._leadership
-        return leadership is not None and leadership.is_leader
+        schedule = self._schedule
+        return schedule is not None and schedule.is_leader
 
     @property
     def is_monitoring(self) -> bool:

@@ -1,4 +1,9 @@
-"""A small periodic scheduler: one daemon thread running jobs at fixed intervals."""
+"""When the periodic checks run, and in which process.
+
+:class:`PeriodicScheduler` runs jobs at fixed intervals on one daemon thread.
+:class:`LeaderSchedule` runs them only while this process leads its stream in the inference
+store, so of the processes sharing a store (serving workers, hosts) one runs the checks.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-__all__ = ["PeriodicJob", "PeriodicScheduler"]
+if TYPE_CHECKING:
+    from mlflow_monitor.leadership import Leadership
+    from mlflow_monitor.store import InferenceStore
+
+__all__ = ["MIN_LEASE_SECONDS", "LeaderSchedule", "PeriodicJob", "PeriodicScheduler"]
+
+# Shortest lease of the scheduled checks' leadership: longer than a slow check or a brief
+# database hiccup, so the leader does not change hands without reason.
+MIN_LEASE_SECONDS = 60.0
 
 logger = logging.getLogger(__name__)
 
@@ -80,3 +94,69 @@ class PeriodicScheduler:
                         job.next_due = after + job.interval
             wait = min(job.next_due for job in self.jobs) - time.monotonic()
             self._stop.wait(max(wait, 0.0))
+
+
+class LeaderSchedule:
+    """Periodic jobs that run only in the process leading the store's stream.
+
+    Each tick takes or renews the stream's leadership (``checks:<model>/<version>``) first;
+    a process that does not lead skips the job, and one of them takes over when the leader
+    stops or dies. The lease lasts three times the shortest interval, at least
+    :data:`MIN_LEASE_SECONDS` (see :mod:`mlflow_monitor.leadership`).
+
+    Args:
+        store: the inference store whose stream is led.
+        jobs: the jobs to run (at least one).
+    """
+
+    def __init__(self, store: InferenceStore, jobs: list[PeriodicJob]) -> None:
+        if not jobs:
+            raise ValueError("a schedule needs at least one job")
+        self.name = f"checks:{store.model_name}/{store.model_version}"
+        ttl = max(3 * min(job.interval for job in jobs), MIN_LEASE_SECONDS)
+        make = getattr(store, "leadership", None)
+        if make is None:  # a store written before leaderships existed: not shared
+            from mlflow_monitor.leadership import SoleLeadership
+
+            self.leadership: Leadership = SoleLeadership(self.name)
+        else:
+            self.leadership = make(self.name, ttl)
+        gated = [replace(job, run=self._gated(job)) for job in jobs]
+        self._scheduler = PeriodicScheduler(gated)
+
+    @property
+    def running(self) -> bool:
+        """True while the scheduler's thread is alive."""
+        return self._scheduler.running
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this process leads the stream."""
+        return self.leadership.is_leader
+
+    def start(self) -> None:
+        """Try to lead now (so status shows it at once) and start the thread."""
+        self._leads("first")
+        self._scheduler.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the thread (waits for a job in progress) and hand over the leadership."""
+        self._scheduler.stop(timeout)
+        self.leadership.release()
+
+    def _gated(self, job: PeriodicJob) -> Callable[[], object]:
+        def run() -> object:
+            return job.run() if self._leads(job.name) else None
+
+        return run
+
+    def _leads(self, what: str) -> bool:
+        """Take or renew the leadership; False: another process leads."""
+        try:
+            leader = self.leadership.try_acquire()
+        except Exception:  # a custom store's leadership must not stop the scheduler
+            logger.exception("checking the leadership of %s failed", self.name)
+            leader = False
+        if not leader:
+            logger.debug("scheduled %s check skipped: another process leads %s", what, self.name)
+        return leader

@@ -253,7 +253,7 @@ def test_disabled_components_are_really_off(rng, registry):
     assert monitor.check_performance().reason == "performance tracking is off"
     assert not monitor.prometheus_metrics
     monitor.start_monitoring()
-    assert monitor._scheduler is None  # nothing to schedule
+    assert monitor._schedule is None  # nothing to schedule
     monitor.stop_monitoring()
 
 
