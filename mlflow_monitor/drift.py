@@ -343,6 +343,7 @@ class DriftDetector:
             "update_ref": self.update_ref,
             "feature_correction": self.feature_correction,
             "dtype": self.dtype,
+            "has_preprocess_fn": self.preprocess_fn is not None,
             "feature_names": self.feature_names_,
             "sigma": self.sigma_,
         }

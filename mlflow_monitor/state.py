@@ -265,6 +265,13 @@ def _fresh_detector(monitor: ModelMonitor, saved: dict[str, Any]) -> DriftDetect
             update_ref=current.update_ref,
             feature_correction=current.feature_correction,
             random_seed=current.random_seed,
+            dtype=current.dtype,
+        )
+    if saved.get("has_preprocess_fn"):
+        raise StateError(
+            "this state was saved by a DriftDetector with a preprocess_fn, which a state file "
+            "cannot hold (it holds no code): build the monitor with the same "
+            "DriftDetector(preprocess_fn=...) and call monitor.load_state(path)"
         )
     return DriftDetector(
         p_val=float(saved["p_val"]),
@@ -273,6 +280,7 @@ def _fresh_detector(monitor: ModelMonitor, saved: dict[str, Any]) -> DriftDetect
         update_ref=saved.get("update_ref"),
         feature_correction=str(saved["feature_correction"]),
         random_seed=monitor.config.random_seed,
+        dtype=str(saved.get("dtype", "float64")),
     )
 
 

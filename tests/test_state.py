@@ -232,3 +232,23 @@ def test_in_memory_contents_are_not_pushed_into_a_database_store(busy_monitor, t
     assert restored.get_monitoring_status()["store"]["predictions"] == 0
     assert restored.get_monitoring_status()["counts"]["predictions"] == 47
     restored.close()
+
+
+def test_load_monitor_says_how_to_restore_a_preprocessing_detector(tmp_path):
+    from mlflow_monitor import DriftDetector
+
+    def lengths(texts):
+        return np.array([[len(t)] for t in texts], dtype=float)
+
+    monitor = create_monitor({"drift_dtype": "float32"})
+    monitor.setup_drift_detection(["a", "bb", "ccc"], DriftDetector(preprocess_fn=lengths))
+    monitor.save_state(tmp_path / "s.npz")
+    with pytest.raises(StateError, match=r"preprocess_fn.*load_state"):
+        load_monitor(tmp_path / "s.npz")
+
+
+def test_load_monitor_keeps_the_saved_precision(tmp_path, rng):
+    monitor = create_monitor({"drift_dtype": "float32"})
+    monitor.setup_drift_detection(rng.normal(size=(50, 2)))
+    monitor.save_state(tmp_path / "s.npz")
+    assert load_monitor(tmp_path / "s.npz").drift_detector.dtype == "float32"
