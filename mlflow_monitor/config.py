@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -38,6 +39,10 @@ _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _STORE_URI = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _MAX_NAME_LENGTH = 255
 _UPDATE_REF_KEYS = ("last", "sigma")
+# Durations are waited for with threading timeouts, which cannot exceed TIMEOUT_MAX seconds
+# (about 292 years on Linux); a longer (or infinite) interval would crash the waiting thread.
+_MAX_WAIT_SECONDS = threading.TIMEOUT_MAX
+_MAX_SIGMA = 1e300
 
 
 def _default_update_ref() -> dict[str, Any]:
@@ -226,6 +231,16 @@ def _number(cfg: MonitorConfig, key: str, low: float, high: float | None, open_l
         raise _fail(key, value, f"a number in {bracket}{low}, {upper}")
 
 
+def _duration(cfg: MonitorConfig, key: str, unit_seconds: float, open_low: bool = True) -> None:
+    """A number of ``unit_seconds`` units, > 0 (or >= 0), finite, and short enough to be
+    waited for with a thread timeout."""
+    _number(cfg, key, 0.0, None, open_low)
+    limit = _MAX_WAIT_SECONDS / unit_seconds
+    value = getattr(cfg, key)
+    if not value <= limit:  # infinity; NaN was refused above
+        raise _fail(key, value, f"a finite number, at most {limit:.6g}")
+
+
 def _flag(cfg: MonitorConfig, key: str) -> None:
     value = getattr(cfg, key)
     if not isinstance(value, bool):
@@ -234,7 +249,7 @@ def _flag(cfg: MonitorConfig, key: str) -> None:
 
 def _choice(cfg: MonitorConfig, key: str, allowed: tuple[str, ...]) -> None:
     value = getattr(cfg, key)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise _fail(key, value, f"one of {', '.join(map(repr, allowed))}")
 
 
@@ -258,16 +273,17 @@ def validate_update_ref(value: Any, key: str = "drift_update_ref") -> None:
     if isinstance(last, bool) or not isinstance(last, int) or last < 2:
         raise _fail(f"{key}['last']", last, "an integer >= 2")
     sigma = value.get("sigma", 1.0)
-    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0:
-        raise _fail(f"{key}['sigma']", sigma, "a number > 0")
+    ok = isinstance(sigma, int | float) and not isinstance(sigma, bool)
+    if not (ok and 0 < sigma < _MAX_SIGMA):
+        raise _fail(f"{key}['sigma']", sigma, "a finite number > 0")
 
 
 def _validate(cfg: MonitorConfig) -> None:
     _int(cfg, "performance_window_size", 1)
     _number(cfg, "performance_threshold", 0.0, 1.0, open_low=True)
-    _number(cfg, "performance_check_minutes", 0.0, None, open_low=True)
+    _duration(cfg, "performance_check_minutes", 60)
     _number(cfg, "drift_p_value", 0.0, 1.0, open_low=True)
-    _number(cfg, "drift_check_minutes", 0.0, None, open_low=True)
+    _duration(cfg, "drift_check_minutes", 60)
     validate_update_ref(cfg.drift_update_ref)
     if not isinstance(cfg.metrics_prefix, str) or not _METRIC_NAME.match(cfg.metrics_prefix):
         raise _fail(
@@ -295,7 +311,7 @@ def _validate(cfg: MonitorConfig) -> None:
     _choice(cfg, "drift_dtype", DRIFT_DTYPES)
     check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
-    _number(cfg, "retraining_cooldown_minutes", 0.0, None, open_low=False)
+    _duration(cfg, "retraining_cooldown_minutes", 60, open_low=False)
     _int(cfg, "max_pending_feedback", 1)
     seed = cfg.random_seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -343,5 +359,5 @@ def _validate_store(cfg: MonitorConfig) -> None:
         if not isinstance(value, str) or not 0 < len(value) <= _MAX_NAME_LENGTH:
             raise _fail(key, value, f"a non-empty string of at most {_MAX_NAME_LENGTH} characters")
     _int(cfg, "store_batch_size", 1)
-    _number(cfg, "store_flush_seconds", 0.0, None, open_low=True)
+    _duration(cfg, "store_flush_seconds", 1)
     _int(cfg, "store_queue_size", 1)

@@ -35,7 +35,7 @@ def _to_float(data: Any, what: str) -> FloatArray:
         data = data.to_numpy()
     try:
         array = np.asarray(data, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # Overflow: ints beyond float64
         raise DataValidationError(
             f"{what} must be numeric (int/float/bool values), got {_describe(data)}: {exc}"
         ) from exc
