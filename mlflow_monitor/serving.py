@@ -23,8 +23,8 @@ fresh directory per server.
 
 Errors are JSON ``{"error_code", "message"}`` with a 4xx status for anything the client can
 fix: a malformed payload (400), an unknown prediction id (404), a label that was already given
-(409), a value the monitor rejects (422), a body over the size limit (413), a missing or wrong
-token (401). A 503 means the inference store is unavailable.
+(409), a value the monitor or the model rejects (422), a body over the size limit (413), a
+missing or wrong token (401). A 503 means the inference store is unavailable.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from mlflow_monitor.exceptions import (
     MonitorError,
     UnknownPredictionError,
 )
-from mlflow_monitor.redaction import redact_text, redact_uri
+from mlflow_monitor.redaction import describe_exception, redact_text, redact_uri
 from mlflow_monitor.store import StoreError
 
 __all__ = [
@@ -271,6 +271,17 @@ _STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+def _client_ids(given: list[Any], id_column: str) -> list[str]:
+    """Validated prediction ids sent with the rows (unique, non-empty, at most 255 characters),
+    so that every id answered is one the monitor records."""
+    from mlflow_monitor.recording import prediction_id_column
+
+    try:
+        return prediction_id_column(given, len(given))
+    except FeedbackError as exc:  # an id repeated in the request
+        raise DataValidationError(f"{id_column}: {exc}") from exc
+
+
 def _error_status(exc: MonitorError) -> tuple[int, str]:
     for cls, status, code in _STATUS_OF_ERROR:
         if isinstance(exc, cls):
@@ -422,11 +433,20 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
                 raise DataValidationError(
                     f"{id_column!r} is given for some rows but not others: give it for all or none"
                 )
-            ids = [str(v) for v in given]
+            ids = _client_ids(given, id_column)
         else:
             ids = new_ids(len(records))
         frame[id_column] = ids
-        output = await asyncio.to_thread(model.predict, frame)
+        try:
+            output = await asyncio.to_thread(model.predict, frame)
+        except MlflowException:
+            raise  # the input does not match the model's signature: 400, as MLflow says
+        except Exception as exc:
+            # As MLflow's scoring server: an input the model fails on is the client's 400.
+            logger.info("the model failed on a /predict input: %s", describe_exception(exc))
+            raise DataValidationError(
+                f"the model failed on this input: {describe_exception(exc)}"
+            ) from exc
         predicted, probabilities = interpret_output(
             output, threshold=threshold, labels=(labels[0], labels[1])
         )
@@ -494,8 +514,10 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         monitor.export_store_counters()
         return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)
 
-    app.get("/monitoring/metrics")(metrics_response)
-    app.get("/metrics")(metrics_response)
+    # Documented as what it is, Prometheus' text format (FastAPI would say JSON).
+    text = {200: {"description": "Prometheus text format", "content": {"text/plain": {}}}}
+    app.get("/monitoring/metrics", response_class=Response, responses=text)(metrics_response)
+    app.get("/metrics", response_class=Response, responses=text)(metrics_response)
     return _BodyLimit(app, settings.max_body_bytes)
 
 

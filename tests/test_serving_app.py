@@ -382,3 +382,25 @@ def test_serve_command_refuses_a_model_that_is_not_monitored(wrapped, runner):
         result = runner.invoke(cli, ["serve", f"models:/{MODEL}/1", "--workers", workers])
         assert result.exit_code == 2, result.output
         assert "not a monitored model" in result.output
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [["same", "same"], ["x" * 256, "y"], [{"a": 1}, "b"], ["", "b"]],
+    ids=["repeated", "too-long", "not-a-string", "empty"],
+)
+def test_predict_refuses_ids_it_could_not_record(client, store_uri, ids):
+    """Every id /predict answers is recorded: ids the store would refuse are a 422."""
+    rows = [{"text": t, "prediction_id": pid} for t, pid in zip(["a", "b"], ids, strict=True)]
+    response = client.post("/predict", json=rows)
+    assert response.status_code == 422, response.text
+    assert "prediction_id" in response.json()["message"]
+    assert _stored(client, store_uri) == (0, 0)
+
+
+@pytest.mark.parametrize("text", [None, ["a"], {"a": 1}], ids=["null", "list", "object"])
+def test_predict_input_the_model_fails_on_is_a_4xx(client, store_uri, text):
+    response = client.post("/predict", json={"text": text})
+    assert response.status_code == 422, response.text
+    assert "the model failed on this input" in response.json()["message"]
+    assert _stored(client, store_uri) == (0, 0)
