@@ -515,7 +515,9 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)
 
     # Documented as what it is, Prometheus' text format (FastAPI would say JSON).
-    text = {200: {"description": "Prometheus text format", "content": {"text/plain": {}}}}
+    text: dict[int | str, dict[str, Any]] = {
+        200: {"description": "Prometheus text format", "content": {"text/plain": {}}}
+    }
     app.get("/monitoring/metrics", response_class=Response, responses=text)(metrics_response)
     app.get("/metrics", response_class=Response, responses=text)(metrics_response)
     return _BodyLimit(app, settings.max_body_bytes)
