@@ -3,24 +3,37 @@
 :class:`ProjectLauncher` runs ``mlflow.projects.run(uri, entry_point="retrain", ...)``
 asynchronously with the trigger's reason and details as parameters. It refuses to start a
 second run while the previous one is still running (the trigger cooldown handles the rest),
-and returns the launched run id, which the trigger history records.
+and returns the launched run id, which the trigger history records. A background thread waits
+for each launched run; when it ends, the listeners added with
+:meth:`ProjectLauncher.add_listener` hear its final status (``FINISHED``, ``FAILED``,
+``KILLED``), so a run that fails after starting is recorded too (see
+:class:`~mlflow_monitor.triggers.TriggerPolicy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import shutil
+import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from mlflow_monitor.exceptions import ConfigError, MonitorError
 
-__all__ = ["ProjectLauncher", "RetrainInFlightError"]
+__all__ = ["ProjectLauncher", "RetrainInFlightError", "RunListener"]
 
 logger = logging.getLogger(__name__)
 
 _ACTIVE = {"RUNNING", "SCHEDULED"}
+FINISHED = "FINISHED"
+
+# Called with (run_id, final_status) when a launched run ends.
+RunListener = Callable[[str, str], None]
 
 
 def _mlflow_projects_run() -> Callable[..., Any]:
@@ -30,12 +43,32 @@ def _mlflow_projects_run() -> Callable[..., Any]:
     return run
 
 
-def _reap(submitted: Any) -> None:
-    try:
-        submitted.wait()
-        logger.info("retraining run %s ended: %s", submitted.run_id, submitted.get_status())
-    except Exception:
-        logger.exception("waiting for retraining run %s failed", submitted.run_id)
+_PATH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _mlflow_cli_on_path() -> Iterator[None]:
+    """Make the ``mlflow`` command of this interpreter findable while a run is launched.
+
+    ``mlflow.projects.run(synchronous=False)`` starts ``mlflow run`` from ``PATH``; a server
+    started as ``/srv/venv/bin/mlflow-monitor serve`` without activating its virtualenv has
+    no ``mlflow`` there, and every launch would fail. Only then, and only for the launch,
+    the interpreter's own ``bin`` directory is put first on ``PATH``.
+    """
+    own_bin = Path(sys.executable).parent
+    if shutil.which("mlflow") or not (own_bin / "mlflow").exists():
+        yield
+        return
+    with _PATH_LOCK:
+        saved = os.environ.get("PATH")
+        os.environ["PATH"] = os.pathsep.join(p for p in (str(own_bin), saved) if p)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop("PATH", None)
+            else:
+                os.environ["PATH"] = saved
 
 
 class RetrainInFlightError(MonitorError):
@@ -76,6 +109,11 @@ class ProjectLauncher:
         self._run_project = run_project
         self._submitted: Any = None
         self._lock = threading.Lock()
+        self._listeners: list[RunListener] = []
+
+    def add_listener(self, listener: RunListener) -> None:
+        """Call ``listener(run_id, final_status)`` when a launched run ends."""
+        self._listeners.append(listener)
 
     def in_flight(self) -> bool:
         """True while the last launched run is still running."""
@@ -103,7 +141,11 @@ class ProjectLauncher:
                     f"retraining run {self._submitted.run_id} is still running; not starting "
                     "another"
                 )
-            run_project = self._run_project or _mlflow_projects_run()
+            run_project = self._run_project
+            launching: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+            if run_project is None:
+                run_project = _mlflow_projects_run()
+                launching = _mlflow_cli_on_path()
             parameters = {
                 **self.parameters,
                 "model_name": self.model_name,
@@ -113,22 +155,42 @@ class ProjectLauncher:
             check_run_id = details.get("check_run_id")
             if check_run_id:
                 parameters["check_run_id"] = str(check_run_id)
-            self._submitted = run_project(
-                self.project_uri,
-                entry_point=self.entry_point,
-                parameters=parameters,
-                env_manager=self.env_manager,
-                experiment_name=self.experiment_name,
-                synchronous=False,
-            )
+            with launching:
+                self._submitted = run_project(
+                    self.project_uri,
+                    entry_point=self.entry_point,
+                    parameters=parameters,
+                    env_manager=self.env_manager,
+                    experiment_name=self.experiment_name,
+                    synchronous=False,
+                )
             run_id = str(self._submitted.run_id)
         logger.warning("launched retraining run %s (%s) for %s", run_id, self.entry_point, reason)
         # Wait for the child in the background: a long-running server must not collect
         # zombie processes, and the run's end is worth a log line.
         threading.Thread(
-            target=_reap, args=(self._submitted,), name=f"retrain-{run_id[:8]}", daemon=True
+            target=self._reap, args=(self._submitted,), name=f"retrain-{run_id[:8]}", daemon=True
         ).start()
         return run_id
+
+    def _reap(self, submitted: Any) -> None:
+        """Wait for a launched run, log how it ended and tell the listeners."""
+        run_id = str(submitted.run_id)
+        try:
+            submitted.wait()
+            status = str(submitted.get_status())
+        except Exception as exc:
+            logger.exception("waiting for retraining run %s failed", run_id)
+            status = f"UNKNOWN ({type(exc).__name__}: {exc})"
+        if status == FINISHED:
+            logger.info("retraining run %s ended: %s", run_id, status)
+        else:
+            logger.error("retraining run %s ended: %s", run_id, status)
+        for listener in list(self._listeners):
+            try:
+                listener(run_id, status)
+            except Exception:
+                logger.exception("a listener of retraining run %s failed", run_id)
 
     def wait(self) -> str | None:
         """Block until the last launched run ends; returns its final status."""

@@ -4,7 +4,10 @@ A trigger has a reason (``"data_drift"``, ``"performance_degradation"``, ``"manu
 caller's own) and JSON-serialisable details. :class:`TriggerPolicy` applies a cooldown per
 reason, so one incident seen by many consecutive checks fires once; manual triggers always
 fire. Callbacks are called as ``callback(reason, details)``; one that raises is logged and
-recorded in the event, and never stops the others or the monitor.
+recorded in the event, and never stops the others or the monitor. A launcher that reports how
+its runs end (:meth:`~mlflow_monitor.retrain.ProjectLauncher.add_listener`) updates the event
+in :attr:`TriggerPolicy.history` when the run ends: ``retrain_status`` becomes its final status
+and a run that did not finish adds an entry to ``callback_errors``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +54,8 @@ class TriggerEvent:
         fired: False when the cooldown suppressed it (callbacks were not called).
         callback_errors: ``"name: error"`` for each callback (or the launcher) that raised.
         retrain_run_id: MLflow run id of the retraining project run it launched, if any.
+        retrain_status: that run's status: ``RUNNING`` when launched, then its final status
+            (``FINISHED``, ``FAILED``, ``KILLED``) once it ended; None without a run.
     """
 
     reason: str
@@ -59,6 +64,7 @@ class TriggerEvent:
     fired: bool = True
     callback_errors: tuple[str, ...] = field(default_factory=tuple)
     retrain_run_id: str | None = None
+    retrain_status: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a JSON-serialisable dict."""
@@ -69,6 +75,7 @@ class TriggerEvent:
             "fired": self.fired,
             "callback_errors": list(self.callback_errors),
             "retrain_run_id": self.retrain_run_id,
+            "retrain_status": self.retrain_status,
         }
 
     @classmethod
@@ -81,6 +88,7 @@ class TriggerEvent:
             fired=bool(data.get("fired", True)),
             callback_errors=tuple(str(e) for e in data.get("callback_errors", [])),
             retrain_run_id=data.get("retrain_run_id"),
+            retrain_status=data.get("retrain_status"),
         )
 
 
@@ -128,6 +136,9 @@ class TriggerPolicy:
         self.suppressed = 0
         self._last_fired: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        add_listener = getattr(launcher, "add_listener", None)
+        if callable(add_listener):
+            add_listener(self._run_ended)
 
     def add_callback(self, callback: Callback) -> None:
         """Register ``callback(reason, details)``, called on every fired trigger."""
@@ -171,11 +182,27 @@ class TriggerPolicy:
             except Exception as exc:
                 logger.exception("launching the retraining run failed")
                 errors += (f"launcher: {type(exc).__name__}: {exc}",)
-        event = TriggerEvent(reason, payload, now, True, errors, run_id)
+        event = TriggerEvent(
+            reason, payload, now, True, errors, run_id, None if run_id is None else "RUNNING"
+        )
         with self._lock:
             self.history.append(event)
         logger.warning("retraining triggered: %s %s", reason, payload)
         return event
+
+    def _run_ended(self, run_id: str, status: str) -> None:
+        """Record how the retraining run a trigger launched ended."""
+        with self._lock:
+            for index in range(len(self.history) - 1, -1, -1):
+                event = self.history[index]
+                if event.retrain_run_id == run_id:
+                    errors = event.callback_errors
+                    if status != "FINISHED":
+                        errors += (f"retraining run {run_id}: ended {status}",)
+                    self.history[index] = replace(
+                        event, retrain_status=status, callback_errors=errors
+                    )
+                    return
 
     def _run_callbacks(self, reason: str, details: dict[str, Any]) -> tuple[str, ...]:
         errors: list[str] = []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -105,3 +106,37 @@ def test_a_failing_launch_is_recorded(clock):
 def test_project_uri_is_required():
     with pytest.raises(ConfigError, match="retrain_project_uri"):
         ProjectLauncher("", "reviews")
+
+
+class FailingRun(FakeSubmittedRun):
+    """A run that ends FAILED when finished."""
+
+    def get_status(self) -> str:
+        return "FAILED" if self.finished.is_set() else "RUNNING"
+
+
+def test_a_run_that_fails_after_launch_is_recorded_in_the_trigger_history(clock, caplog):
+    runs: list[FailingRun] = []
+
+    def launch(uri, **kwargs):
+        runs.append(FailingRun(f"run-{len(runs)}"))
+        return runs[-1]
+
+    policy = TriggerPolicy(
+        cooldown_minutes=0, clock=clock, launcher=ProjectLauncher(".", "m", run_project=launch)
+    )
+    event = policy.fire("data_drift", {"p_value": 0.001})
+    assert (event.retrain_run_id, event.retrain_status) == ("run-0", "RUNNING")
+    runs[0].finish()
+    assert runs[0].waited.wait(5)
+    for _ in range(100):  # the reaper records the end right after waiting
+        if policy.history[-1].retrain_status != "RUNNING":
+            break
+        time.sleep(0.05)
+    ended = policy.history[-1]
+    assert ended.retrain_status == "FAILED"
+    assert ended.callback_errors == ("retraining run run-0: ended FAILED",)
+    assert ended.to_dict()["retrain_status"] == "FAILED"
+    assert "retraining run run-0 ended: FAILED" in caplog.text
+    # The failed run does not block the next one.
+    assert policy.fire("data_drift", {}).retrain_run_id == "run-1"
