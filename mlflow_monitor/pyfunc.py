@@ -73,7 +73,10 @@ class MonitoredModel(PythonModel):
         settings = json.loads(Path(artifacts["monitor"]).read_text())
         self.wrapper = dict(settings["wrapper"])
         inner_location = artifacts.get("inner_model") or self.wrapper["inner_model_uri"]
-        self.inner = mlflow.pyfunc.load_model(inner_location)
+        # The outer model's requirements include the inner model's (see registry.wrap) and
+        # MLflow has just checked them against the environment; checking again per load
+        # (importlib.metadata for every line) would double that part of the load time.
+        self.inner = mlflow.pyfunc.load_model(inner_location, suppress_warnings=True)
         # Call the inner flavor's predict function directly: the outer pyfunc has already
         # enforced the same signature, and going through a second PyFuncModel.predict would
         # pay MLflow's input handling twice.
