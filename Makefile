@@ -31,6 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mmd.py
 	$(PY) benchmarks/bench_mmd_scale.py
+	$(PY) benchmarks/bench_predict.py
+	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/bench_background.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,48 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def interleaved(
+    calls: dict[str, Callable[[], Any]],
+    rounds: int,
+    before: Callable[[], Any] | None = None,
+) -> dict[str, list[float]]:
+    """Wall-clock seconds of each call, ``rounds`` times, the calls taking turns.
+
+    Every round runs each call once, starting from a different one each round, so slow
+    spells of a shared machine land on all of them alike. ``before`` runs (untimed) before
+    every call. One untimed warm-up round comes first.
+    """
+    names = list(calls)
+    for name in names:
+        calls[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            calls[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``."""
+    return float(np.percentile(values, q))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared; a run under load is slower)."""
+    return os.getloadavg()[0]
+
+
 def numpy_gemm_rate(dtype: Any, size: int = 4096, repeats: int = 5) -> float:
     """Best FLOP/s of a square ``size`` matrix product in numpy (its BLAS, default threads)."""
     rng = np.random.default_rng(0)
@@ -60,13 +102,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_summary() -> list[str]:
+def usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def machine_summary(torch_line: bool = True) -> list[str]:
     """Lines describing the CPU, the BLAS numpy uses and the library versions."""
     from threadpoolctl import threadpool_info
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
-        f"CPU: {cpu_model()}, {cpus} usable cores",
+        f"CPU: {cpu_model()}, {usable_cpus()} usable cores",
         f"python {platform.python_version()}, numpy {np.__version__}",
     ]
     for pool in threadpool_info():
@@ -75,6 +122,8 @@ def machine_summary() -> list[str]:
                 f"numpy BLAS: {pool['internal_api']} {pool['version']} "
                 f"({pool.get('architecture')} kernels, {pool['num_threads']} threads)"
             )
+    if not torch_line:
+        return lines
     try:
         import torch
 
