@@ -7,8 +7,11 @@ hosts serve.
 
 The predict path never waits on the database: :meth:`SqlInferenceStore.add` puts the batch on a
 bounded in-memory queue and returns; a daemon writer thread inserts queued rows in batches, one
-transaction each. When the queue is full, ``add`` waits ``put_timeout`` seconds at most, then
-drops what does not fit and counts it (``counts().dropped``). Queued rows are written on
+transaction each. While the database is unreachable (stopped, restarting, a SQLite file locked
+past the busy timeout) the rows stay queued and the writer tries again, waiting up to 5 s
+between attempts. When the queue is full, ``add`` waits ``put_timeout`` seconds at most, then
+drops what does not fit and counts it (``counts().dropped``). Reads during an outage raise
+:class:`StoreError`. Queued rows are written on
 :meth:`~SqlInferenceStore.close`, which also runs when the interpreter exits normally; a killed
 process loses what was still queued (at most ``flush_seconds`` worth of traffic, usually).
 
@@ -24,6 +27,7 @@ The tables, how values are stored in them, schema versions and engine setup are 
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -31,10 +35,10 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -82,11 +86,41 @@ logger = logging.getLogger(__name__)
 
 _WRITE_ATTEMPTS = 3
 _READ_FLUSH_TIMEOUT = 60.0
+# While the database is unreachable the writer keeps the rows queued and tries again after
+# waits growing from the first to the last of these (seconds).
+_RETRY_FIRST, _RETRY_LAST = 0.2, 5.0
+# How long close() keeps trying to write what is queued to an unreachable database.
+CLOSE_DRAIN_SECONDS = 10.0
+# Longest a last write attempt may take (libpq's timeouts), for close() to wait for it.
+_LAST_ATTEMPT_SECONDS = 30.0
 _WARN_EVERY = 60.0
 # Positions in a prediction parameter row.
 _STREAM, _ID_COLUMN, _TIMESTAMP = (
     PREDICTION_COLUMNS.index(c) for c in ("stream_id", "prediction_id", "timestamp")
 )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _unavailable_is_store_error(method: _F) -> _F:
+    """Raise a database error from a read as :class:`StoreError` (the serve app: 503)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqlInferenceStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"the inference store at {self.uri!r} is unavailable: {_first_line(exc)}"
+            ) from exc
+
+    return cast(_F, wrapper)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class SqlInferenceStore(InferenceStore):
@@ -158,6 +192,9 @@ class SqlInferenceStore(InferenceStore):
         self._done = 0  # rows written, rejected or dropped by the writer
         self._flush_target = 0
         self._closed = False
+        self._closing = threading.Event()  # ends the writer's waits for the database
+        self._close_deadline = float("inf")
+        self.unavailable_since: float | None = None  # monotonic time the database went away
         self._thread: threading.Thread | None = None
         self._last_warning = float("-inf")
 
@@ -228,6 +265,7 @@ class SqlInferenceStore(InferenceStore):
         self._thread.start()
 
     def _run(self) -> None:
+        retry = _RETRY_FIRST / 2
         while True:
             with self._cond:
                 deadline = time.monotonic() + self.flush_seconds
@@ -245,13 +283,58 @@ class SqlInferenceStore(InferenceStore):
             rows = sum(len(b) for b in chunk)
             try:
                 self._write(chunk)
+            except _UnavailableError as exc:
+                if self._requeue(chunk, rows, exc):
+                    retry = min(retry * 2, _RETRY_LAST)
+                    if self._closing.is_set():  # draining at close: keep trying, gently
+                        time.sleep(min(retry, 0.5))
+                    else:
+                        self._closing.wait(retry)
+                    continue
             except Exception:  # the writer must survive anything; the rows are lost then
                 logger.exception("writing %d predictions to %s failed", rows, self.uri)
                 with self._cond:
                     self.dropped += rows
+            else:
+                retry = _RETRY_FIRST / 2
+                if self.unavailable_since is not None:
+                    logger.warning("the inference store at %s is back; writing", self.uri)
+                    self.unavailable_since = None
             with self._cond:
                 self._done += rows
                 self._cond.notify_all()
+
+    def _requeue(self, chunk: list[PredictionBatch], rows: int, exc: Exception) -> bool:
+        """Put a chunk the unreachable database refused back at the head of the queue.
+
+        Returns:
+            True when it waits there for the next attempt; False when the store is closing
+            and its drain time is over, so the rows are dropped (and counted).
+        """
+        with self._cond:
+            if self.unavailable_since is None:
+                self.unavailable_since = time.monotonic()
+            if self._closed and time.monotonic() >= self._close_deadline:
+                self.dropped += rows
+                logger.error(
+                    "dropping %d queued predictions: the inference store at %s is still "
+                    "unavailable at shutdown: %s",
+                    rows,
+                    self.uri,
+                    exc,
+                )
+                return False
+            self._queue.extendleft(reversed(chunk))
+            self._queued += rows
+            self._warn(
+                "the inference store at %s is unavailable (%s); %d predictions wait in the "
+                "queue (room for %d)",
+                self.uri,
+                _first_line(exc),
+                self._queued,
+                self.queue_size,
+            )
+            return True
 
     def _should_write(self) -> bool:
         return self._queued >= self.batch_size or (
@@ -283,6 +366,8 @@ class SqlInferenceStore(InferenceStore):
                     self._write_new_only(rows, labels)
                 return
             except SQLAlchemyError as exc:
+                if _is_unavailable(exc):
+                    raise _UnavailableError(str(exc)) from exc
                 if attempt == _WRITE_ATTEMPTS:
                     logger.error(
                         "giving up on %d predictions after %d attempts: %s", len(rows), attempt, exc
@@ -399,13 +484,20 @@ class SqlInferenceStore(InferenceStore):
 
         Runs by itself when the interpreter exits normally. Later :meth:`add` calls drop
         their rows; reads keep working. Leaderships this store handed out are released.
+
+        Args:
+            timeout: seconds to keep trying an unreachable database before what is still
+                queued is dropped (and counted); :data:`CLOSE_DRAIN_SECONDS` by default.
         """
         with self._cond:
             self._closed = True
+            drain = CLOSE_DRAIN_SECONDS if timeout is None else timeout
+            self._close_deadline = time.monotonic() + drain
             self._cond.notify_all()
             thread = self._thread
+        self._closing.set()
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            thread.join(drain + _LAST_ATTEMPT_SECONDS)
         leaderships, self._leaderships = self._leaderships, []
         for leadership in leaderships:
             if isinstance(leadership, AdvisoryLockLeadership):
@@ -417,11 +509,14 @@ class SqlInferenceStore(InferenceStore):
 
     def _sync(self) -> None:
         """Make this process's queued rows visible to the read that follows."""
+        if self.unavailable_since is not None:
+            return  # the read fails or sees the database as it is; waiting would not help
         if not self.flush(_READ_FLUSH_TIMEOUT):
             logger.warning("reading %s before queued predictions were written", self.uri)
 
     # -- reading and labelling -----------------------------------------------------------
 
+    @_unavailable_is_store_error
     def label(self, prediction_id: str, true_label: Label) -> PredictionRecord:
         """Attach the true label to a prediction recorded by any process.
 
@@ -469,6 +564,7 @@ class SqlInferenceStore(InferenceStore):
             prediction_id, row.timestamp, decode_label(row.prediction), row.probability, true_label
         )
 
+    @_unavailable_is_store_error
     def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
         """The ``n`` most recently labelled ``(prediction, true_label)`` pairs, oldest first."""
         self._sync()
@@ -489,6 +585,7 @@ class SqlInferenceStore(InferenceStore):
             rows = conn.execute(query).all()
         return [(decode_label(pred), decode_label(label)) for pred, label in reversed(rows)]
 
+    @_unavailable_is_store_error
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call (by any process), oldest first.
 
@@ -547,6 +644,7 @@ class SqlInferenceStore(InferenceStore):
             ).scalar()
         return 0 if top is None else int(top)
 
+    @_unavailable_is_store_error
     def pending_features(self) -> int:
         """Drift rows recorded since the last :meth:`take_features` (not capped)."""
         self._sync()
@@ -560,6 +658,7 @@ class SqlInferenceStore(InferenceStore):
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    @_unavailable_is_store_error
     def counts(self) -> StoreCounts:
         """Predictions and labels in the database for this stream, and this process's losses."""
         self._sync()
@@ -662,6 +761,7 @@ class SqlInferenceStore(InferenceStore):
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot {what} in {self.uri!r}: {exc}") from exc
 
+    @_unavailable_is_store_error
     def prune(self, older_than: datetime | float) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.
 
@@ -686,6 +786,17 @@ class SqlInferenceStore(InferenceStore):
 
 
 # -- queries -------------------------------------------------------------------------------
+
+
+class _UnavailableError(Exception):
+    """The database cannot be reached: the rows wait, nothing is wrong with them."""
+
+
+def _is_unavailable(exc: SQLAlchemyError) -> bool:
+    """Whether an error means "no database to talk to" rather than "bad rows"."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
 
 
 def _has_features() -> sa.ColumnElement[bool]:

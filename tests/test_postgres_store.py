@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from mlflow_monitor.sql_schema import SCHEMA_VERSION
 from mlflow_monitor.sql_store import SqlInferenceStore
-from mlflow_monitor.store import PredictionBatch
+from mlflow_monitor.store import PredictionBatch, StoreError
 
 WRITER = textwrap.dedent(
     """
@@ -26,7 +26,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     from mlflow_monitor.sql_store import SqlInferenceStore
-    from mlflow_monitor.store import PredictionBatch
+    from mlflow_monitor.store import PredictionBatch, StoreError
 
     uri, go = sys.argv[1], Path(sys.argv[2])
     tag, n, labelled = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "labelled"
@@ -236,21 +236,42 @@ def test_feature_bytes_survive_bytea(postgres_uri, rows, rng):
     assert np.signbit(got[0, 2])
 
 
-def test_the_writer_writes_again_once_the_database_is_back(postgres_uri, postgres_server):
+def test_rows_wait_in_the_queue_while_the_database_is_down(postgres_uri, postgres_server):
     store = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
     store.add(batch([f"a{i}" for i in range(10)]))
     assert store.flush(30)
     postgres_server.stop()
     try:
         store.add(batch([f"b{i}" for i in range(10)]))  # never raises
-        assert store.flush(60)  # the writer gave up on them
+        assert not store.flush(2)  # kept, not given up on
+        assert store.unavailable_since is not None
+        with pytest.raises(StoreError, match="unavailable"):
+            store.label("a1", 1)  # reads fail clearly, without waiting for the queue
     finally:
         postgres_server.start()
     store.add(batch([f"c{i}" for i in range(10)]))
     assert store.flush(30)
     counts = store.counts()
-    assert (counts.predictions, counts.dropped) == (20, 10)
+    assert (counts.predictions, counts.dropped, counts.queued) == (30, 0, 0)
+    assert store.unavailable_since is None
     store.close()
+
+
+def test_close_drops_and_counts_what_an_unreachable_database_never_took(
+    postgres_uri, postgres_server
+):
+    store = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
+    store.add(batch(["first"]))
+    assert store.flush(30)
+    postgres_server.stop()
+    try:
+        store.add(batch([f"b{i}" for i in range(10)]))
+        started = time.monotonic()
+        store.close(timeout=1.0)  # gives the database one second, then gives up
+        assert time.monotonic() - started < 15
+        assert store.dropped == 10
+    finally:
+        postgres_server.start()
 
 
 def test_a_connection_lost_during_copy_is_an_invalidated_operational_error(postgres_uri):

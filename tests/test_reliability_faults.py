@@ -269,12 +269,6 @@ def test_postgresql_stopped_predictions_served_and_losses_counted(
         _wait_stored(postgres_uri, MODEL, 2 + len(stored))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store's writer gives up on a batch after 3 attempts (about 0.6 s when the "
-    "connection is refused) and drops it, instead of keeping it queued until the database "
-    "returns; see docs/reliability.md",
-)
 def test_postgresql_stopped_briefly_nothing_dropped(
     wrapped, tmp_path, postgres_server, postgres_uri
 ):
