@@ -43,7 +43,9 @@ def probability_value(value: Any) -> float | None:
 
 
 _MAX_ID_LENGTH = 255
-_FEW_IDS = 4
+# Batches up to this size are generated or validated in plain Python: numpy's fixed cost per
+# call (several microseconds, more with the caches cold after a model's predict) dominates.
+_FEW_VALUES = 4
 
 
 def prediction_id_value(value: Any) -> str:
@@ -67,7 +69,7 @@ def new_ids(n: int) -> list[str]:
     The bytes come from ``os.urandom``, as ``uuid4``'s do: ids are handed to clients, who
     label predictions by id, so they must not be predictable.
     """
-    if n <= _FEW_IDS:  # numpy's fixed cost (about 8 us) outweighs its speed here
+    if n <= _FEW_VALUES:
         return [uuid.uuid4().hex for _ in range(n)]
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
@@ -126,6 +128,8 @@ def probability_column(values: Any, n: int) -> list[float | None]:
     if values is None:
         return [None] * n
     column = column_of(values, "probabilities", n)
+    if len(column) <= _FEW_VALUES:  # numpy's fixed cost per call outweighs a short loop
+        return [probability_value(v) for v in column]
     if isinstance(column, list) and set(map(type, column)) <= {float, int}:
         column = np.asarray(column, dtype=np.float64)
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
