@@ -277,13 +277,13 @@ def status(target: str, as_json: bool) -> None:
         if Path(target).is_file() or target.endswith(".npz"):
             from mlflow_monitor.state import load_monitor
 
-            report = load_monitor(target, enable_prometheus=False).get_monitoring_status()
+            monitor = load_monitor(target, enable_prometheus=False)
         else:
             monitor = _load_monitored(target).monitor
-            try:
-                report = monitor.get_monitoring_status()
-            finally:
-                monitor.close()
+        try:
+            report = monitor.get_monitoring_status()
+        finally:
+            monitor.close()
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     if as_json:

@@ -44,3 +44,30 @@ def test_console_script_runs():
         check=False,
     )
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_status_of_a_state_file_closes_the_store_it_opens(runner, tmp_path, monkeypatch):
+    from mlflow_monitor import create_monitor
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    uri = f"sqlite:///{tmp_path}/inference.db"
+    monitor = create_monitor({"store_uri": uri, "enable_prometheus": False})
+    monitor.record_prediction(1, 0.9)
+    monitor.save_state(tmp_path / "state.npz")
+    monitor.close()
+    opened, closed = [], []
+    original_init, original_close = SqlInferenceStore.__init__, SqlInferenceStore.close
+
+    def spy_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def spy_close(self, *args, **kwargs):
+        closed.append(self)
+        original_close(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlInferenceStore, "__init__", spy_init)
+    monkeypatch.setattr(SqlInferenceStore, "close", spy_close)
+    result = runner.invoke(cli, ["status", str(tmp_path / "state.npz")])
+    assert result.exit_code == 0, result.output
+    assert opened and all(store in closed for store in opened)
