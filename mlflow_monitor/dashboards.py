@@ -104,10 +104,11 @@ def grafana_dashboard(
         for s, label in (
             ("predictions", "predictions"),
             ("feedback", "labels"),
-            ("records_dropped", "dropped"),
+            ("feedback_rejected", "rejected labels"),
+            ("records_dropped", "dropped records"),
         )
     ]
-    grid.add(_timeseries("Predictions, labels and dropped records / s", rates), 12)
+    grid.add(_timeseries("Predictions, labels, rejected labels and dropped records / s", rates), 12)
     triggered = f"increase({names['retraining_triggered']}{_INSTANCE}[$__rate_interval])"
     bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
     bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)

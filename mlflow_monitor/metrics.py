@@ -70,6 +70,11 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition("predictions", "counter", "Predictions recorded"),
     MetricDefinition("feedback", "counter", "Ground-truth labels recorded"),
     MetricDefinition(
+        "feedback_rejected",
+        "counter",
+        "Ground-truth labels rejected: unknown or already labelled prediction id, or a bad label",
+    ),
+    MetricDefinition(
         "records_dropped",
         "counter",
         "Prediction records dropped because the inference store's queue was full or the "
@@ -128,6 +133,10 @@ class MonitorMetrics:
     def count_feedback(self, n: int = 1) -> None:
         """Add ``n`` recorded labels."""
         self._metrics["feedback"].inc(n)
+
+    def count_feedback_rejected(self) -> None:
+        """Add one rejected label."""
+        self._metrics["feedback_rejected"].inc()
 
     def count_dropped(self, n: int) -> None:
         """Add ``n`` prediction records the store dropped."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
-from mlflow_monitor.exceptions import DataValidationError, MonitorError
+from mlflow_monitor.exceptions import DataValidationError, FeedbackError, MonitorError
 from mlflow_monitor.features import as_feature_matrix, as_feature_row
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.performance import PerformanceTracker, as_label
@@ -327,9 +327,16 @@ class ModelMonitor:
                 is older than ``max_pending_feedback`` predictions).
             FeedbackError: the prediction already has a label (labels are not overwritten).
             DataValidationError: the label is not an int or str.
+
+        Rejected labels (all three cases) are counted in ``<prefix>_feedback_rejected_total``.
         """
-        truth = as_label(true_label, "true_label")
-        self.store.label(prediction_id_value(prediction_id), truth)
+        try:
+            truth = as_label(true_label, "true_label")
+            self.store.label(prediction_id_value(prediction_id), truth)
+        except (FeedbackError, DataValidationError):
+            if self.prometheus_metrics is not None:
+                self.prometheus_metrics.count_feedback_rejected()
+            raise
         with self._counts_lock:
             self._counts["feedback"] += 1
         if self.prometheus_metrics is not None:

@@ -5,7 +5,13 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlflow_monitor import METRIC_DEFINITIONS, MonitorMetrics, create_monitor, start_metrics_server
+from mlflow_monitor import (
+    METRIC_DEFINITIONS,
+    MonitorError,
+    MonitorMetrics,
+    create_monitor,
+    start_metrics_server,
+)
 
 DOCUMENTED = {
     "fake_review_detection_precision": "gauge",
@@ -22,6 +28,8 @@ DOCUMENTED = {
     "fake_review_detection_feedback_total": "counter",
     # Named by the serving issue (#4): records the store's full queue dropped.
     "fake_review_detection_records_dropped_total": "counter",
+    # Issue #6: rejected feedback is counted.
+    "fake_review_detection_feedback_rejected_total": "counter",
 }
 
 
@@ -156,3 +164,14 @@ def test_records_the_store_dropped_are_counted_once(tmp_path):
     finally:
         monitor.close()
         store.close()
+
+
+def test_rejected_feedback_is_counted(registry):
+    monitor = create_monitor(registry=registry)
+    pid = monitor.record_prediction(1, 0.9)
+    monitor.record_feedback(pid, 1)
+    for bad in (("nope", 1), (pid, 0), (pid, 1.5)):
+        with pytest.raises(MonitorError):
+            monitor.record_feedback(*bad)
+    assert monitor.prometheus_metrics.value("feedback_rejected") == 3
+    assert monitor.prometheus_metrics.value("feedback") == 1

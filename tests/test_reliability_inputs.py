@@ -141,7 +141,12 @@ def _snapshot(monitor: Any) -> tuple[Any, ...]:
         list(store._labelled),
         [np.asarray(row).tobytes() for row in store._window],
         store._n_labels,
-        monitor.prometheus_metrics.exposition(),
+        # Every metric but the one that counts rejected labels, whose job is to change.
+        [
+            line
+            for line in monitor.prometheus_metrics.exposition().splitlines()
+            if b"feedback_rejected" not in line
+        ],
     )
 
 
