@@ -61,14 +61,30 @@ def validate_baseline(metrics: Mapping[str, Any]) -> dict[str, float]:
     return baseline
 
 
+def scalar_value(value: Any, what: str) -> Any:
+    """A numpy scalar (or one-element array) as its Python value; other values unchanged.
+
+    Raises:
+        DataValidationError: an array or Series of several values where one is expected.
+    """
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            return value.item()
+        except (ValueError, TypeError) as exc:
+            size = getattr(value, "size", "several")
+            raise DataValidationError(
+                f"{what} must be one value, got {type(value).__name__} of {size} values"
+            ) from exc
+    return value
+
+
 def as_label(value: Any, what: str) -> Label:
     """Validate a class label (int or str; numpy scalars and integral floats accepted).
 
     Raises:
         DataValidationError: anything else, naming ``what``.
     """
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()  # numpy scalars
+    value = scalar_value(value, what)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():

@@ -8,6 +8,7 @@ first bad value. Numeric arrays are checked with numpy in one pass, so recording
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_monitor.exceptions import DataValidationError, FeedbackError
-from mlflow_monitor.performance import as_label
+from mlflow_monitor.performance import as_label, scalar_value
 
 __all__ = [
     "column_of",
@@ -34,12 +35,14 @@ def probability_value(value: Any) -> float | None:
     """One probability in [0, 1] (or None)."""
     if value is None:
         return None
-    if hasattr(value, "item"):
-        value = value.item()
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    value = scalar_value(value, "probability")
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int too large for a float
+            number = float(value)
+    if not 0.0 <= number <= 1.0:  # NaN fails too
         raise DataValidationError(f"probability must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return number
 
 
 _MAX_ID_LENGTH = 255
@@ -50,8 +53,7 @@ _FEW_VALUES = 4
 
 def prediction_id_value(value: Any) -> str:
     """One prediction id: a non-empty str or int of at most 255 characters."""
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()  # numpy scalars
+    value = scalar_value(value, "prediction_id")
     text = str(value)
     if not isinstance(value, str | int) or isinstance(value, bool) or not text:
         raise DataValidationError(f"prediction_id must be a non-empty str or int, got {value!r}")
@@ -111,7 +113,12 @@ def label_column(values: Any, what: str, n: int | None, missing_ok: bool = False
         kind = column.dtype.kind
         if kind in "iuU":
             return list(column.tolist())
-        integral = kind == "f" and np.isfinite(column).all() and (column % 1 == 0).all()
+        integral = (
+            kind == "f"
+            and np.isfinite(column).all()
+            and (column % 1 == 0).all()
+            and (np.abs(column) < 2.0**63).all()  # beyond, the cast to int64 would wrap
+        )
         if kind == "b" or integral:
             return list(column.astype(np.int64).tolist())
         column = column.tolist()
@@ -131,7 +138,10 @@ def probability_column(values: Any, n: int) -> list[float | None]:
     if len(column) <= _FEW_VALUES:  # numpy's fixed cost per call outweighs a short loop
         return [probability_value(v) for v in column]
     if isinstance(column, list) and set(map(type, column)) <= {float, int}:
-        column = np.asarray(column, dtype=np.float64)
+        try:
+            column = np.asarray(column, dtype=np.float64)
+        except OverflowError:  # an int too large for a float: the loop below names it
+            return [probability_value(v) for v in column]
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
         array = column.astype(np.float64, copy=False)
         bad = ~((array >= 0.0) & (array <= 1.0))  # NaN is bad too

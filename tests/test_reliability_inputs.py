@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from prometheus_client import CollectorRegistry
@@ -73,37 +73,9 @@ frames = st.builds(
     st.one_of(st.floats(), st.integers(-5, 5), st.text(max_size=2)),
 )
 series = st.builds(pd.Series, st.lists(st.floats(), max_size=4))
-# One value where one is expected (arrays and Series of another size are left out: their
-# ``.item()`` raises ValueError inside the scalar validators, a known bug tested below).
-one_value = st.one_of(nested, numpy_scalars)
+# One value where one is expected, or an array or Series of several.
+one_value = st.one_of(nested, numpy_scalars, arrays, series)
 anything = st.one_of(nested, numpy_scalars, arrays, series, frames)
-
-
-def _huge_ints(value: Any) -> bool:
-    """Ints beyond float64 anywhere in ``value``, which the probability validators fail on
-    with OverflowError (a known bug, see test_known_bugs below)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) > 2**1023
-    if isinstance(value, list | tuple | set):
-        return any(_huge_ints(v) for v in value)
-    if isinstance(value, dict):
-        return any(_huge_ints(v) for v in value.values())
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return any(_huge_ints(v) for v in value.ravel().tolist())
-    return False
-
-
-def _huge_integral_floats(value: Any) -> bool:
-    """Integral floats beyond int64 in a numeric column, which label_column casts to int64
-    with wrap-around (a known bug, see test_known_bugs below)."""
-    if hasattr(value, "to_numpy") and not hasattr(value, "columns"):
-        value = value.to_numpy()
-    if isinstance(value, list):
-        value = np.asarray(value, dtype=object)
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "fO":
-        return False
-    floats = [v for v in value.ravel().tolist() if isinstance(v, float) and math.isfinite(v)]
-    return any(v.is_integer() and abs(v) >= 2**63 for v in floats)
 
 
 # Plausible rows, so that recording also succeeds sometimes.
@@ -171,7 +143,6 @@ def _changes_nothing_on_error(monitor: Any, call: Any) -> Any:
 def test_record_prediction_succeeds_or_raises_a_monitor_error(
     prediction, probability, features, true_label, prediction_id
 ):
-    assume(not _huge_ints(probability))
     monitor = _monitor()
     pid = _changes_nothing_on_error(
         monitor,
@@ -202,8 +173,6 @@ def _batches(n: int) -> Any:
 def test_record_predictions_succeeds_or_raises_a_monitor_error(
     predictions, probabilities, features, true_labels, prediction_ids
 ):
-    assume(not _huge_integral_floats(predictions) and not _huge_integral_floats(true_labels))
-    assume(not _huge_ints(probabilities))
     monitor = _monitor()
     ids = _changes_nothing_on_error(
         monitor,
@@ -302,11 +271,11 @@ def test_non_finite_numbers_are_refused_with_the_option_named(key, value):
         MonitorConfig.from_dict({key: value})
 
 
-# -- known bugs in the scalar validators (recording.py, performance.py) -----------------------
-# Each case xfails while its bug stands and passes once a MonitorError is raised (with the
-# state unchanged); then drop the matching exclusion from the strategies above.
+# -- the scalar validators' former bugs (recording.py, performance.py) -----------------------
+# Each raised a non-MonitorError (the exception named second); each must now be a MonitorError
+# that leaves the monitor unchanged.
 
-KNOWN_BUGS = [
+FORMER_BUGS = [
     pytest.param(
         lambda m: m.record_prediction(np.array([0, 1])),
         ValueError,
@@ -326,18 +295,17 @@ KNOWN_BUGS = [
     pytest.param(
         lambda m: m.record_predictions([1], [10**400]), OverflowError, id="probabilities-huge"
     ),
-    # Under pytest the cast warns (an error here); elsewhere the label is silently stored as
-    # -9223372036854775808.
-    pytest.param(
-        lambda m: m.record_predictions(np.array([2.0**70])),
-        RuntimeWarning,
-        id="label-beyond-int64",
-    ),
 ]
 
 
-@pytest.mark.parametrize(("call", "raised_now"), KNOWN_BUGS)
-def test_known_bugs(call, raised_now):
+def test_whole_float_labels_beyond_int64_are_kept_exactly():
+    monitor = _monitor()
+    (pid,) = monitor.record_predictions(np.array([2.0**70]))
+    assert monitor.store.get(pid).prediction == 2**70  # not wrapped to -2**63
+
+
+@pytest.mark.parametrize(("call", "raised_before"), FORMER_BUGS)
+def test_arrays_and_huge_numbers_are_refused_cleanly(call, raised_before):
     monitor = _monitor()
     before = _snapshot(monitor)
     try:
@@ -345,6 +313,6 @@ def test_known_bugs(call, raised_now):
     except MonitorError:
         assert _snapshot(monitor) == before
         return
-    except raised_now:
-        pytest.xfail(f"known bug: {raised_now.__name__} instead of a MonitorError")
+    except raised_before:
+        pytest.fail(f"{raised_before.__name__} instead of a MonitorError")
     pytest.fail("accepted a value it should refuse")
