@@ -14,8 +14,10 @@ recorded reviews (the default 1000, against the 1000-row reference, P = 100):
 
 The conditions take turns in phases of ``--phase-seconds`` (idle, thread, idle, thread, idle,
 process) so that the shared machine's load lands on each alike; the table gives the median
-(p50), p90 and mean latency per condition and the p50 ratio to idle. It also times one check,
-split into its parts, in float64 and float32.
+(p50), p90 and mean latency per condition, the p50 ratio to idle, and how many checks ran and
+their mean duration (a check still running when its phase ends finishes, and counts, before
+the next phase starts). It also times one check on its own, split into its parts, in float64
+and float32.
 
 Run: ``python benchmarks/bench_background.py`` (about a minute).
 """
@@ -46,14 +48,18 @@ def window_rows(size: int, seed: int) -> tuple[Any, Any, list[list[str]]]:
 
 
 def check_loop(monitor: Any, running: Any, done: Any, window: tuple[Any, Any, list]) -> None:
-    """While ``running`` is set, refill the drift window and check; count checks in ``done``."""
+    """While ``running`` is set, refill the drift window and check; add each check and its
+    seconds to ``done`` (``[checks, seconds]``)."""
     predictions, probabilities, rows = window
     while running.is_set():
         monitor.record_predictions(predictions, probabilities, features=rows)
+        start = time.perf_counter()
         result = monitor.check_drift()
+        seconds = time.perf_counter() - start
         assert result.ran, result.reason
         with done.get_lock():
-            done.value += 1
+            done[0] += 1
+            done[1] += seconds
 
 
 def process_checker(
@@ -155,7 +161,7 @@ def main() -> None:
         review = make_reviews(1, seed=9)[["text"]]
 
         ready, running, quit_ = context.Event(), context.Event(), context.Event()
-        busy, process_done = context.Value("i", 0), context.Value("i", 0)
+        busy, process_done = context.Value("i", 0), context.Array("d", 2)
         checker = context.Process(
             target=process_checker,
             args=(
@@ -172,16 +178,16 @@ def main() -> None:
         if not ready.wait(300):
             raise RuntimeError("the checker process did not start")
         latencies: dict[str, list[float]] = {name: [] for name in CONDITIONS}
-        checks = {name: 0 for name in CONDITIONS}
+        checks = {name: [0.0, 0.0] for name in CONDITIONS}  # checks, their seconds
         for _ in range(20):
             model.predict(review)  # warm-up
         for phase in PHASES * args.cycles:
             thread_running = threading.Event()
-            thread_done = multiprocessing.Value("i", 0)
+            thread_done = multiprocessing.Array("d", 2)
             worker = threading.Thread(
                 target=check_loop, args=(monitor, thread_running, thread_done, thread_window)
             )
-            before = process_done.value
+            before = list(process_done)
             if phase.startswith("thread"):
                 monitor.check_logger = check_logger if phase.endswith("logged") else None
                 thread_running.set()
@@ -198,12 +204,13 @@ def main() -> None:
             if phase.startswith("thread"):
                 thread_running.clear()
                 worker.join()
-                checks[phase] += thread_done.value
+                checks[phase] = [a + b for a, b in zip(checks[phase], thread_done, strict=True)]
             elif phase.startswith("process"):
                 running.clear()
                 while busy.value:
                     time.sleep(0.005)
-                checks[phase] += process_done.value - before
+                done = [a - b for a, b in zip(process_done, before, strict=True)]
+                checks[phase] = [a + b for a, b in zip(checks[phase], done, strict=True)]
         quit_.set()
         checker.join(60)
         monitor.close()
@@ -223,7 +230,8 @@ def main() -> None:
                 f"{percentile(values, 90) * 1e3:.3f} ms",
                 f"{np.mean(values) * 1e3:.3f} ms",
                 f"**{mid / idle:.3f}x**" if name != "idle" else "1x",
-                str(checks[name]) if name != "idle" else "",
+                f"{checks[name][0]:.0f}" if name != "idle" else "",
+                f"{checks[name][1] / checks[name][0]:.2f} s" if checks[name][0] else "",
                 "<= 1.20x" if name.startswith("thread") else "",
             ]
         )
@@ -237,7 +245,7 @@ def main() -> None:
         f"{args.phase_seconds:g} s, {args.cycles} rounds\n"
     )
     header = ["checks running", "predictions/s", "p50", "p90", "mean", "p50 vs idle"]
-    header += ["checks", "target"]
+    header += ["checks", "seconds per check", "target"]
     print(table(header, rows))
     print("\nOne drift check and its parts (median):\n")
     names = ("check", "unlogged", "features", "mmd", "sigma")
