@@ -156,6 +156,7 @@ def main() -> None:
         monitor = monitor_of(model)
         check_logger = monitor.check_logger
         n_features = monitor.drift_detector.n_features
+        check_parts(model, "float64", 1)  # warm-up: the first logged check sets up matplotlib
         parts = {d: check_parts(model, d, args.check_repeats) for d in ("float64", "float32")}
         thread_window = window_rows(monitor.config.drift_window_size, seed=10)
         review = make_reviews(1, seed=9)[["text"]]
