@@ -359,3 +359,15 @@ def test_check_results_and_triggers_are_shared_by_processes(uri, open_store):
         assert other_version.trigger_history() == (0, [])
     finally:
         other_version.close()
+
+
+def test_raw_rows_with_pandas_missing_values_are_stored(open_store):
+    import pandas as pd
+
+    store = open_store()
+    rows = [[pd.NA, "text"], [3, pd.NaT], [pd.Timestamp("2026-01-02"), None]]
+    store.add(PredictionBatch(["a", "b", "c"], [1, 0, 1], [None] * 3, None, rows))
+    assert store.flush(30)
+    counts = store.counts()
+    assert (counts.predictions, counts.dropped, counts.rejected) == (3, 0, 0)
+    assert store.take_features(1, 10) == [[None, "text"], [3, None], ["2026-01-02T00:00:00", None]]
