@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_background.py
+	$(PY) benchmarks/bench_load.py --clients 8 --requests 200
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
