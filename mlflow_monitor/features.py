@@ -34,12 +34,25 @@ def _to_float(data: Any, what: str) -> FloatArray:
     if hasattr(data, "to_numpy"):
         data = data.to_numpy()
     try:
-        array = np.asarray(data, dtype=np.float64)
+        if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+            return np.asarray(data, dtype=np.float64)
+        raw = np.asarray(data)
+        if _is_complex(raw):  # the cast would drop the imaginary part with only a warning
+            raise TypeError("complex values are not features")
+        array = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:  # Overflow: ints beyond float64
         raise DataValidationError(
             f"{what} must be numeric (int/float/bool values), got {_describe(data)}: {exc}"
         ) from exc
     return array
+
+
+def _is_complex(array: np.ndarray[Any, Any]) -> bool:
+    if array.dtype.kind == "c":
+        return True
+    return array.dtype.kind == "O" and any(
+        isinstance(v, complex | np.complexfloating) for v in array.ravel().tolist()
+    )
 
 
 def _describe(data: Any) -> str:

@@ -277,6 +277,16 @@ def test_non_finite_numbers_are_refused_with_the_option_named(key, value):
 
 FORMER_BUGS = [
     pytest.param(
+        lambda m: m.record_prediction(1, 0.5, features=np.array([1 + 2j, 0, 0])),
+        np.exceptions.ComplexWarning,
+        id="complex-features",
+    ),
+    pytest.param(
+        lambda m: m.record_prediction(1, 0.5, features=[np.complex128(1j), 0.0, 0.0]),
+        np.exceptions.ComplexWarning,
+        id="complex-scalar-features",
+    ),
+    pytest.param(
         lambda m: m.record_prediction(np.array([0, 1])),
         ValueError,
         id="prediction-array",

@@ -44,6 +44,7 @@ def server(wrapped, tmp_path_factory):
         env={"MLFLOW_MONITOR_TOKEN": TOKEN},
     )
     with process:
+        _worker_pids(process, 2)  # both workers have loaded the model
         yield process, store_uri
 
 
@@ -70,10 +71,21 @@ def _metric_sum(text: str, name: str) -> float:
     return sum(values)
 
 
+def _worker_pids(process: MonitorServer, n: int, timeout: float = 120.0) -> set[int]:
+    """The pids answering ``/health`` on new connections, polled until ``n`` have answered
+    (each worker loads the model itself, so one may start serving well before the other)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(pids) < n and time.monotonic() < deadline:
+        pids.add(http_json(f"{process.uri}/health")["pid"])
+        if len(pids) < n:
+            time.sleep(0.05)
+    return pids
+
+
 def test_both_workers_answer(server):
     process, _ = server
-    pids = {http_json(f"{process.uri}/health")["pid"] for _ in range(60)}
-    assert len(pids) == 2, "requests on new connections should reach both workers"
+    assert len(_worker_pids(process, 2)) == 2, "new connections should reach both workers"
 
 
 def test_predictions_and_feedback_meet_across_workers(server):
@@ -173,6 +185,7 @@ def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
     with MonitorServer(
         tmp_path, leader_model.uri, args=["--workers", "2", "--store-uri", store_uri]
     ) as process:
+        _worker_pids(process, 2)
         answers = http_json(
             f"{process.uri}/predict", [{"text": t} for t in make_reviews(40, seed=3)["text"]]
         )
