@@ -111,6 +111,7 @@ class ModelMonitor:
         self.triggers = TriggerPolicy(
             cfg.retraining_cooldown_minutes, callbacks, clock, launcher=_launcher(cfg)
         )
+        self.triggers.on_run_ended = self._retraining_run_ended
         self.check_logger = check_logger
         if check_logger is None and cfg.log_checks:
             from mlflow_monitor.tracking import CheckRunLogger
@@ -480,6 +481,9 @@ class ModelMonitor:
             if self.prometheus_metrics is not None:
                 self.prometheus_metrics.count_trigger()
         return event
+
+    def _retraining_run_ended(self, event: TriggerEvent) -> None:
+        self._keep("retraining run's end", self.store.update_trigger, event.to_dict())
 
     def trigger_retraining(
         self, reason: str = MANUAL, details: Mapping[str, Any] | None = None

@@ -754,6 +754,27 @@ class SqlInferenceStore(InferenceStore):
             raise StoreError(f"cannot read the triggers from {self.uri!r}: {exc}") from exc
         return int(total), [json.loads(text) for (text,) in reversed(rows)]
 
+    def update_trigger(self, event: Mapping[str, Any]) -> None:
+        """Replace the kept trigger that launched ``event["retrain_run_id"]``, whichever
+        process fired it (its retraining run ended: ``retrain_status`` is final).
+
+        Raises:
+            StoreError: the database is unavailable.
+        """
+        run_id = event.get("retrain_run_id")
+        if not run_id:
+            return
+        t = triggers.c
+        # Events are stored as compact JSON (encode_raw_features), so the run id appears as
+        # "retrain_run_id":"<id>" in exactly the row of the trigger that launched it.
+        marker = encode_raw_features({"retrain_run_id": str(run_id)})[1:-1]
+        statement = (
+            sa.update(triggers)
+            .where(t.stream_id == self._stream, t.event.contains(marker, autoescape=True))
+            .values(event=encode_raw_features(dict(event)))
+        )
+        self._execute(statement, "update a retraining trigger")
+
     def _execute(self, statement: sa.Executable, what: str) -> None:
         try:
             with self.engine.begin() as conn:

@@ -226,6 +226,10 @@ class InferenceStore(Protocol):
         """How many triggers were kept in all, and the latest ``limit`` of them, oldest first."""
         ...
 
+    def update_trigger(self, event: Mapping[str, Any]) -> None:
+        """Replace the kept trigger that launched ``event["retrain_run_id"]`` (its run ended)."""
+        ...
+
     def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
         """Who among the processes sharing this store leads ``name`` (runs its checks).
 
@@ -389,6 +393,15 @@ class InMemoryStore(InferenceStore):
         """All triggers kept so far, and the latest ``limit``, oldest first."""
         with self._lock:
             return self._n_triggers, list(self._triggers)[-limit:] if limit > 0 else []
+
+    def update_trigger(self, event: Mapping[str, Any]) -> None:
+        """Replace the kept trigger that launched the same retraining run."""
+        run_id = event.get("retrain_run_id")
+        with self._lock:
+            for index in range(len(self._triggers) - 1, -1, -1):
+                if run_id and self._triggers[index].get("retrain_run_id") == run_id:
+                    self._triggers[index] = dict(event)
+                    return
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record for an id, or None."""

@@ -136,6 +136,8 @@ class TriggerPolicy:
         self.suppressed = 0
         self._last_fired: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        # Called with the updated event when a launched retraining run ends.
+        self.on_run_ended: Callable[[TriggerEvent], None] | None = None
         add_listener = getattr(launcher, "add_listener", None)
         if callable(add_listener):
             add_listener(self._run_ended)
@@ -192,6 +194,7 @@ class TriggerPolicy:
 
     def _run_ended(self, run_id: str, status: str) -> None:
         """Record how the retraining run a trigger launched ended."""
+        ended = None
         with self._lock:
             for index in range(len(self.history) - 1, -1, -1):
                 event = self.history[index]
@@ -199,10 +202,15 @@ class TriggerPolicy:
                     errors = event.callback_errors
                     if status != "FINISHED":
                         errors += (f"retraining run {run_id}: ended {status}",)
-                    self.history[index] = replace(
-                        event, retrain_status=status, callback_errors=errors
-                    )
-                    return
+                    ended = replace(event, retrain_status=status, callback_errors=errors)
+                    self.history[index] = ended
+                    break
+        hook = self.on_run_ended
+        if ended is not None and hook is not None:
+            try:
+                hook(ended)
+            except Exception:
+                logger.exception("recording how retraining run %s ended failed", run_id)
 
     def _run_callbacks(self, reason: str, details: dict[str, Any]) -> tuple[str, ...]:
         errors: list[str] = []

@@ -560,3 +560,32 @@ def test_status_shows_checks_and_triggers_of_every_process_sharing_the_store(rng
     finally:
         checker.close()
         server.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_status_shows_how_a_launched_retraining_run_ended(store, tmp_path):
+    options = {"enable_prometheus": False}
+    if store == "sqlite":
+        options["store_uri"] = f"sqlite:///{tmp_path}/inference.db"
+    firing, watching = create_monitor(options), create_monitor(options)
+    listeners = []
+
+    class Launcher:  # stands in for ProjectLauncher: returns a run id, reports its end
+        def __call__(self, reason, details):
+            return "run-42"
+
+    firing.triggers.launcher = Launcher()
+    listeners.append(firing.triggers._run_ended)
+    try:
+        firing.trigger_retraining("manual")
+        observer = watching if store == "sqlite" else firing  # memory: one process only
+        (event,) = observer.get_monitoring_status()["triggers"]["history"]
+        assert (event["retrain_run_id"], event["retrain_status"]) == ("run-42", "RUNNING")
+        for listener in listeners:
+            listener("run-42", "FAILED")
+        (event,) = observer.get_monitoring_status()["triggers"]["history"]
+        assert event["retrain_status"] == "FAILED"
+        assert any("ended FAILED" in e for e in event["callback_errors"])
+    finally:
+        firing.close()
+        watching.close()
