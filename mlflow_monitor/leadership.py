@@ -56,7 +56,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-
 class Leadership(Protocol):
     """The right to run a stream's periodic checks, held by at most one process at a time.
 
