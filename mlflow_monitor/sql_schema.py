@@ -28,6 +28,7 @@ keyed by :data:`SCHEMA_LOCK_KEY` makes creating and upgrading the schema one pro
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -417,6 +418,9 @@ def _stored_version(conn: Connection) -> int | None:
     return None if version is None else int(version)
 
 
+_SCHEMA_ATTEMPTS = 10
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the tables on first use, upgrade an older schema, refuse a newer one.
 
@@ -439,10 +443,13 @@ def ensure_schema(engine: Engine) -> None:
                 _create_or_upgrade(conn)
             return
         except (IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
-            # Another process was creating or upgrading the schema at the same moment.
+            # Another process was creating or upgrading the schema at the same moment (on
+            # SQLite each CREATE TABLE commits by itself, so processes can collide on any of
+            # the tables): look again after a short random pause.
             attempts += 1
-            if attempts == 3:
+            if attempts == _SCHEMA_ATTEMPTS:
                 raise
+            time.sleep(random.uniform(0.02, 0.2))
 
 
 def _create_or_upgrade(conn: Connection) -> None:
