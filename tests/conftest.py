@@ -134,3 +134,31 @@ def postgres_uri(postgres_server):
     yield url
     if postgres_server.running:
         postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def uri(request, tmp_path):
+    """An inference-store URL: a fresh SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/inference.db"
+    return request.getfixturevalue("postgres_uri")
+
+
+@pytest.fixture
+def open_store(uri):
+    """``open_store(**kwargs)``: a SqlInferenceStore on ``uri`` (stream reviews/3 unless told),
+    closed after the test."""
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    stores = []
+
+    def open_(**kwargs):
+        kwargs.setdefault("model_name", "reviews")
+        kwargs.setdefault("model_version", "3")
+        store = SqlInferenceStore(uri, **kwargs)
+        stores.append(store)
+        return store
+
+    yield open_
+    for store in stores:
+        store.close()

@@ -27,27 +27,6 @@ BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 NAME = "checks:reviews/3"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def uri(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inference.db"
-    return request.getfixturevalue("postgres_uri")
-
-
-@pytest.fixture
-def open_store(uri):
-    stores = []
-
-    def open_():
-        store = SqlInferenceStore(uri, "reviews", "3")
-        stores.append(store)
-        return store
-
-    yield open_
-    for store in stores:
-        store.close()
-
-
 def eventually(condition, timeout=30.0):
     """Wait until ``condition()`` is true; False if it never was within ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -32,29 +32,6 @@ from mlflow_monitor.store import PredictionBatch, StoreError
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def uri(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inference.db"
-    return request.getfixturevalue("postgres_uri")
-
-
-@pytest.fixture
-def open_store(uri):
-    stores = []
-
-    def open_(**kwargs):
-        kwargs.setdefault("model_name", "reviews")
-        kwargs.setdefault("model_version", "3")
-        store = SqlInferenceStore(uri, **kwargs)
-        stores.append(store)
-        return store
-
-    yield open_
-    for store in stores:
-        store.close()
-
-
 def batch(ids, predictions=None, true_labels=None, features=None):
     n = len(ids)
     return PredictionBatch(
