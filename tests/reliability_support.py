@@ -1,5 +1,6 @@
-"""Helpers of the reliability tests: a monitored example model, a client that streams
-predictions at a real server and remembers which were acknowledged, and what the store holds.
+"""Helpers of the serving and reliability tests: a monitored example model, a client that
+streams predictions at a real server and remembers which were acknowledged, and what the store
+holds.
 """
 
 from __future__ import annotations

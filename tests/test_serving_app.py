@@ -11,14 +11,13 @@ import mlflow
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from reviews_data import log_detector, make_reviews, train_pipeline
+from reliability_support import wrap_example
+from reviews_data import make_reviews
 from services import require_executable
 
-from mlflow_monitor.registry import wrap
 from mlflow_monitor.serving import ServeSettings, create_app, load_monitored_model
 from mlflow_monitor.sql_store import SqlInferenceStore
 
-BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 TOKEN = "s3cret-token"
 MODEL = "app-reviews"
 PREFIX = "app_reviews"
@@ -26,11 +25,7 @@ PREFIX = "app_reviews"
 
 @pytest.fixture(scope="module")
 def wrapped(embedded_tracking):
-    train = make_reviews(400, seed=1)
-    inputs = train[["text"]]
-    with mlflow.start_run():
-        log_detector(train_pipeline(train), inputs, MODEL)
-    return wrap(f"models:/{MODEL}/1", inputs, BASELINE, config={"metrics_prefix": PREFIX})
+    return wrap_example(MODEL, {"metrics_prefix": PREFIX})
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ import urllib.error
 
 import mlflow
 import pytest
-from reviews_data import log_detector, make_reviews, train_pipeline
+from reliability_support import wrap_example
+from reviews_data import make_reviews
 from service_processes import MonitorServer, PrometheusServer, http_json
 from services import require_executable
 
-from mlflow_monitor.registry import wrap
 from mlflow_monitor.sql_store import SqlInferenceStore
 
-BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 MODEL = "workers-reviews"
 PREFIX = "workers_reviews"
 TOKEN = "workers-token"
@@ -26,11 +25,7 @@ K = 120
 
 @pytest.fixture(scope="module")
 def wrapped(embedded_tracking):
-    train = make_reviews(400, seed=1)
-    inputs = train[["text"]]
-    with mlflow.start_run():
-        log_detector(train_pipeline(train), inputs, MODEL)
-    return wrap(f"models:/{MODEL}/1", inputs, BASELINE, config={"metrics_prefix": PREFIX})
+    return wrap_example(MODEL, {"metrics_prefix": PREFIX})
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +165,6 @@ def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
     from mlflow_monitor.tracking import ROLE_CHECK, TAG_CHECK, TAG_ROLE, TAG_WORKER
 
     name, interval = "leader-reviews", 3.0
-    train = make_reviews(400, seed=2)
-    with mlflow.start_run():
-        log_detector(train_pipeline(train), train[["text"]], name)
     config = {
         "metrics_prefix": "leader_reviews",
         "performance_check_minutes": interval / 60,
@@ -180,7 +172,7 @@ def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
         "performance_min_samples": 10,
         "drift_min_samples": 10,
     }
-    leader_model = wrap(f"models:/{name}/1", train[["text"]], BASELINE, config=config)
+    leader_model = wrap_example(name, config)
     store_uri = f"sqlite:///{tmp_path}/inference.db"
     with MonitorServer(
         tmp_path, leader_model.uri, args=["--workers", "2", "--store-uri", store_uri]
