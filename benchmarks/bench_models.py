@@ -95,7 +95,7 @@ def use_memory_store(model: Any) -> None:
     A monitored pyfunc always records into a database store (the default is a SQLite file);
     the in-process store is what ``ModelMonitor`` uses without ``store_uri``.
     """
-    from mlflow_monitor.store import InMemoryStore
+    from mlflow_monitor.memory_store import InMemoryStore
 
     monitor = monitor_of(model)
     monitor.store.close()

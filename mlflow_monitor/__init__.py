@@ -23,6 +23,7 @@ from mlflow_monitor.exceptions import (
     StateError,
     UnknownPredictionError,
 )
+from mlflow_monitor.memory_store import InMemoryStore
 from mlflow_monitor.metrics import METRIC_DEFINITIONS, MonitorMetrics, start_metrics_server
 from mlflow_monitor.monitor import ModelMonitor, create_monitor
 from mlflow_monitor.performance import PerformanceTracker
@@ -30,7 +31,6 @@ from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, Perfo
 from mlflow_monitor.state import load_monitor
 from mlflow_monitor.store import (
     InferenceStore,
-    InMemoryStore,
     PredictionBatch,
     PredictionRecord,
     StoreCounts,

@@ -21,8 +21,9 @@ def _from_probabilities(
     probabilities: npt.NDArray[np.float64], threshold: float, labels: tuple[Any, Any]
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
     positive = probabilities >= threshold
-    predictions = np.where(positive, labels[1], labels[0])
-    return predictions, probabilities
+    if labels == (0, 1):  # the usual labels: a cast is cheaper than np.where
+        return positive.astype(np.int64), probabilities
+    return np.where(positive, labels[1], labels[0]), probabilities
 
 
 def interpret_output(
@@ -66,7 +67,7 @@ def interpret_output(
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim == 2 and array.shape[1] == 2 and array.dtype.kind == "f":
-        return _from_probabilities(array[:, 1].astype(np.float64), threshold, labels)
+        return _from_probabilities(np.asarray(array[:, 1], dtype=np.float64), threshold, labels)
     if array.ndim != 1:
         raise DataValidationError(
             f"cannot read predictions from a model output of shape {array.shape}; return "

@@ -274,10 +274,11 @@ _STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 def _client_ids(given: list[Any], id_column: str) -> list[str]:
     """Validated prediction ids sent with the rows (unique, non-empty, at most 255 characters),
     so that every id answered is one the monitor records."""
+    from mlflow_monitor.ids import as_id_list
     from mlflow_monitor.recording import prediction_id_column
 
     try:
-        return prediction_id_column(given, len(given))
+        return as_id_list(prediction_id_column(given, len(given)))
     except FeedbackError as exc:  # an id repeated in the request
         raise DataValidationError(f"{id_column}: {exc}") from exc
 
@@ -304,9 +305,9 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     from mlflow.version import VERSION as MLFLOW_VERSION
     from prometheus_client import CONTENT_TYPE_LATEST
 
+    from mlflow_monitor.ids import new_ids
     from mlflow_monitor.metrics import exposition
     from mlflow_monitor.outputs import interpret_output
-    from mlflow_monitor.recording import new_ids
 
     if model is None:
         model = load_monitored_model(settings.model_uri, settings.schedule_checks)

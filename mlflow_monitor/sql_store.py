@@ -77,6 +77,8 @@ from mlflow_monitor.store import (
     PredictionRecord,
     StoreCounts,
     StoreError,
+    as_list,
+    feature_rows,
 )
 
 # SCHEMA_VERSION and schema_version are defined in sql_schema and stay importable from here.
@@ -433,17 +435,18 @@ class SqlInferenceStore(InferenceStore):
             ts = batch.timestamp
             blobs: Iterable[bytes | None] = repeat(None)
             raws: Iterable[str | None] = repeat(None)
-            if isinstance(batch.features, np.ndarray):
-                blobs = feature_blobs(batch.features)
-            elif batch.features is not None:
-                raws = [self._raw_json(v) for v in batch.features]
+            features = batch.features
+            if isinstance(features, np.ndarray) and features.dtype != object:
+                blobs = feature_blobs(features)
+            elif features is not None:
+                raws = [self._raw_json(v) for v in feature_rows(features)]
             rows.extend(
                 (stream, pid, ts, encode_label(pred), prob, blob, raw)
                 # blobs and raws may be endless repeats of None
                 for pid, pred, prob, blob, raw in zip(
-                    batch.prediction_ids,
-                    batch.predictions,
-                    batch.probabilities,
+                    as_list(batch.prediction_ids),
+                    as_list(batch.predictions),
+                    as_list(batch.probabilities),
                     blobs,
                     raws,
                     strict=False,

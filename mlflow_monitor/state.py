@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlflow_monitor.exceptions import MonitorError, StateError
+from mlflow_monitor.memory_store import InMemoryStore
 from mlflow_monitor.performance import as_label, validate_baseline
 from mlflow_monitor.results import CheckResult, utcnow
-from mlflow_monitor.store import InMemoryStore, PredictionRecord
+from mlflow_monitor.store import PredictionRecord
 from mlflow_monitor.triggers import TriggerEvent
 
 if TYPE_CHECKING:

@@ -2,18 +2,14 @@
 
 :class:`InferenceStore` is the interface every store implements; each store instance is scoped
 to one stream (``model_name``, ``model_version``), so several models can share one database.
-:class:`InMemoryStore` keeps a bounded log inside one process: the latest ``capacity``
-predictions (older ones can no longer receive feedback), their labels in arrival order, and the
-feature rows recorded since the last drift check (at most ``window_size``, the most recent).
+:class:`~mlflow_monitor.memory_store.InMemoryStore` keeps a bounded log inside one process;
 :class:`~mlflow_monitor.sql_store.SqlInferenceStore` keeps everything in a database shared by
 the serving processes and the ``check`` command.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,19 +17,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mlflow_monitor.exceptions import FeedbackError, MonitorError, UnknownPredictionError
+from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.performance import Label
 
 if TYPE_CHECKING:
     from mlflow_monitor.leadership import Leadership
 
 __all__ = [
-    "InMemoryStore",
     "InferenceStore",
     "PredictionBatch",
     "PredictionRecord",
     "StoreCounts",
     "StoreError",
+    "as_list",
+    "feature_rows",
 ]
 
 
@@ -76,21 +73,28 @@ class PredictionRecord:
 class PredictionBatch:
     """Validated predictions to store, column by column, one entry per prediction.
 
+    Columns are lists or 1-D numpy arrays (whole model outputs stay arrays, so that recording
+    a batch makes no Python object per row); :func:`as_list` turns any of them into plain
+    Python values.
+
     Attributes:
-        prediction_ids: unique ids.
+        prediction_ids: unique ids: a list, or the :class:`~mlflow_monitor.ids.GeneratedIds`
+            of the batch.
         predictions: predicted class labels.
         probabilities: probability of the positive class, or None, per prediction.
         true_labels: true class (or None) per prediction, or None when no label is known.
-        features: the drift rows: a 2-D float64 matrix with one row per prediction, a list of
-            raw inputs (for detectors with a ``preprocess_fn``), or None.
+        features: the drift rows: a 2-D float matrix with one row per prediction; a 2-D
+            object array whose rows are raw input values in column order (a monitored
+            model's ``input_columns``); a list of raw inputs (for detectors with a
+            ``preprocess_fn``); or None.
         timestamp: when the batch was recorded (seconds since the epoch).
     """
 
-    prediction_ids: list[str]
-    predictions: list[Label]
-    probabilities: list[float | None]
+    prediction_ids: Sequence[str]
+    predictions: Sequence[Label] | npt.NDArray[Any]
+    probabilities: Sequence[float | None] | npt.NDArray[np.float64]
     true_labels: list[Label | None] | None = None
-    features: npt.NDArray[np.float64] | list[Any] | None = None
+    features: npt.NDArray[Any] | list[Any] | None = None
     timestamp: float = field(default_factory=time.time)
 
     def __len__(self) -> int:
@@ -118,9 +122,35 @@ class PredictionBatch:
         labels = self.true_labels or [None] * len(self)
         ts = self.timestamp
         for pid, pred, prob, label in zip(
-            self.prediction_ids, self.predictions, self.probabilities, labels, strict=True
+            as_list(self.prediction_ids),
+            as_list(self.predictions),
+            as_list(self.probabilities),
+            labels,
+            strict=True,
         ):
             yield PredictionRecord(pid, ts, pred, prob, label)
+
+    def feature_rows(self) -> list[Any]:
+        """The drift rows as a list: float matrix rows stay arrays, raw rows become lists."""
+        return feature_rows(self.features)
+
+
+def as_list(column: Sequence[Any] | npt.NDArray[Any]) -> list[Any]:
+    """A column as a list of plain Python values (numpy scalars become ``int``/``float``/...)."""
+    if isinstance(column, list):
+        return column
+    tolist = getattr(column, "tolist", None)  # numpy arrays, GeneratedIds
+    return list(tolist()) if tolist is not None else list(column)
+
+
+def feature_rows(features: npt.NDArray[Any] | list[Any] | None) -> list[Any]:
+    """Drift rows as a list: rows of a float matrix stay 1-D arrays; rows of an object
+    matrix (raw values in column order) become lists of values; a list is kept."""
+    if features is None:
+        return []
+    if isinstance(features, np.ndarray):
+        return features.tolist() if features.dtype == object else list(features)
+    return features
 
 
 @dataclass(frozen=True)
@@ -171,6 +201,24 @@ class InferenceStore(Protocol):
         never raises into the predict path, and counts what it could not store instead
         (see :meth:`counts`).
         """
+
+    def add_one(
+        self,
+        prediction_id: str,
+        prediction: Label,
+        probability: float | None,
+        true_label: Label | None,
+        features: npt.NDArray[Any] | list[Any] | None,
+        timestamp: float,
+    ) -> None:
+        """Record one prediction: :meth:`add` of a one-row batch (``features`` in the batch
+        form, one row), which a store may do without building the batch."""
+        labels: list[Label | None] | None = None if true_label is None else [true_label]
+        self.add(
+            PredictionBatch(
+                [prediction_id], [prediction], [probability], labels, features, timestamp
+            )
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every batch added so far is written; True unless ``timeout`` ran out."""
@@ -245,208 +293,3 @@ class InferenceStore(Protocol):
         from mlflow_monitor.leadership import SoleLeadership
 
         return SoleLeadership(name)
-
-
-class InMemoryStore(InferenceStore):
-    """Bounded, thread-safe store of predictions, labels and the pending drift window.
-
-    Args:
-        capacity: predictions kept for feedback joining (``max_pending_feedback``).
-        window_size: most recent feature rows kept for the next drift check.
-        labelled_size: most recent labelled pairs kept for :meth:`labelled_window`;
-            ``capacity`` by default.
-        model_name: stream name, for status reports.
-        model_version: stream version, for status reports.
-    """
-
-    def __init__(
-        self,
-        capacity: int = 100_000,
-        window_size: int = 1000,
-        labelled_size: int | None = None,
-        model_name: str = "default",
-        model_version: str = "0",
-    ) -> None:
-        self.capacity = capacity
-        self.window_size = window_size
-        self.model_name = model_name
-        self.model_version = model_version
-        self._records: OrderedDict[str, PredictionRecord] = OrderedDict()
-        self._labelled: deque[tuple[Label, Label]] = deque(maxlen=labelled_size or capacity)
-        self._window: deque[Any] = deque(maxlen=window_size)
-        self._lock = threading.Lock()
-        self._n_labels = 0
-        self.evicted = 0
-        self._last_checks: dict[str, dict[str, Any]] = {}
-        self._triggers: deque[dict[str, Any]] = deque(maxlen=TRIGGERS_KEPT)
-        self._n_triggers = 0
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __contains__(self, prediction_id: object) -> bool:
-        return prediction_id in self._records
-
-    def add(self, batch: PredictionBatch) -> None:
-        """Store a batch of predictions (and their feature rows for the drift window).
-
-        Raises:
-            FeedbackError: an id is already in the store or repeated in the batch; nothing
-                is stored then.
-        """
-        rows = _last_rows(batch.features, self.window_size)
-        with self._lock:
-            records = self._records
-            ids = batch.prediction_ids
-            repeated = len(set(ids)) != len(ids)
-            for i, pid in enumerate(ids):
-                if pid in records or (repeated and pid in ids[:i]):
-                    raise FeedbackError(
-                        f"prediction_id {pid!r} was already recorded; ids must be unique"
-                    )
-            for record in batch.records():
-                records[record.prediction_id] = record
-                if record.true_label is not None:
-                    self._labelled.append((record.prediction, record.true_label))
-            self._n_labels += batch.n_labels
-            while len(records) > self.capacity:
-                _, old = records.popitem(last=False)
-                self._n_labels -= old.true_label is not None
-                self.evicted += 1
-            self._window.extend(rows)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Nothing to wait for: :meth:`add` stores synchronously."""
-        return True
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def label(self, prediction_id: str, true_label: Label) -> PredictionRecord:
-        """Attach the true label to a recorded prediction.
-
-        Returns:
-            The labelled record.
-
-        Raises:
-            UnknownPredictionError: no prediction with that id is held.
-            FeedbackError: the prediction already has a label.
-        """
-        with self._lock:
-            record = self._records.get(prediction_id)
-            if record is None:
-                raise UnknownPredictionError(
-                    f"unknown prediction_id {prediction_id!r}: never recorded, or older than "
-                    f"the last {self.capacity} predictions kept for feedback"
-                )
-            if record.true_label is not None:
-                raise FeedbackError(
-                    f"prediction_id {prediction_id!r} already has true_label "
-                    f"{record.true_label!r}; labels are not overwritten"
-                )
-            record.true_label = true_label
-            self._labelled.append((record.prediction, true_label))
-            self._n_labels += 1
-            return record
-
-    def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
-        """The ``n`` most recently labelled ``(prediction, true_label)`` pairs, oldest first."""
-        with self._lock:
-            start = max(len(self._labelled) - n, 0)
-            return [self._labelled[i] for i in range(start, len(self._labelled))]
-
-    def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
-        """Take the drift window (its last ``max_rows`` rows), or None below ``min_rows``."""
-        with self._lock:
-            if len(self._window) < min_rows:
-                return None
-            rows = list(self._window)[-max_rows:]
-            self._window.clear()
-            return rows
-
-    def pending_features(self) -> int:
-        """Feature rows waiting for the next drift check."""
-        return len(self._window)
-
-    def counts(self) -> StoreCounts:
-        """Predictions and labels held."""
-        with self._lock:
-            return StoreCounts(len(self._records), self._n_labels)
-
-    def record_check(self, result: Mapping[str, Any]) -> None:
-        """Keep the latest check of its kind."""
-        with self._lock:
-            self._last_checks[str(result["kind"])] = dict(result)
-
-    def last_checks(self) -> dict[str, dict[str, Any]]:
-        """The latest kept check of each kind."""
-        with self._lock:
-            return dict(self._last_checks)
-
-    def record_trigger(self, event: Mapping[str, Any]) -> None:
-        """Keep a fired trigger (the latest :data:`TRIGGERS_KEPT`)."""
-        with self._lock:
-            self._triggers.append(dict(event))
-            self._n_triggers += 1
-
-    def trigger_history(self, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
-        """All triggers kept so far, and the latest ``limit``, oldest first."""
-        with self._lock:
-            return self._n_triggers, list(self._triggers)[-limit:] if limit > 0 else []
-
-    def update_trigger(self, event: Mapping[str, Any]) -> None:
-        """Replace the kept trigger that launched the same retraining run."""
-        run_id = event.get("retrain_run_id")
-        with self._lock:
-            for index in range(len(self._triggers) - 1, -1, -1):
-                if run_id and self._triggers[index].get("retrain_run_id") == run_id:
-                    self._triggers[index] = dict(event)
-                    return
-
-    def get(self, prediction_id: str) -> PredictionRecord | None:
-        """The record for an id, or None."""
-        with self._lock:
-            return self._records.get(prediction_id)
-
-    def peek_features(self) -> list[Any]:
-        """A copy of the drift window, oldest first."""
-        with self._lock:
-            return list(self._window)
-
-    def records(self) -> list[PredictionRecord]:
-        """A copy of the prediction log, oldest first."""
-        with self._lock:
-            return list(self._records.values())
-
-    def load(
-        self,
-        records: list[PredictionRecord],
-        features: list[Any],
-        labelled: Sequence[tuple[Label, Label]] | None = None,
-    ) -> None:
-        """Replace the contents (used when restoring saved state).
-
-        Args:
-            records: the prediction log, oldest first.
-            features: the pending drift rows, oldest first.
-            labelled: labelled pairs in arrival order; by default those of ``records``.
-        """
-        if labelled is None:
-            labelled = [(r.prediction, r.true_label) for r in records if r.true_label is not None]
-        with self._lock:
-            self._records = OrderedDict((r.prediction_id, r) for r in records[-self.capacity :])
-            self._n_labels = sum(r.true_label is not None for r in self._records.values())
-            self._labelled.clear()
-            self._labelled.extend(labelled)
-            self._window.clear()
-            self._window.extend(features)
-
-
-def _last_rows(features: npt.NDArray[np.float64] | list[Any] | None, n: int) -> list[Any]:
-    """The last ``n`` drift rows of a batch, not holding on to the rest of its matrix."""
-    if features is None:
-        return []
-    if isinstance(features, np.ndarray):
-        # A row view would keep the whole batch matrix alive; copy the rows that are kept.
-        return list(features[-n:].copy()) if len(features) > n else list(features)
-    return features[-n:]

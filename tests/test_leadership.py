@@ -20,8 +20,8 @@ from mlflow_monitor.leadership import (
     SoleLeadership,
     advisory_lock_key,
 )
+from mlflow_monitor.memory_store import InMemoryStore
 from mlflow_monitor.sql_store import SqlInferenceStore
-from mlflow_monitor.store import InMemoryStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 NAME = "checks:reviews/3"

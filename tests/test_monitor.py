@@ -16,7 +16,7 @@ from mlflow_monitor import (
     UnknownPredictionError,
     create_monitor,
 )
-from mlflow_monitor.store import InMemoryStore
+from mlflow_monitor.memory_store import InMemoryStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
@@ -589,3 +589,23 @@ def test_status_shows_how_a_launched_retraining_run_ended(store, tmp_path):
     finally:
         firing.close()
         watching.close()
+
+
+def test_record_batch_keeps_its_own_copy_of_the_arrays_and_returns_lazy_ids():
+    from mlflow_monitor.ids import GeneratedIds
+
+    monitor = ModelMonitor({"model_name": "copies"})
+    predictions = np.array([1, 0, 1, 1, 0, 1])
+    probabilities = np.array([0.9, 0.1, 0.8, 0.7, 0.2, 0.6])
+    ids = monitor.record_batch(predictions, probabilities)
+    assert isinstance(ids, GeneratedIds) and len(ids) == 6
+    predictions[:] = 7
+    probabilities[:] = 0.5
+    records = monitor.store.records()
+    assert [r.prediction_id for r in records] == list(ids)
+    assert [r.prediction for r in records] == [1, 0, 1, 1, 0, 1]
+    assert [r.probability for r in records] == [0.9, 0.1, 0.8, 0.7, 0.2, 0.6]
+    monitor.record_feedback(ids[4], 1)
+    assert monitor.store.labelled_window(5) == [(0, 1)]
+    listed = monitor.record_predictions(np.array([0, 1, 0, 1, 0]))
+    assert type(listed) is list and all(type(pid) is str for pid in listed)

@@ -109,10 +109,10 @@ def _snapshot(monitor: Any) -> tuple[Any, ...]:
     store = monitor.store
     return (
         json.dumps(status, sort_keys=True, default=repr),
-        [record.to_list() for record in store._records.values()],
-        list(store._labelled),
-        [np.asarray(row).tobytes() for row in store._window],
-        store._n_labels,
+        [record.to_list() for record in store.records()],
+        store.labelled_window(10**9),
+        [np.asarray(row).tobytes() for row in store.peek_features()],
+        store.counts(),
         # Every metric but the one that counts rejected labels, whose job is to change.
         [
             line

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mlflow_monitor import FeedbackError, UnknownPredictionError
-from mlflow_monitor.store import InMemoryStore, PredictionBatch, StoreCounts
+from mlflow_monitor.memory_store import InMemoryStore
+from mlflow_monitor.store import PredictionBatch, StoreCounts, as_list
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -119,3 +120,162 @@ def test_in_memory_store_is_bounded():
     np.testing.assert_array_equal(np.vstack(store.take_features(1, 10)), np.eye(5)[3:])
     with pytest.raises(UnknownPredictionError, match="older than the last 3 predictions"):
         store.label("a", 1)
+
+
+class ReferenceStore:
+    """The in-memory store's behaviour written plainly, one record per prediction."""
+
+    def __init__(self, capacity, window_size):
+        from collections import OrderedDict, deque
+
+        self.capacity = capacity
+        self.records = OrderedDict()
+        self.labelled = deque(maxlen=capacity)
+        self.window = deque(maxlen=window_size)
+
+    def add(self, batch):
+        from mlflow_monitor.store import feature_rows
+
+        ids = as_list(batch.prediction_ids)
+        if len(set(ids)) != len(ids) or any(pid in self.records for pid in ids):
+            raise FeedbackError("repeated")
+        for record in batch.records():
+            self.records[record.prediction_id] = record
+            if record.true_label is not None:
+                self.labelled.append((record.prediction, record.true_label))
+        while len(self.records) > self.capacity:
+            self.records.popitem(last=False)
+        self.window.extend(feature_rows(batch.features))
+
+    def label(self, pid, truth):
+        record = self.records.get(pid)
+        if record is None:
+            raise UnknownPredictionError(pid)
+        if record.true_label is not None:
+            raise FeedbackError(pid)
+        record.true_label = truth
+        self.labelled.append((record.prediction, truth))
+        return record
+
+    def take(self, min_rows, max_rows):
+        if len(self.window) < min_rows:
+            return None
+        rows = list(self.window)[-max_rows:]
+        self.window.clear()
+        return rows
+
+    def counts(self):
+        labels = sum(r.true_label is not None for r in self.records.values())
+        return StoreCounts(len(self.records), labels)
+
+
+def _random_batch(rng, n, client_ids):
+    from mlflow_monitor.ids import GeneratedIds
+
+    ids = [f"client-{next(client_ids)}" for _ in range(n)] if rng.random() < 0.4 else None
+    predictions = rng.integers(0, 2, n)
+    probabilities = rng.random(n) if rng.random() < 0.7 else [None] * n
+    true_labels = None
+    if rng.random() < 0.3:
+        true_labels = [None if rng.random() < 0.5 else int(v) for v in rng.integers(0, 2, n)]
+    features = None
+    if rng.random() < 0.8:
+        features = np.array([[f"t{i}", i] for i in range(n)], dtype=object)
+    return PredictionBatch(
+        prediction_ids=ids if ids is not None else GeneratedIds.new(n),
+        predictions=predictions if rng.random() < 0.5 else predictions.tolist(),
+        probabilities=probabilities,
+        true_labels=true_labels,
+        features=features,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6), ids=lambda s: f"seed={s}")
+def test_in_memory_store_behaves_as_one_record_per_prediction(seed):
+    """Random batches (one row to several hundred, generated and client ids), labels
+    (held, evicted, unknown, repeated) and window takes give the same results as the plain
+    one-record-per-prediction model, across partial and whole-block evictions."""
+    from itertools import count
+
+    rng = np.random.default_rng(seed)
+    capacity, window = 300, 50
+    store, reference = (
+        InMemoryStore(capacity=capacity, window_size=window),
+        ReferenceStore(capacity, window),
+    )
+    client_ids, seen = count(), []
+    for step in range(500):
+        action = rng.random()
+        if action < 0.5:
+            n = int(rng.choice([1, 1, 2, 7, 64, 65, 130, 400]))
+            batch = _random_batch(rng, n, client_ids)
+            reference.add(batch)
+            if n == 1 and rng.random() < 0.5:
+                label = None if batch.true_labels is None else batch.true_labels[0]
+                store.add_one(
+                    batch.prediction_ids[0],
+                    as_list(batch.predictions)[0],
+                    as_list(batch.probabilities)[0],
+                    label,
+                    batch.features,
+                    batch.timestamp,
+                )
+            else:
+                store.add(batch)
+            seen.extend(batch.prediction_ids)
+        elif action < 0.85 and seen:
+            pid = seen[int(rng.integers(len(seen)))] if rng.random() < 0.9 else "unknown"
+            truth = int(rng.integers(0, 2))
+            try:
+                expected = reference.label(pid, truth).to_list()
+            except (UnknownPredictionError, FeedbackError) as exc:
+                with pytest.raises(type(exc)):
+                    store.label(pid, truth)
+            else:
+                assert store.label(pid, truth).to_list() == expected
+        else:
+            low, high = int(rng.integers(0, 60)), int(rng.integers(1, 60))
+            assert store.take_features(low, high) == reference.take(low, high)
+        assert store.counts() == reference.counts(), step
+        assert len(store) == len(reference.records)
+        if step % 25 == 0:
+            assert [r.to_list() for r in store.records()] == [
+                r.to_list() for r in reference.records.values()
+            ]
+            assert store.labelled_window(capacity) == list(reference.labelled)
+            assert store.peek_features() == list(reference.window)
+    assert store.evicted == sum(1 for _ in seen) - len(store)
+
+
+def test_an_id_chosen_like_a_generated_one_is_refused():
+    from mlflow_monitor.ids import GeneratedIds
+
+    store = InMemoryStore()
+    generated = GeneratedIds.new(500)
+    store.add(PredictionBatch(generated, np.ones(500, dtype=int), np.full(500, 0.5)))
+    with pytest.raises(FeedbackError, match=repr(generated[7])):
+        store.add(batch(["mine", generated[7]]))
+    assert len(store) == 500 and "mine" not in store
+    store.add(batch(["mine"]))
+    assert generated[499] in store and store.get(generated[499]).prediction == 1
+
+
+def test_numpy_columns_are_stored_as_plain_python_values():
+    from mlflow_monitor.ids import GeneratedIds
+
+    store = InMemoryStore()
+    ids = GeneratedIds.new(100)
+    store.add(PredictionBatch(ids, np.array(["fake"] * 100), np.linspace(0, 1, 100), features=None))
+    record = store.label(ids[1], "real")
+    assert type(record.prediction) is str and type(record.probability) is float
+    assert store.labelled_window(1) == [("fake", "real")]
+
+
+def test_add_one_refuses_a_held_id():
+    store = InMemoryStore()
+    store.add(batch(["a"]))
+    with pytest.raises(FeedbackError, match="'a' was already recorded"):
+        store.add_one("a", 1, 0.5, None, None, 0.0)
+    store.add_one("b", 0, None, 1, [["raw"]], 0.0)
+    assert store.counts() == StoreCounts(2, 1)
+    assert store.peek_features() == [["raw"]]
