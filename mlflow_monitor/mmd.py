@@ -48,7 +48,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MMDTestResult", "median_heuristic_sigma", "mmd_permutation_test"]
+__all__ = [
+    "MMDTestResult",
+    "median_heuristic_sigma",
+    "median_heuristic_subsamples",
+    "mmd_permutation_test",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Array = npt.NDArray[Any]
@@ -82,6 +87,15 @@ class MMDTestResult:
     n_permutations: int
 
 
+def median_heuristic_subsamples(n_rows: int, max_rows: int = _MEDIAN_MAX_ROWS) -> bool:
+    """Whether :func:`median_heuristic_sigma` of ``n_rows`` rows draws a random subset.
+
+    Up to ``max_rows`` rows the bandwidth is a function of the rows alone and the random
+    generator is left untouched; above, it depends on (and advances) the generator.
+    """
+    return n_rows > max_rows
+
+
 def median_heuristic_sigma(
     x_ref: FloatArray, rng: np.random.Generator | None = None, max_rows: int = _MEDIAN_MAX_ROWS
 ) -> float:
@@ -100,7 +114,7 @@ def median_heuristic_sigma(
         The bandwidth ``sigma`` (falls back to 1.0 when all rows are identical).
     """
     x = np.asarray(x_ref, dtype=np.float64)
-    if x.shape[0] > max_rows:
+    if median_heuristic_subsamples(x.shape[0], max_rows):
         rng = rng if rng is not None else np.random.default_rng(0)
         x = x[rng.choice(x.shape[0], size=max_rows, replace=False)]
     n = x.shape[0]

@@ -1,0 +1,97 @@
+"""A kernel bandwidth computed ahead of fit: same value as computing it, used when it fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlflow_monitor.drift as drift_module
+from mlflow_monitor import DataValidationError, DriftDetector
+from mlflow_monitor.drift import ReferenceBandwidth
+from mlflow_monitor.mmd import median_heuristic_sigma
+
+
+@pytest.fixture
+def median_calls(monkeypatch):
+    """Counts the median-heuristic computations of DriftDetector."""
+    calls: list[int] = []
+
+    def counting(x_ref, rng=None, **kwargs):
+        calls.append(int(np.asarray(x_ref).shape[0]))
+        return median_heuristic_sigma(x_ref, rng, **kwargs)
+
+    monkeypatch.setattr(drift_module, "median_heuristic_sigma", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("rows", "update_ref"),
+    [
+        (300, None),
+        (300, {"last": 1000, "sigma": 1.0}),
+        (1500, {"last": 1000, "sigma": 1.0}),
+        (1500, {"last": 1000, "sigma": 2.5}),
+        (800, {"last": 200, "sigma": 0.3}),
+    ],
+    ids=["all-rows", "fewer-than-last", "last-rows", "scaled", "few-kept-scaled"],
+)
+def test_stored_bandwidth_gives_the_computed_sigma(rng, median_calls, rows, update_ref):
+    reference = rng.normal(size=(rows, 6))
+    computed = DriftDetector(update_ref=update_ref).fit(reference).sigma_
+    keep = None if update_ref is None else update_ref["last"]
+    bandwidth = ReferenceBandwidth.of(reference, keep)
+    assert bandwidth is not None and bandwidth.rows == min(rows, keep or rows)
+    median_calls.clear()
+    loaded = DriftDetector(update_ref=update_ref).fit(reference, bandwidth=bandwidth)
+    assert loaded.sigma_ == computed  # exactly: the scale is applied to the same number
+    assert median_calls == []
+    np.testing.assert_array_equal(loaded.reference_, reference[-(keep or rows) :])
+
+
+def test_the_stored_value_is_unscaled(rng):
+    reference = rng.normal(size=(400, 4))
+    bandwidth = ReferenceBandwidth.of(reference, 1000)
+    assert bandwidth is not None
+    assert bandwidth.sigma == median_heuristic_sigma(reference)
+    scaled = DriftDetector(update_ref={"last": 1000, "sigma": 3.0})
+    assert scaled.fit(reference, bandwidth=bandwidth).sigma_ == bandwidth.sigma * 3.0
+
+
+@pytest.mark.parametrize(
+    ("stored_keep", "detector_keep"),
+    [(None, 1000), (1000, None), (1000, 500)],
+    ids=["stored-all-kept-last", "stored-last-keeps-all", "other-last"],
+)
+def test_a_bandwidth_of_other_rows_is_recomputed(rng, median_calls, stored_keep, detector_keep):
+    reference = rng.normal(size=(1500, 5))
+    update_ref = None if detector_keep is None else {"last": detector_keep, "sigma": 1.0}
+    expected = DriftDetector(update_ref=update_ref).fit(reference).sigma_
+    bandwidth = ReferenceBandwidth.of(reference, stored_keep)
+    median_calls.clear()
+    detector = DriftDetector(update_ref=update_ref).fit(reference, bandwidth=bandwidth)
+    assert detector.sigma_ == expected
+    assert median_calls == [detector.reference_.shape[0]]
+
+
+def test_subsampled_references_store_nothing_and_keep_the_random_stream(rng):
+    reference = rng.normal(size=(4500, 3))
+    assert ReferenceBandwidth.of(reference) is None
+    batch = rng.normal(0.1, 1.0, size=(300, 3))
+    plain = DriftDetector(update_ref=None, random_seed=7).fit(reference)
+    # a hand-made value for more rows than the heuristic uses is not taken: taking it would
+    # skip the subsample's draws and change every later permutation
+    given = DriftDetector(update_ref=None, random_seed=7).fit(
+        reference, bandwidth=ReferenceBandwidth(1.0, 4500)
+    )
+    assert given.sigma_ == plain.sigma_
+    assert given.detect(batch).p_value == plain.detect(batch).p_value
+
+
+@pytest.mark.parametrize(
+    ("sigma", "rows"),
+    [(0.0, 10), (-1.0, 10), (float("nan"), 10), (float("inf"), 10), (1.0, 1), (True, 10)],
+    ids=["zero", "negative", "nan", "inf", "one-row", "bool"],
+)
+def test_bandwidth_values_are_validated(sigma, rows):
+    with pytest.raises(DataValidationError, match="bandwidth"):
+        ReferenceBandwidth(sigma, rows)
