@@ -70,6 +70,7 @@ class MonitoredModel(PythonModel):
     def load_context(self, context: Any) -> None:
         """Load the inner model and build the monitor from the artifacts."""
         from mlflow_monitor.monitor import ModelMonitor
+        from mlflow_monitor.registry import load_reference_features
 
         artifacts = context.artifacts
         settings = json.loads(Path(artifacts["monitor"]).read_text())
@@ -99,8 +100,9 @@ class MonitoredModel(PythonModel):
                 overrides.get("store_uri") or options["store_uri"]
             )
         self.monitor = ModelMonitor(options)
-        with np.load(artifacts["reference_features"], allow_pickle=False) as archive:
-            reference = np.asarray(archive["features"])
+        # The bandwidth stored at wrap time spares fit the median heuristic (about 15 ms for
+        # 1000 rows); models wrapped before it was stored have none, and fit computes it.
+        reference, bandwidth = load_reference_features(artifacts["reference_features"])
         self.input_columns: list[str] = list(self.wrapper.get("input_columns") or [])
         self._id_column = str(self.wrapper.get("id_column", "prediction_id"))
         self._threshold = float(self.wrapper.get("threshold", 0.5))
@@ -108,7 +110,9 @@ class MonitoredModel(PythonModel):
         self._labels = (labels[0], labels[1])
         if self.monitor.config.enable_drift_detection:
             self.monitor.drift_detector = self._drift_detector().fit(
-                pd.DataFrame(reference, columns=extractor.feature_names_), preprocessed=True
+                pd.DataFrame(reference, columns=extractor.feature_names_),
+                preprocessed=True,
+                bandwidth=bandwidth,
             )
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:

@@ -4,6 +4,10 @@
 it. The registered version's artifacts hold everything monitoring needs (``reference.parquet``,
 ``reference_features.npz``, ``features/``, ``baseline.json``, ``monitor.json``), and its tags
 carry the baseline metrics so they show in the registry UI.
+
+``reference_features.npz`` holds the extracted reference features and, since they are fixed
+once wrapped, the median-heuristic kernel bandwidth of the rows drift detection keeps of them
+(:func:`save_reference_features`), so that loading the model does not compute it again.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from typing import Any
 import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.drift import ReferenceBandwidth
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
 from mlflow_monitor.extraction import FeatureExtractor
+from mlflow_monitor.features import FloatArray
 from mlflow_monitor.performance import validate_baseline
 
 __all__ = [
@@ -32,7 +38,9 @@ __all__ = [
     "WrappedModel",
     "compare_baselines",
     "load_reference",
+    "load_reference_features",
     "parse_model_uri",
+    "save_reference_features",
     "wrap",
 ]
 
@@ -41,6 +49,10 @@ logger = logging.getLogger(__name__)
 BASELINE_TAG_PREFIX = "baseline."
 TAG_INNER_URI = "mlflow_monitor.inner_model_uri"
 TAG_MONITORED = "mlflow_monitor.monitored"
+# Keys of reference_features.npz besides "features"; models wrapped before these were stored
+# lack them, and loading computes the bandwidth instead.
+_BANDWIDTH = "bandwidth"
+_BANDWIDTH_ROWS = "bandwidth_rows"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -128,6 +140,56 @@ def load_reference(reference: Any) -> Any:
     if frame.empty:
         raise DataValidationError("reference data is empty")
     return frame
+
+
+def save_reference_features(
+    path: str | Path, features: FloatArray, keep_last: int | None
+) -> ReferenceBandwidth | None:
+    """Write the reference features and their kernel bandwidth to an ``.npz`` file.
+
+    The bandwidth is :meth:`ReferenceBandwidth.of` the features: the median heuristic on the
+    rows a detector keeping ``keep_last`` rows uses, before the ``drift_update_ref`` ``sigma``
+    multiplier (applied when the detector is fitted, so a stored value never carries it).
+    It is left out when it would depend on random subsampling (above 4000 kept rows).
+
+    Args:
+        path: the file to write (``reference_features.npz``).
+        features: the extracted reference features.
+        keep_last: ``drift_update_ref['last']`` of the monitor, None when it keeps every row.
+
+    Returns:
+        The stored bandwidth, or None when none was stored.
+    """
+    bandwidth = ReferenceBandwidth.of(features, keep_last)
+    arrays: dict[str, Any] = {"features": features}
+    if bandwidth is not None:
+        arrays[_BANDWIDTH] = np.float64(bandwidth.sigma)
+        arrays[_BANDWIDTH_ROWS] = np.int64(bandwidth.rows)
+    np.savez(path, **arrays)
+    return bandwidth
+
+
+def load_reference_features(path: str | Path) -> tuple[FloatArray, ReferenceBandwidth | None]:
+    """Read what :func:`save_reference_features` wrote.
+
+    Returns:
+        The features, and the stored bandwidth or None when the file has none (models
+        wrapped by earlier versions) or an unusable one; the detector then computes it.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        features = np.asarray(archive["features"])
+        if _BANDWIDTH not in archive.files or _BANDWIDTH_ROWS not in archive.files:
+            return features, None
+        try:
+            sigma, rows = archive[_BANDWIDTH], archive[_BANDWIDTH_ROWS]
+            if sigma.shape or rows.shape or sigma.dtype.kind != "f" or rows.dtype.kind not in "iu":
+                raise DataValidationError(
+                    f"expected a float and an integer, got {sigma!r}, {rows!r}"
+                )
+            return features, ReferenceBandwidth(float(sigma), int(rows))
+        except (DataValidationError, ValueError) as exc:
+            logger.warning("ignoring the stored bandwidth in %s (%s); computing it", path, exc)
+            return features, None
 
 
 def _load_baseline(baseline: Any) -> dict[str, float]:
@@ -282,7 +344,10 @@ def wrap(
         reference_features = extractor.fit(reference, raw_model)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
         extractor.save(work / ARTIFACTS["features"])
-        np.savez(work / ARTIFACTS["reference_features"], features=reference_features)
+        keep_last = MonitorConfig.from_dict(options).reference_size
+        save_reference_features(
+            work / ARTIFACTS["reference_features"], reference_features, keep_last
+        )
         reference.to_parquet(work / ARTIFACTS["reference"])
         (work / ARTIFACTS["baseline"]).write_text(json.dumps(baseline, indent=2))
         wrapper = {

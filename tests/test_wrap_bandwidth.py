@@ -1,14 +1,21 @@
-"""A kernel bandwidth computed ahead of fit: same value as computing it, used when it fits."""
+"""The kernel bandwidth stored at wrap time: same value as computing it, used at load."""
 
 from __future__ import annotations
 
+import logging
+
+import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 import mlflow_monitor.drift as drift_module
 from mlflow_monitor import DataValidationError, DriftDetector
 from mlflow_monitor.drift import ReferenceBandwidth
 from mlflow_monitor.mmd import median_heuristic_sigma
+from mlflow_monitor.registry import load_reference_features, save_reference_features, wrap
+
+NO_SCHEDULE = {"schedule_checks": False}
 
 
 @pytest.fixture
@@ -95,3 +102,87 @@ def test_subsampled_references_store_nothing_and_keep_the_random_stream(rng):
 def test_bandwidth_values_are_validated(sigma, rows):
     with pytest.raises(DataValidationError, match="bandwidth"):
         ReferenceBandwidth(sigma, rows)
+
+
+def test_reference_features_file_round_trip(rng, tmp_path):
+    features = rng.normal(size=(500, 4))
+    path = tmp_path / "reference_features.npz"
+    stored = save_reference_features(path, features, keep_last=300)
+    assert stored == ReferenceBandwidth(median_heuristic_sigma(features[-300:]), 300)
+    loaded, bandwidth = load_reference_features(path)
+    np.testing.assert_array_equal(loaded, features)
+    assert bandwidth == stored
+
+
+def test_files_without_a_bandwidth_still_load(rng, tmp_path, caplog):
+    features = rng.normal(size=(50, 2))
+    old = tmp_path / "old.npz"
+    np.savez(old, features=features)  # what wrap wrote before the bandwidth was stored
+    loaded, bandwidth = load_reference_features(old)
+    np.testing.assert_array_equal(loaded, features)
+    assert bandwidth is None
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, features=features, bandwidth=np.float64(-1.0), bandwidth_rows=np.int64(50))
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.registry"):
+        assert load_reference_features(bad)[1] is None
+    assert "ignoring the stored bandwidth" in caplog.text
+
+
+# -- through wrap and mlflow.pyfunc.load_model ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def numeric_model(embedded_tracking):
+    """A numeric classifier registered as ``bandwidth-model`` v1, and its training frame."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(600, 3)), columns=["length", "stars", "caps"])
+    labels = (frame["caps"] > 0).astype(int)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            LogisticRegression().fit(frame, labels),
+            name="m",
+            registered_model_name="bandwidth-model",
+            input_example=frame.head(2),
+        )
+    return frame
+
+
+def _loaded_detector(uri: str) -> DriftDetector:
+    model = mlflow.pyfunc.load_model(uri, model_config=NO_SCHEDULE)
+    monitor = model.unwrap_python_model().monitor
+    monitor.close()
+    assert monitor.drift_detector is not None
+    return monitor.drift_detector
+
+
+@pytest.mark.parametrize(
+    "update_ref",
+    [None, {"last": 1000, "sigma": 1.0}, {"last": 250, "sigma": 2.0}],
+    ids=["keep-all", "default", "last-250-scaled"],
+)
+def test_loading_a_wrapped_model_uses_the_stored_bandwidth(
+    numeric_model, median_calls, tmp_path, update_ref
+):
+    wrapped = wrap(
+        "models:/bandwidth-model/1",
+        numeric_model,
+        {"accuracy": 0.9},
+        config={"drift_update_ref": update_ref, "log_checks": False},
+        registered_model_name="bandwidth-model-monitored",
+    )
+    local = mlflow.artifacts.download_artifacts(wrapped.uri, dst_path=str(tmp_path))
+    features, bandwidth = load_reference_features(f"{local}/artifacts/reference_features.npz")
+    assert bandwidth is not None
+    expected = DriftDetector(update_ref=update_ref).fit(features).sigma_
+    median_calls.clear()
+    detector = _loaded_detector(wrapped.uri)
+    assert median_calls == []
+    assert detector.sigma_ == expected
+
+    # A model wrapped before the bandwidth was stored computes the same value at load.
+    np.savez(f"{local}/artifacts/reference_features.npz", features=features)
+    old = _loaded_detector(local)
+    assert median_calls == [old.reference_.shape[0]]
+    assert old.sigma_ == expected
