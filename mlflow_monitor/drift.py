@@ -8,6 +8,7 @@ the built-in exact implementation (:mod:`mlflow_monitor.mmd`, the default) or al
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -130,6 +131,13 @@ def _kept_rows(matrix: FloatArray, keep_last: int | None) -> FloatArray:
     return np.ascontiguousarray(matrix)
 
 
+def _digest(kept: FloatArray) -> str:
+    """SHA-256 of a float64 matrix's shape and values (0.2 ms for 1000 x 29)."""
+    digest = hashlib.sha256(repr(kept.shape).encode())
+    digest.update(np.ascontiguousarray(kept, dtype=np.float64).data)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class ReferenceBandwidth:
     """The median-heuristic kernel bandwidth of a reference, before any scaling.
@@ -143,22 +151,29 @@ class ReferenceBandwidth:
         sigma: :func:`~mlflow_monitor.mmd.median_heuristic_sigma` of the reference's last
             ``rows`` rows.
         rows: how many rows (the last ones of the reference) it was computed on.
+        digest: SHA-256 of those rows, so that it is never applied to other data.
 
     Raises:
-        DataValidationError: ``sigma`` is not a finite number > 0 or ``rows`` < 2.
+        DataValidationError: ``sigma`` is not a finite number > 0, ``rows`` < 2 or
+            ``digest`` is not a SHA-256 hex digest.
     """
 
     sigma: float
     rows: int
+    digest: str
 
     def __post_init__(self) -> None:
-        sigma, rows = self.sigma, self.rows
+        sigma, rows, digest = self.sigma, self.rows, self.digest
         if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0:
             raise DataValidationError(f"bandwidth sigma must be a number > 0, got {sigma!r}")
         if not math.isfinite(sigma):
             raise DataValidationError(f"bandwidth sigma must be finite, got {sigma!r}")
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 2:
             raise DataValidationError(f"bandwidth rows must be an integer >= 2, got {rows!r}")
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise DataValidationError(
+                f"bandwidth digest must be a SHA-256 hex digest, got {digest!r}"
+            )
 
     @classmethod
     def of(cls, reference: Any, keep_last: int | None = None) -> ReferenceBandwidth | None:
@@ -181,17 +196,17 @@ class ReferenceBandwidth:
         n_rows = int(kept.shape[0])
         if n_rows < 2 or median_heuristic_subsamples(n_rows):
             return None
-        return cls(median_heuristic_sigma(kept), n_rows)
+        return cls(median_heuristic_sigma(kept), n_rows, _digest(kept))
 
     def matches(self, kept: FloatArray) -> bool:
-        """Whether this is the bandwidth of ``kept``, the rows a detector keeps.
-
-        The caller vouches that both come from the same reference (they are stored side by
-        side); the row count tells whether the same trailing rows are kept. Subsampled
-        references never match: their bandwidth would advance the detector's generator.
+        """Whether this is the bandwidth of ``kept``, the rows a detector keeps: the same
+        number of rows with the same values. Subsampled references never match: their
+        bandwidth would advance the detector's generator.
         """
         n_rows = int(kept.shape[0])
-        return self.rows == n_rows and not median_heuristic_subsamples(n_rows)
+        if self.rows != n_rows or median_heuristic_subsamples(n_rows):
+            return False
+        return _digest(kept) == self.digest
 
 
 class DriftDetector:
@@ -325,10 +340,10 @@ class DriftDetector:
             reference: 2-D numeric array or DataFrame (raw data if ``preprocess_fn`` is set).
             preprocessed: the reference is already in feature space, so ``preprocess_fn``
                 applies to test batches only (like alibi-detect's ``x_ref_preprocessed``).
-            bandwidth: the median-heuristic bandwidth of this same reference, computed
-                earlier by :meth:`ReferenceBandwidth.of`; used (times the ``update_ref``
-                ``sigma``) when it covers exactly the rows this detector keeps, otherwise
-                the bandwidth is computed again.
+            bandwidth: the median-heuristic bandwidth of this reference, computed earlier
+                by :meth:`ReferenceBandwidth.of`; used (times the ``update_ref`` ``sigma``)
+                when it was computed on exactly the rows this detector keeps, otherwise the
+                bandwidth is computed again.
 
         Returns:
             self.

@@ -53,6 +53,7 @@ TAG_MONITORED = "mlflow_monitor.monitored"
 # lack them, and loading computes the bandwidth instead.
 _BANDWIDTH = "bandwidth"
 _BANDWIDTH_ROWS = "bandwidth_rows"
+_BANDWIDTH_DIGEST = "bandwidth_digest"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -147,10 +148,10 @@ def save_reference_features(
 ) -> ReferenceBandwidth | None:
     """Write the reference features and their kernel bandwidth to an ``.npz`` file.
 
-    The bandwidth is :meth:`ReferenceBandwidth.of` the features: the median heuristic on the
-    rows a detector keeping ``keep_last`` rows uses, before the ``drift_update_ref`` ``sigma``
-    multiplier (applied when the detector is fitted, so a stored value never carries it).
-    It is left out when it would depend on random subsampling (above 4000 kept rows).
+    The bandwidth (:meth:`ReferenceBandwidth.of`) is the median heuristic on the rows a
+    detector keeping ``keep_last`` rows uses, before the ``drift_update_ref`` ``sigma``
+    multiplier: the detector applies that when fitted, so a stored value never carries it.
+    It is left out when it would depend on random subsampling (more than 4000 kept rows).
 
     Args:
         path: the file to write (``reference_features.npz``).
@@ -165,6 +166,7 @@ def save_reference_features(
     if bandwidth is not None:
         arrays[_BANDWIDTH] = np.float64(bandwidth.sigma)
         arrays[_BANDWIDTH_ROWS] = np.int64(bandwidth.rows)
+        arrays[_BANDWIDTH_DIGEST] = np.str_(bandwidth.digest)
     np.savez(path, **arrays)
     return bandwidth
 
@@ -178,15 +180,15 @@ def load_reference_features(path: str | Path) -> tuple[FloatArray, ReferenceBand
     """
     with np.load(path, allow_pickle=False) as archive:
         features = np.asarray(archive["features"])
-        if _BANDWIDTH not in archive.files or _BANDWIDTH_ROWS not in archive.files:
+        keys = (_BANDWIDTH, _BANDWIDTH_ROWS, _BANDWIDTH_DIGEST)
+        if any(key not in archive.files for key in keys):
             return features, None
         try:
-            sigma, rows = archive[_BANDWIDTH], archive[_BANDWIDTH_ROWS]
-            if sigma.shape or rows.shape or sigma.dtype.kind != "f" or rows.dtype.kind not in "iu":
-                raise DataValidationError(
-                    f"expected a float and an integer, got {sigma!r}, {rows!r}"
-                )
-            return features, ReferenceBandwidth(float(sigma), int(rows))
+            sigma, rows, digest = (archive[key] for key in keys)
+            kinds = (sigma.dtype.kind, rows.dtype.kind, digest.dtype.kind)
+            if sigma.shape or rows.shape or digest.shape or kinds not in {("f", "i", "U")}:
+                raise DataValidationError(f"expected a float, an integer and a string, got {kinds}")
+            return features, ReferenceBandwidth(float(sigma), int(rows), str(digest))
         except (DataValidationError, ValueError) as exc:
             logger.warning("ignoring the stored bandwidth in %s (%s); computing it", path, exc)
             return features, None

@@ -11,7 +11,7 @@ import pytest
 
 import mlflow_monitor.drift as drift_module
 from mlflow_monitor import DataValidationError, DriftDetector
-from mlflow_monitor.drift import ReferenceBandwidth
+from mlflow_monitor.drift import ReferenceBandwidth, _digest
 from mlflow_monitor.mmd import median_heuristic_sigma
 from mlflow_monitor.registry import load_reference_features, save_reference_features, wrap
 
@@ -80,6 +80,17 @@ def test_a_bandwidth_of_other_rows_is_recomputed(rng, median_calls, stored_keep,
     assert median_calls == [detector.reference_.shape[0]]
 
 
+def test_a_bandwidth_of_other_values_is_recomputed(rng, median_calls):
+    reference = rng.normal(size=(500, 4))
+    other = reference.copy()
+    other[-1, 0] += 1e-9  # same shape, one value apart
+    bandwidth = ReferenceBandwidth.of(reference, 1000)
+    median_calls.clear()
+    detector = DriftDetector().fit(other, bandwidth=bandwidth)
+    assert median_calls == [500]
+    assert detector.sigma_ == DriftDetector().fit(other).sigma_
+
+
 def test_subsampled_references_store_nothing_and_keep_the_random_stream(rng):
     reference = rng.normal(size=(4500, 3))
     assert ReferenceBandwidth.of(reference) is None
@@ -88,27 +99,37 @@ def test_subsampled_references_store_nothing_and_keep_the_random_stream(rng):
     # a hand-made value for more rows than the heuristic uses is not taken: taking it would
     # skip the subsample's draws and change every later permutation
     given = DriftDetector(update_ref=None, random_seed=7).fit(
-        reference, bandwidth=ReferenceBandwidth(1.0, 4500)
+        reference, bandwidth=ReferenceBandwidth(1.0, 4500, _digest(reference))
     )
     assert given.sigma_ == plain.sigma_
     assert given.detect(batch).p_value == plain.detect(batch).p_value
 
 
 @pytest.mark.parametrize(
-    ("sigma", "rows"),
-    [(0.0, 10), (-1.0, 10), (float("nan"), 10), (float("inf"), 10), (1.0, 1), (True, 10)],
-    ids=["zero", "negative", "nan", "inf", "one-row", "bool"],
+    ("sigma", "rows", "digest"),
+    [
+        (0.0, 10, "0" * 64),
+        (-1.0, 10, "0" * 64),
+        (float("nan"), 10, "0" * 64),
+        (float("inf"), 10, "0" * 64),
+        (True, 10, "0" * 64),
+        (1.0, 1, "0" * 64),
+        (1.0, 10, "0" * 63),
+        (1.0, 10, "g" * 64),
+    ],
+    ids=["zero", "negative", "nan", "inf", "bool", "one-row", "short-digest", "not-hex"],
 )
-def test_bandwidth_values_are_validated(sigma, rows):
+def test_bandwidth_values_are_validated(sigma, rows, digest):
     with pytest.raises(DataValidationError, match="bandwidth"):
-        ReferenceBandwidth(sigma, rows)
+        ReferenceBandwidth(sigma, rows, digest)
 
 
 def test_reference_features_file_round_trip(rng, tmp_path):
     features = rng.normal(size=(500, 4))
     path = tmp_path / "reference_features.npz"
     stored = save_reference_features(path, features, keep_last=300)
-    assert stored == ReferenceBandwidth(median_heuristic_sigma(features[-300:]), 300)
+    assert stored is not None
+    assert (stored.sigma, stored.rows) == (median_heuristic_sigma(features[-300:]), 300)
     loaded, bandwidth = load_reference_features(path)
     np.testing.assert_array_equal(loaded, features)
     assert bandwidth == stored
@@ -122,7 +143,13 @@ def test_files_without_a_bandwidth_still_load(rng, tmp_path, caplog):
     np.testing.assert_array_equal(loaded, features)
     assert bandwidth is None
     bad = tmp_path / "bad.npz"
-    np.savez(bad, features=features, bandwidth=np.float64(-1.0), bandwidth_rows=np.int64(50))
+    np.savez(
+        bad,
+        features=features,
+        bandwidth=np.float64(-1.0),
+        bandwidth_rows=np.int64(50),
+        bandwidth_digest=np.str_(_digest(features)),
+    )
     with caplog.at_level(logging.WARNING, logger="mlflow_monitor.registry"):
         assert load_reference_features(bad)[1] is None
     assert "ignoring the stored bandwidth" in caplog.text
