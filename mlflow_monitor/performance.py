@@ -84,6 +84,8 @@ def as_label(value: Any, what: str) -> Label:
     Raises:
         DataValidationError: anything else, naming ``what``.
     """
+    if type(value) is int or type(value) is str:  # the common case, without the checks
+        return value
     value = scalar_value(value, what)
     if isinstance(value, bool):
         return int(value)

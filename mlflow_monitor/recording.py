@@ -32,6 +32,8 @@ __all__ = [
 
 def probability_value(value: Any) -> float | None:
     """One probability in [0, 1] (or None)."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the common case, without the checks
+        return value
     if value is None:
         return None
     value = scalar_value(value, "probability")
