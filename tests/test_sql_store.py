@@ -348,3 +348,24 @@ def test_raw_rows_with_pandas_missing_values_are_stored(open_store):
     counts = store.counts()
     assert (counts.predictions, counts.dropped, counts.rejected) == (3, 0, 0)
     assert store.take_features(1, 10) == [[None, "text"], [3, None], ["2026-01-02T00:00:00", None]]
+
+
+def test_generated_ids_and_array_columns_are_written_across_writer_chunks(open_store):
+    """A batch kept as arrays, with generated ids, larger than the writer's chunk: every row
+    is written with its own id, label and values."""
+    from mlflow_monitor.ids import GeneratedIds
+
+    store = open_store(batch_size=64)
+    ids = GeneratedIds.new(250)
+    predictions = np.arange(250) % 2
+    probabilities = np.linspace(0.0, 1.0, 250)
+    rows = np.array([[f"text {i}", i] for i in range(250)], dtype=object)
+    store.add(PredictionBatch(ids, predictions, probabilities, None, rows))
+    store.add(PredictionBatch(GeneratedIds.new(100), np.ones(100, int), np.full(100, 0.5)))
+    store.flush()
+    assert store.counts().predictions == 350 and store.dropped == 0
+    for i in (0, 63, 64, 249):
+        record = store.label(ids[i], 1)
+        assert record.prediction == i % 2 and record.probability == probabilities[i]
+    taken = store.take_features(1, 1000)
+    assert taken[:2] == [["text 0", 0], ["text 1", 1]] and len(taken) == 250

@@ -279,3 +279,23 @@ def test_add_one_refuses_a_held_id():
     store.add_one("b", 0, None, 1, [["raw"]], 0.0)
     assert store.counts() == StoreCounts(2, 1)
     assert store.peek_features() == [["raw"]]
+
+
+def test_a_batch_slices_into_batches_of_the_same_rows():
+    from mlflow_monitor.ids import GeneratedIds
+
+    whole = PredictionBatch(
+        GeneratedIds.new(10),
+        np.arange(10),
+        np.linspace(0, 1, 10),
+        [None, 1] * 5,
+        np.array([[str(i)] for i in range(10)], dtype=object),
+    )
+    head, tail = whole[:4], whole[4:]
+    assert isinstance(head.prediction_ids, GeneratedIds)
+    assert [len(head), len(tail)] == [4, 6] and tail.timestamp == whole.timestamp
+    assert [r.to_list() for r in head.records()] + [r.to_list() for r in tail.records()] == [
+        r.to_list() for r in whole.records()
+    ]
+    assert head.feature_rows() + tail.feature_rows() == [[str(i)] for i in range(10)]
+    assert (head.n_labels, tail.n_labels) == (2, 3)
