@@ -26,7 +26,8 @@ How the history run is found and numbered:
 When the tracking store cannot be reached, :meth:`CheckRunLogger.log_check` does not raise:
 it keeps the check in a bounded pending queue (and, with ``spool_dir``, in a JSON file that
 another process can pick up) and logs it, in order, before the next check or on
-:meth:`CheckRunLogger.flush_pending`. Each check carries an id tag, so a retry after a
+:meth:`CheckRunLogger.flush_pending`; :mod:`mlflow_monitor.tracking_spool` holds that queue
+and decides which failures are retried. Each check carries an id tag, so a retry after a
 partial failure replaces the half-logged run instead of duplicating it, and does not add a
 second history point. MLflow retries HTTP requests for minutes by default; for the duration
 of this logger's own calls to an ``http(s)`` tracking URI the retry count, backoff and
@@ -42,7 +43,6 @@ arrived and would bury the real verdicts. With ``log_skipped=True`` they become 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -50,11 +50,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +63,9 @@ from mlflow_monitor.tracking_artifacts import (
     check_params,
     feature_metric_suffixes,
     histogram_samples,
-    sanitize,
     write_check_artifacts,
 )
+from mlflow_monitor.tracking_spool import CheckSpool, PendingCheck
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -116,72 +113,12 @@ _NOTE = "mlflow.note.content"
 _KINDS = ("drift", "performance")
 _MAX_TAG_VALUE = 5000  # well under MLflow's 8000
 _BATCH_METRICS = 1000  # MLflow's log_batch limit
-_MAX_SERVER_ERRORS = 5  # a check the server keeps answering with an error is then dropped
-# Error codes meaning "this request is wrong", not "try again later".
-_CLIENT_ERRORS = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST"})
 # os.environ is process-wide: the bounded-retry overrides are applied under this lock.
 _ENV_LOCK = threading.RLock()
 
 
 def _ms(result: CheckResult) -> int:
     return int(result.timestamp.timestamp() * 1000)
-
-
-@dataclass
-class _Pending:
-    """A check waiting to be logged, with what its artifacts need."""
-
-    check_id: str
-    result: CheckResult
-    extra_tags: dict[str, str] = field(default_factory=dict)
-    samples: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
-    attempted: bool = False  # a run may exist for it already
-    server_errors: int = 0
-
-    def to_json(self, model_name: str, model_version: str) -> dict[str, Any]:
-        return {
-            "format": 1,
-            "model_name": model_name,
-            "model_version": model_version,
-            "check_id": self.check_id,
-            "result": self.result.to_dict(),
-            "extra_tags": self.extra_tags,
-            "samples": {name: [ref, tst] for name, (ref, tst) in self.samples.items()},
-            "attempted": self.attempted,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> _Pending:
-        return cls(
-            check_id=str(data["check_id"]),
-            result=CheckResult.from_dict(data["result"]),
-            extra_tags={str(k): str(v) for k, v in data.get("extra_tags", {}).items()},
-            samples={str(k): (list(v[0]), list(v[1])) for k, v in data["samples"].items()},
-            # another process may have started logging it before it was spooled
-            attempted=True,
-        )
-
-
-class _DeferredError(Exception):
-    """Logging failed in a way worth retrying later."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Whether a failure says "try again later" rather than "this request is wrong"."""
-    import requests
-    from mlflow.exceptions import MlflowException
-    from sqlalchemy import exc as sa
-
-    if isinstance(exc, MlflowException):  # server answers and REST connection failures alike
-        return exc.error_code not in _CLIENT_ERRORS
-    transient = (
-        requests.RequestException,
-        OSError,
-        sa.OperationalError,  # database locked or down
-        sa.TimeoutError,
-        sa.DisconnectionError,
-    )
-    return isinstance(exc, transient)
 
 
 class CheckRunLogger:
@@ -250,8 +187,6 @@ class CheckRunLogger:
         self.model_version = str(model_version)
         self.experiment_name = experiment_name or f"monitoring/{model_name}"
         self.artifact_location = artifact_location
-        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
-        self.max_pending = max_pending
         self.max_feature_metrics = max_feature_metrics
         self.log_skipped = log_skipped
         self.request_timeout = request_timeout
@@ -259,8 +194,7 @@ class CheckRunLogger:
         self._tracking_uri = tracking_uri
         self._client: MlflowClient | None = None
         self._history_id: str | None = None
-        self._pending: deque[_Pending] = deque()
-        self._spool_loaded = False
+        self._spool = CheckSpool(self.model_name, self.model_version, spool_dir, max_pending)
         self._lock = threading.RLock()
 
     # -- public ---------------------------------------------------------------------------
@@ -275,11 +209,20 @@ class CheckRunLogger:
         return self._tracking_uri
 
     @property
+    def spool_dir(self) -> Path | None:
+        """Where checks waiting to be logged are also written, or None."""
+        return self._spool.directory
+
+    @property
+    def max_pending(self) -> int:
+        """Checks kept while the store is unreachable."""
+        return self._spool.max_pending
+
+    @property
     def pending(self) -> int:
         """Checks waiting to be logged."""
         with self._lock:
-            self._load_spool()
-            return len(self._pending)
+            return self._spool.pending
 
     def log_check(
         self,
@@ -322,16 +265,9 @@ class CheckRunLogger:
             samples = histogram_samples(result.drift, reference, test, feature_names)
         tags = {TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
         tags.update({str(k): str(v)[:_MAX_TAG_VALUE] for k, v in (extra_tags or {}).items()})
-        entry = _Pending(uuid.uuid4().hex, result, tags, samples)
+        entry = PendingCheck(uuid.uuid4().hex, result, tags, samples)
         with self._lock:
-            self._load_spool()
-            try:
-                if self._flush():
-                    return self._log_or_defer(entry)
-            except _DeferredError:
-                pass
-            self._defer(entry)
-            return None
+            return self._spool.submit(entry, self._attempt, self._where)
 
     def flush_pending(self) -> int:
         """Log the checks kept while the store was unreachable, oldest first.
@@ -340,10 +276,7 @@ class CheckRunLogger:
             How many were logged; the rest stay pending if the store is still unreachable.
         """
         with self._lock:
-            self._load_spool()
-            before = len(self._pending)
-            self._flush()
-            return before - len(self._pending)
+            return self._spool.flush(self._attempt, self._where)
 
     def history_run_id(self) -> str:
         """The id of this model version's history run, created if missing.
@@ -507,7 +440,7 @@ class CheckRunLogger:
 
     # -- logging one check ----------------------------------------------------------------
 
-    def _log(self, entry: _Pending) -> str:
+    def _log(self, entry: PendingCheck) -> str:
         from mlflow.entities import Metric, Param, RunTag
 
         client, result = self._mlflow(), entry.result
@@ -545,7 +478,7 @@ class CheckRunLogger:
         logger.debug("logged %s check as run %s (step %d)", result.kind, run_id, step)
         return run_id
 
-    def _history_step(self, history: Run, entry: _Pending) -> tuple[int, bool]:
+    def _history_step(self, history: Run, entry: PendingCheck) -> tuple[int, bool]:
         """The step of this check, and whether its history point is already logged."""
         tags, kind = history.data.tags, entry.result.kind
         try:
@@ -570,7 +503,7 @@ class CheckRunLogger:
             client.delete_run(run.info.run_id)
         return None
 
-    def _check_tags(self, entry: _Pending, history_id: str, step: int) -> dict[str, str]:
+    def _check_tags(self, entry: PendingCheck, history_id: str, step: int) -> dict[str, str]:
         result = entry.result
         tags = {
             **entry.extra_tags,
@@ -607,7 +540,7 @@ class CheckRunLogger:
             client.log_batch(run_id, metrics=chunk)
         client.log_batch(run_id, metrics=chunks[-1], params=list(params), tags=list(tags))
 
-    def _log_artifacts(self, run_id: str, entry: _Pending) -> None:
+    def _log_artifacts(self, run_id: str, entry: PendingCheck) -> None:
         with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
             write_check_artifacts(
                 Path(tmp),
@@ -618,107 +551,16 @@ class CheckRunLogger:
             )
             self._mlflow().log_artifacts(run_id, tmp)
 
-    # -- pending checks -------------------------------------------------------------------
+    # -- what the spool calls -------------------------------------------------------------
 
-    def _flush(self) -> bool:
-        """Log pending checks in order; False when the store is still unreachable."""
-        while self._pending:
-            entry = self._pending[0]
-            try:
-                self._log_or_defer(entry)
-            except _DeferredError:
-                self._spool(entry)  # ``attempted`` may have changed
-                return False
-            self._pending.popleft()
-            self._unspool(entry)
-        return True
-
-    def _log_or_defer(self, entry: _Pending) -> str | None:
-        """Log one check; raises _DeferredError when it should be retried later."""
+    def _attempt(self, entry: PendingCheck) -> str:
+        """Log one check with bounded HTTP retries; the spool decides what a failure means."""
         try:
             with self._bounded_http():
                 return self._log(entry)
-        except Exception as exc:
+        except Exception:
             self._history_id = None  # look it up again next time
-            if _retryable(exc):
-                from mlflow.exceptions import RestException
+            raise
 
-                entry.server_errors += isinstance(exc, RestException)
-                if entry.server_errors < _MAX_SERVER_ERRORS:
-                    logger.warning(
-                        "MLflow tracking at %s failed, will retry the %s check: %s",
-                        redact_uri(self.tracking_uri),
-                        entry.result.kind,
-                        describe_exception(exc),
-                    )
-                    raise _DeferredError from exc
-            logger.error(
-                "dropping the %s check, it cannot be logged: %s",
-                entry.result.kind,
-                # a traceback unless MLflow said why
-                describe_exception(exc, with_traceback=not _retryable(exc)),
-            )
-            return None
-
-    def _defer(self, entry: _Pending) -> None:
-        self._pending.append(entry)
-        self._spool(entry)
-        while len(self._pending) > self.max_pending:
-            dropped = self._pending.popleft()
-            self._unspool(dropped)
-            logger.warning(
-                "more than %d checks pending: dropped the %s check of %s",
-                self.max_pending,
-                dropped.result.kind,
-                dropped.result.timestamp.isoformat(),
-            )
-
-    def _spool_path(self, check_id: str) -> Path | None:
-        if self.spool_dir is None:
-            return None
-        return self.spool_dir / f"{self._spool_prefix()}{check_id}.json"
-
-    def _spool_prefix(self) -> str:
-        return f"{sanitize(self.model_name)}-v{sanitize(self.model_version)}-"
-
-    def _spool(self, entry: _Pending) -> None:
-        path = self._spool_path(entry.check_id)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entry.to_json(self.model_name, self.model_version)))
-            os.replace(tmp, path)
-        except OSError as exc:
-            logger.warning("could not spool the %s check to %s: %s", entry.result.kind, path, exc)
-
-    def _unspool(self, entry: _Pending) -> None:
-        path = self._spool_path(entry.check_id)
-        if path is not None:
-            path.unlink(missing_ok=True)
-
-    def _load_spool(self) -> None:
-        if self._spool_loaded or self.spool_dir is None:
-            return
-        self._spool_loaded = True
-        known = {entry.check_id for entry in self._pending}
-        loaded = []
-        for path in sorted(self.spool_dir.glob(f"{glob_escape(self._spool_prefix())}*.json")):
-            try:
-                data = json.loads(path.read_text())
-                if (data["model_name"], data["model_version"]) != (
-                    self.model_name,
-                    self.model_version,
-                ):
-                    continue
-                entry = _Pending.from_json(data)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                logger.warning("ignoring unreadable spooled check %s: %s", path, exc)
-                continue
-            if entry.check_id not in known:
-                loaded.append(entry)
-        for entry in sorted(loaded, key=lambda e: e.result.timestamp):
-            self._defer(entry)
-        if loaded:
-            logger.info("%d spooled checks to log from %s", len(loaded), self.spool_dir)
+    def _where(self) -> str:
+        return redact_uri(self.tracking_uri)
