@@ -42,9 +42,7 @@ from mlflow_monitor.tracking_artifacts import sanitize
 
 __all__ = ["CheckSpool", "PendingCheck"]
 
-# These messages are CheckRunLogger's and were always logged as mlflow_monitor.tracking;
-# they keep that logger, so levels and filters set on it still apply to them.
-logger = logging.getLogger("mlflow_monitor.tracking")
+logger = logging.getLogger(__name__)
 
 _MAX_SERVER_ERRORS = 5  # a check the server keeps answering with an error is then dropped
 # Error codes meaning "this request is wrong", not "try again later".

@@ -298,7 +298,7 @@ def test_a_rejected_check_is_dropped(sqlite_tracking_uri, make_logger, caplog):
         raise MlflowException("bad metric", error_code=INVALID_PARAMETER_VALUE)
 
     tracking._mlflow().log_batch = reject
-    with caplog.at_level(logging.ERROR, logger="mlflow_monitor.tracking"):
+    with caplog.at_level(logging.ERROR, logger="mlflow_monitor"):
         assert tracking.log_check(drift_check(0)) is None
     assert tracking.pending == 0
     assert "dropping the drift check" in caplog.text and "bad metric" in caplog.text
