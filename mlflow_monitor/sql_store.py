@@ -5,15 +5,14 @@ reads them, so feedback received anywhere counts and drift rows are tested exact
 written with SQLAlchemy Core on portable types: a SQLite file by default, PostgreSQL when several
 hosts serve.
 
-The predict path never waits on the database: :meth:`SqlInferenceStore.add` puts the batch on a
-bounded in-memory queue and returns; a daemon writer thread inserts queued rows in batches, one
-transaction each. While the database is unreachable (stopped, restarting, a SQLite file locked
-past the busy timeout) the rows stay queued and the writer tries again, waiting up to 5 s
-between attempts. When the queue is full, ``add`` waits ``put_timeout`` seconds at most, then
-drops what does not fit and counts it (``counts().dropped``). Reads during an outage raise
-:class:`StoreError`. Queued rows are written on
-:meth:`~SqlInferenceStore.close`, which also runs when the interpreter exits normally; a killed
-process loses what was still queued (at most ``flush_seconds`` worth of traffic, usually).
+The predict path never waits on the database: :meth:`SqlInferenceStore.add` hands the batch to
+the store's :class:`~mlflow_monitor.sql_writer.BatchWriter`, which queues it (bounded) and
+returns; a daemon thread writes the queue in batches. While the database is unreachable the
+rows stay queued and are written when it is back; what finds no room in the queue is dropped
+and counted (``counts().dropped``). Reads during an outage raise :class:`StoreError`. Queued
+rows are written on :meth:`~SqlInferenceStore.close`, which also runs when the interpreter exits
+normally; a killed process loses what was still queued (at most ``flush_seconds`` worth of
+traffic, usually).
 
 Several processes and hosts may share one database: drift rows are consumed exactly once
 whichever process checks (see :meth:`SqlInferenceStore.take_features`), and
@@ -21,7 +20,8 @@ whichever process checks (see :meth:`SqlInferenceStore.take_features`), and
 lease row on SQLite, an advisory lock on PostgreSQL; see :mod:`mlflow_monitor.leadership`).
 
 The tables, how values are stored in them, schema versions and engine setup are in
-:mod:`mlflow_monitor.sql_schema`.
+:mod:`mlflow_monitor.sql_schema`; the write queue and its thread in
+:mod:`mlflow_monitor.sql_writer`.
 """
 
 from __future__ import annotations
@@ -34,33 +34,24 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from itertools import repeat
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
-import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mlflow_monitor.exceptions import FeedbackError, UnknownPredictionError
 from mlflow_monitor.leadership import AdvisoryLockLeadership, Leadership, LeaseLeadership
 from mlflow_monitor.performance import Label
 from mlflow_monitor.sql_schema import (
-    FEEDBACK_COLUMNS,
-    PREDICTION_COLUMNS,
     SCHEMA_VERSION,
-    Row,
-    bulk_insert,
     checks,
     decode_features,
     decode_label,
     encode_label,
     encode_raw_features,
     ensure_schema,
-    feature_blobs,
     feedback,
     is_postgresql,
     open_engine,
@@ -71,14 +62,13 @@ from mlflow_monitor.sql_schema import (
     streams,
     triggers,
 )
+from mlflow_monitor.sql_writer import BatchWriter, first_line
 from mlflow_monitor.store import (
     InferenceStore,
     PredictionBatch,
     PredictionRecord,
     StoreCounts,
     StoreError,
-    as_list,
-    feature_rows,
 )
 
 # SCHEMA_VERSION and schema_version are defined in sql_schema and stay importable from here.
@@ -86,23 +76,13 @@ __all__ = ["SCHEMA_VERSION", "SqlInferenceStore", "schema_version"]
 
 logger = logging.getLogger(__name__)
 
-_WRITE_ATTEMPTS = 3
 _READ_FLUSH_TIMEOUT = 60.0
-# While the database is unreachable the writer keeps the rows queued and tries again after
-# waits growing from the first to the last of these (seconds).
-_RETRY_FIRST, _RETRY_LAST = 0.2, 5.0
 # How long close() keeps trying to write what is queued to an unreachable database.
 CLOSE_DRAIN_SECONDS = 10.0
-# Longest a last write attempt may take (libpq's timeouts), for close() to wait for it.
-_LAST_ATTEMPT_SECONDS = 30.0
-_WARN_EVERY = 60.0
-# Positions in a prediction parameter row.
-_STREAM, _ID_COLUMN, _TIMESTAMP = (
-    PREDICTION_COLUMNS.index(c) for c in ("stream_id", "prediction_id", "timestamp")
-)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _unavailable_is_store_error(method: _F) -> _F:
@@ -114,15 +94,30 @@ def _unavailable_is_store_error(method: _F) -> _F:
             return method(self, *args, **kwargs)
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"the inference store at {self.uri!r} is unavailable: {_first_line(exc)}"
+                f"the inference store at {self.uri!r} is unavailable: {first_line(exc)}"
             ) from exc
 
     return cast(_F, wrapper)
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+class _OnWriter(Generic[_T]):
+    """An attribute of the store kept by its writer (a setting or a count), read and set
+    through the store."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, store: None, owner: type[Any]) -> _OnWriter[_T]: ...
+    @overload
+    def __get__(self, store: SqlInferenceStore, owner: type[Any]) -> _T: ...
+    def __get__(self, store: SqlInferenceStore | None, owner: type[Any]) -> _OnWriter[_T] | _T:
+        if store is None:
+            return self
+        return cast(_T, getattr(store._writer, self._name))
+
+    def __set__(self, store: SqlInferenceStore, value: _T) -> None:
+        setattr(store._writer, self._name, value)
 
 
 class SqlInferenceStore(InferenceStore):
@@ -139,12 +134,27 @@ class SqlInferenceStore(InferenceStore):
         put_timeout: longest time :meth:`add` waits for room in a full queue.
         busy_timeout: seconds SQLite waits for another writer's lock.
 
+    Attributes:
+        dropped: predictions this process lost (queue full, store closed, database failed).
+        rejected: predictions this process recorded with an id already in the database.
+        unavailable_since: monotonic time the writer found the database unreachable; None
+            while it answers.
+
     Raises:
         ConfigError: the URL is malformed or names an in-memory SQLite database.
         MissingDependencyError: the database driver is not installed.
         StoreError: the database cannot be opened, or its schema is newer than this version
             of mlflow-monitor understands.
     """
+
+    # Kept by the writer (mlflow_monitor.sql_writer), read and set here as well.
+    batch_size = _OnWriter[int]()
+    flush_seconds = _OnWriter[float]()
+    queue_size = _OnWriter[int]()
+    put_timeout = _OnWriter[float]()
+    dropped = _OnWriter[int]()
+    rejected = _OnWriter[int]()
+    unavailable_since = _OnWriter[float | None]()
 
     def __init__(
         self,
@@ -160,10 +170,6 @@ class SqlInferenceStore(InferenceStore):
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
-        self.batch_size = batch_size
-        self.flush_seconds = flush_seconds
-        self.queue_size = queue_size
-        self.put_timeout = put_timeout
         self.engine = open_engine(uri, busy_timeout)
         self.uri = self.engine.url.render_as_string(hide_password=True)
         try:
@@ -175,30 +181,20 @@ class SqlInferenceStore(InferenceStore):
         except BaseException:
             self.engine.dispose()
             raise
-        self._insert_predictions = bulk_insert(self.engine, predictions, PREDICTION_COLUMNS)
-        self._insert_feedback = bulk_insert(self.engine, feedback, FEEDBACK_COLUMNS)
+        self._writer = BatchWriter(
+            self.engine,
+            self._stream,
+            self,
+            thread_name=f"mlflow-monitor-writer-{model_name}",
+            batch_size=batch_size,
+            flush_seconds=flush_seconds,
+            queue_size=queue_size,
+            put_timeout=put_timeout,
+        )
         self._postgresql = is_postgresql(self.engine)
         self._cursor_lock = stream_lock_key(self._stream)
         self._leaderships: list[Leadership] = []
-        self.dropped = 0
-        self.rejected = 0
-        self._reset_writer()
         _track(self)
-
-    def _reset_writer(self) -> None:
-        """Fresh queue and writer state (also in a forked child, which must not inherit it)."""
-        self._cond = threading.Condition()
-        self._queue: deque[PredictionBatch] = deque()
-        self._queued = 0  # rows in the queue
-        self._enqueued = 0  # rows ever accepted
-        self._done = 0  # rows written, rejected or dropped by the writer
-        self._flush_target = 0
-        self._closed = False
-        self._closing = threading.Event()  # ends the writer's waits for the database
-        self._close_deadline = float("inf")
-        self.unavailable_since: float | None = None  # monotonic time the database went away
-        self._thread: threading.Thread | None = None
-        self._last_warning = float("-inf")
 
     def __repr__(self) -> str:
         return (
@@ -212,7 +208,7 @@ class SqlInferenceStore(InferenceStore):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- writing -------------------------------------------------------------------------
+    # -- writing (done by the writer) -----------------------------------------------------
 
     def add(self, batch: PredictionBatch) -> None:
         """Queue a batch for the writer and return; never raises, never touches the database.
@@ -221,249 +217,7 @@ class SqlInferenceStore(InferenceStore):
         :meth:`close`) are dropped and counted in ``dropped``. Ids already in the database
         are rejected by the writer and counted in ``rejected``.
         """
-        n = len(batch)
-        if n == 0:
-            return
-        with self._cond:
-            if self._thread is None and not self._closed:
-                self._start_writer()
-            room = self.queue_size - self._queued
-            if room < n and not self._closed:
-                deadline = time.monotonic() + self.put_timeout
-                while room < n and not self._closed:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._cond.wait(remaining):
-                        break
-                    room = self.queue_size - self._queued
-            accepted = 0 if self._closed else min(room, n)
-            if accepted:
-                self._queue.append(batch if accepted == n else batch[:accepted])
-                self._queued += accepted
-                self._enqueued += accepted
-                if self._queued >= self.batch_size:
-                    self._cond.notify_all()
-            if accepted < n:
-                self.dropped += n - accepted
-                self._warn("dropped %d predictions: %s", n - accepted, self._drop_reason())
-
-    def _drop_reason(self) -> str:
-        if self._closed:
-            return "the store is closed"
-        return f"the write queue is full ({self.queue_size} rows; is the database slow?)"
-
-    def _warn(self, message: str, *args: object) -> None:
-        """Log a warning, at most once a minute, so a struggling store does not flood logs."""
-        now = time.monotonic()
-        if now - self._last_warning >= _WARN_EVERY:
-            self._last_warning = now
-            logger.warning(
-                message + " (dropped so far: %d, rejected: %d)", *args, self.dropped, self.rejected
-            )
-
-    def _start_writer(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"mlflow-monitor-writer-{self.model_name}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        retry = _RETRY_FIRST / 2
-        while True:
-            with self._cond:
-                deadline = time.monotonic() + self.flush_seconds
-                while not self._should_write():
-                    remaining = deadline - time.monotonic()
-                    if self._closed or remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                if not self._queue:
-                    if self._closed:
-                        return
-                    continue
-                chunk = self._pop(self.batch_size)
-                self._cond.notify_all()  # room in the queue for blocked adds
-            rows = sum(len(b) for b in chunk)
-            try:
-                self._write(chunk)
-            except _UnavailableError as exc:
-                if self._requeue(chunk, rows, exc):
-                    retry = min(retry * 2, _RETRY_LAST)
-                    if self._closing.is_set():  # draining at close: keep trying, gently
-                        time.sleep(min(retry, 0.5))
-                    else:
-                        self._closing.wait(retry)
-                    continue
-            except Exception:  # the writer must survive anything; the rows are lost then
-                logger.exception("writing %d predictions to %s failed", rows, self.uri)
-                with self._cond:
-                    self.dropped += rows
-            else:
-                retry = _RETRY_FIRST / 2
-                if self.unavailable_since is not None:
-                    logger.warning("the inference store at %s is back; writing", self.uri)
-                    self.unavailable_since = None
-            with self._cond:
-                self._done += rows
-                self._cond.notify_all()
-
-    def _requeue(self, chunk: list[PredictionBatch], rows: int, exc: Exception) -> bool:
-        """Put a chunk the unreachable database refused back at the head of the queue.
-
-        Returns:
-            True when it waits there for the next attempt; False when the store is closing
-            and its drain time is over, so the rows are dropped (and counted).
-        """
-        with self._cond:
-            if self.unavailable_since is None:
-                self.unavailable_since = time.monotonic()
-            if self._closed and time.monotonic() >= self._close_deadline:
-                self.dropped += rows
-                logger.error(
-                    "dropping %d queued predictions: the inference store at %s is still "
-                    "unavailable at shutdown: %s",
-                    rows,
-                    self.uri,
-                    exc,
-                )
-                return False
-            self._queue.extendleft(reversed(chunk))
-            self._queued += rows
-            self._warn(
-                "the inference store at %s is unavailable (%s); %d predictions wait in the "
-                "queue (room for %d)",
-                self.uri,
-                _first_line(exc),
-                self._queued,
-                self.queue_size,
-            )
-            return True
-
-    def _should_write(self) -> bool:
-        return self._queued >= self.batch_size or (
-            self._queued > 0 and (self._closed or self._flush_target > self._done)
-        )
-
-    def _pop(self, limit: int) -> list[PredictionBatch]:
-        chunk: list[PredictionBatch] = []
-        taken = 0
-        while self._queue and taken < limit:
-            batch = self._queue.popleft()
-            if taken + len(batch) > limit:
-                self._queue.appendleft(batch[limit - taken :])
-                batch = batch[: limit - taken]
-            chunk.append(batch)
-            taken += len(batch)
-        self._queued -= taken
-        return chunk
-
-    def _write(self, chunk: list[PredictionBatch]) -> None:
-        """Insert a chunk in one transaction, retrying transient errors; then count losses."""
-        rows, labels = self._rows(chunk)
-        for attempt in range(1, _WRITE_ATTEMPTS + 1):
-            try:
-                try:
-                    with self.engine.begin() as conn:
-                        self._insert(conn, rows, labels)
-                except IntegrityError:
-                    self._write_new_only(rows, labels)
-                return
-            except SQLAlchemyError as exc:
-                if _is_unavailable(exc):
-                    raise _UnavailableError(str(exc)) from exc
-                if attempt == _WRITE_ATTEMPTS:
-                    logger.error(
-                        "giving up on %d predictions after %d attempts: %s", len(rows), attempt, exc
-                    )
-                    with self._cond:
-                        self.dropped += len(rows)
-                    return
-                time.sleep(0.2 * attempt)
-
-    def _insert(self, conn: Connection, rows: list[Row], labels: list[str | None]) -> None:
-        """Insert prediction rows, and feedback rows for those that come with a label."""
-        if rows:
-            if self._postgresql:
-                # Shared with other writers, exclusive for take_features: see there.
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*self._cursor_lock)))
-            self._insert_predictions(conn, rows)
-        label_rows = [
-            (row[_STREAM], row[_ID_COLUMN], label, row[_TIMESTAMP])
-            for row, label in zip(rows, labels, strict=True)
-            if label is not None
-        ]
-        if label_rows:
-            self._insert_feedback(conn, label_rows)
-
-    def _write_new_only(self, rows: list[Row], labels: list[str | None]) -> None:
-        """Insert the rows whose ids are new (first of repeats), counting the rest rejected."""
-        with self.engine.connect() as conn:
-            taken = set(self._existing_ids(conn, [row[_ID_COLUMN] for row in rows]))
-        fresh: list[Row] = []
-        fresh_labels: list[str | None] = []
-        rejected: list[str] = []
-        for row, label in zip(rows, labels, strict=True):
-            if row[_ID_COLUMN] in taken:
-                rejected.append(row[_ID_COLUMN])
-            else:
-                taken.add(row[_ID_COLUMN])
-                fresh.append(row)
-                fresh_labels.append(label)
-        with self.engine.begin() as conn:
-            self._insert(conn, fresh, fresh_labels)
-        with self._cond:
-            self.rejected += len(rejected)
-            self._warn(
-                "rejected %d predictions whose id was already recorded, e.g. %r",
-                len(rejected),
-                rejected[:3],
-            )
-
-    def _existing_ids(self, conn: Connection, ids: Sequence[str]) -> Iterable[str]:
-        p = predictions.c
-        for start in range(0, len(ids), 500):
-            query = sa.select(p.prediction_id).where(
-                p.stream_id == self._stream, p.prediction_id.in_(ids[start : start + 500])
-            )
-            yield from conn.execute(query).scalars()
-
-    def _rows(self, chunk: list[PredictionBatch]) -> tuple[list[Row], list[str | None]]:
-        """Parameter rows of the predictions, and the encoded true label (or None) of each."""
-        stream = self._stream
-        rows: list[Row] = []
-        labels: list[str | None] = []
-        for batch in chunk:
-            ts = batch.timestamp
-            blobs: Iterable[bytes | None] = repeat(None)
-            raws: Iterable[str | None] = repeat(None)
-            features = batch.features
-            if isinstance(features, np.ndarray) and features.dtype != object:
-                blobs = feature_blobs(features)
-            elif features is not None:
-                raws = [self._raw_json(v) for v in feature_rows(features)]
-            rows.extend(
-                (stream, pid, ts, encode_label(pred), prob, blob, raw)
-                # blobs and raws may be endless repeats of None
-                for pid, pred, prob, blob, raw in zip(
-                    as_list(batch.prediction_ids),
-                    as_list(batch.predictions),
-                    as_list(batch.probabilities),
-                    blobs,
-                    raws,
-                    strict=False,
-                )
-            )
-            if batch.true_labels is None:
-                labels.extend(repeat(None, len(batch)))
-            else:
-                labels.extend(None if t is None else encode_label(t) for t in batch.true_labels)
-        return rows, labels
-
-    def _raw_json(self, value: Any) -> str:
-        try:
-            return encode_raw_features(value)
-        except (TypeError, ValueError) as exc:
-            self._warn("raw features stored as text, they are not JSON-serialisable: %s", exc)
-            return json.dumps(str(value))
+        self._writer.add(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every row queued so far is written (or rejected or dropped).
@@ -474,13 +228,7 @@ class SqlInferenceStore(InferenceStore):
         Returns:
             True when everything queued before the call was handled, False on timeout.
         """
-        with self._cond:
-            target = self._enqueued
-            if self._done >= target:
-                return True
-            self._flush_target = max(self._flush_target, target)
-            self._cond.notify_all()
-            return self._cond.wait_for(lambda: self._done >= target, timeout)
+        return self._writer.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Write everything queued, stop the writer and release the connections.
@@ -492,15 +240,7 @@ class SqlInferenceStore(InferenceStore):
             timeout: seconds to keep trying an unreachable database before what is still
                 queued is dropped (and counted); :data:`CLOSE_DRAIN_SECONDS` by default.
         """
-        with self._cond:
-            self._closed = True
-            drain = CLOSE_DRAIN_SECONDS if timeout is None else timeout
-            self._close_deadline = time.monotonic() + drain
-            self._cond.notify_all()
-            thread = self._thread
-        self._closing.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(drain + _LAST_ATTEMPT_SECONDS)
+        self._writer.close(CLOSE_DRAIN_SECONDS if timeout is None else timeout)
         leaderships, self._leaderships = self._leaderships, []
         for leadership in leaderships:
             if isinstance(leadership, AdvisoryLockLeadership):
@@ -668,10 +408,8 @@ class SqlInferenceStore(InferenceStore):
         with self.engine.connect() as conn:
             n_predictions = conn.execute(_count(predictions, self._stream)).scalar_one()
             n_labels = conn.execute(_count(feedback, self._stream)).scalar_one()
-        with self._cond:
-            return StoreCounts(
-                int(n_predictions), int(n_labels), self._queued, self.dropped, self.rejected
-            )
+        queued, dropped, rejected = self._writer.counts()
+        return StoreCounts(int(n_predictions), int(n_labels), queued, dropped, rejected)
 
     def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
         """Leadership of ``name`` among the processes sharing this database.
@@ -812,17 +550,6 @@ class SqlInferenceStore(InferenceStore):
 # -- queries -------------------------------------------------------------------------------
 
 
-class _UnavailableError(Exception):
-    """The database cannot be reached: the rows wait, nothing is wrong with them."""
-
-
-def _is_unavailable(exc: SQLAlchemyError) -> bool:
-    """Whether an error means "no database to talk to" rather than "bad rows"."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
-
-
 def _has_features() -> sa.ColumnElement[bool]:
     p = predictions.c
     return sa.or_(p.features.is_not(None), p.raw_features.is_not(None))
@@ -862,6 +589,5 @@ def _forget_parent_writers() -> None:
     """In a forked child: the parent's writer thread and queue are not ours (the parent
     writes its queued rows); pooled connections must not be shared across processes."""
     for store in list(_OPEN_STORES):
-        store._reset_writer()
-        store.dropped = store.rejected = 0
+        store._writer.reset()
         store.engine.dispose(close=False)

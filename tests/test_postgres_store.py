@@ -134,14 +134,14 @@ def test_a_late_committing_writer_loses_no_drift_row(postgres_uri):
     fast = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
     checker = SqlInferenceStore(postgres_uri, "reviews", "3")
     inserted, commit = threading.Event(), threading.Event()
-    insert = slow._insert_predictions
+    insert = slow._writer._insert_predictions
 
     def insert_then_wait(conn, rows):  # inside the writer's transaction
         insert(conn, rows)
         inserted.set()
         commit.wait(30)
 
-    slow._insert_predictions = insert_then_wait
+    slow._writer._insert_predictions = insert_then_wait
     slow.add(batch([f"s{i}" for i in range(10)], range(10)))  # lower sequence numbers
     assert inserted.wait(30)
     fast.add(batch([f"f{i}" for i in range(10)], range(10, 20)))
@@ -176,14 +176,14 @@ def test_rows_written_after_the_bound_wait_for_the_next_check(postgres_uri):
     fast = SqlInferenceStore(postgres_uri, "reviews", "3", batch_size=10)
     checker = SqlInferenceStore(postgres_uri, "reviews", "3")
     inserted, commit = threading.Event(), threading.Event()
-    insert = slow._insert_predictions
+    insert = slow._writer._insert_predictions
 
     def insert_then_wait(conn, rows):
         insert(conn, rows)
         inserted.set()
         commit.wait(30)
 
-    slow._insert_predictions = insert_then_wait
+    slow._writer._insert_predictions = insert_then_wait
     bound = checker._written_horizon
 
     def bound_then_write():  # the stream is empty when the bound is read
@@ -282,7 +282,7 @@ def test_a_connection_lost_during_copy_is_an_invalidated_operational_error(postg
             admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         row = (store._stream, "x", 1.0, "1", None, None, None)
         with pytest.raises(sa.exc.OperationalError) as caught:
-            store._insert_predictions(conn, [row])
+            store._writer._insert_predictions(conn, [row])
         assert caught.value.connection_invalidated and conn.invalidated
         conn.close()
         store.add(batch(["y"]))

@@ -118,14 +118,14 @@ def test_repeated_ids_are_rejected_counted_and_logged(open_store, caplog):
 def _paused(store):
     """Make the writer block inside its next write until the returned event is set."""
     entered, release = threading.Event(), threading.Event()
-    write = store._write
+    write = store._writer._write
 
     def paused_write(chunk):
         entered.set()
         release.wait(10)
         write(chunk)
 
-    store._write = paused_write
+    store._writer._write = paused_write
     return entered, release
 
 
