@@ -48,9 +48,7 @@ from mlflow_monitor.store import PredictionBatch, as_list, feature_rows
 
 __all__ = ["BatchWriter", "first_line"]
 
-# The writer's messages are the store's (what it dropped, rejected, why): they keep the
-# logger name they had while the writer was part of sql_store, which users may filter on.
-logger = logging.getLogger("mlflow_monitor.sql_store")
+logger = logging.getLogger(__name__)
 
 _WRITE_ATTEMPTS = 3
 # While the database is unreachable the writer keeps the rows queued and tries again after

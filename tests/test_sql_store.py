@@ -107,7 +107,7 @@ def test_repeated_ids_are_rejected_counted_and_logged(open_store, caplog):
     store = open_store()
     store.add(batch(["a", "b"], true_labels=[1, None]))
     store.add(batch(["b", "c", "c"], predictions=[0, 0, 1], true_labels=[0, 1, 0]))
-    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.sql_store"):
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor"):
         store.flush()
     counts = store.counts()
     assert (counts.predictions, counts.labels, counts.rejected) == (3, 2, 2)
@@ -135,7 +135,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(open_store, caplog):
     store.add(batch([f"a{i}" for i in range(5)]))
     assert entered.wait(5)  # the writer holds those 5 rows; the queue is empty
     store.add(batch([f"b{i}" for i in range(8)]))
-    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.sql_store"):
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor"):
         started = time.monotonic()
         store.add(batch([f"c{i}" for i in range(4)]))  # room for 2
         store.add(batch(["d0"]))
