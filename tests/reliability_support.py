@@ -5,6 +5,7 @@ holds.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -143,7 +144,8 @@ class PredictionStream:
                 self.sent.append(ids)
             try:
                 status, _ = post_json(f"{self.url}/predict", payload, timeout=30)
-            except (urllib.error.URLError, OSError) as exc:  # the server went away
+            # The server went away: refused, reset, or killed halfway through its answer.
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 self.failed.append((index, repr(exc)))
                 return
             if status == 200:
