@@ -152,6 +152,10 @@ def _free_port() -> int:
 
 def _wrap_example(tracking_uri: str) -> str:
     sys.path.insert(0, str(ROOT / "examples"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_models import quiet
+
+    quiet()  # MLflow's progress bars and INFO lines would bury the result
     import mlflow
     from reviews_data import log_detector, make_reviews, train_pipeline
 
