@@ -547,10 +547,10 @@ class ModelMonitor:
 
         Of the processes whose monitors share a store (serving workers and hosts), only the
         leader of the stream runs the scheduled checks; the others skip them, and one of them
-        takes over when the leader stops or dies. Each tick renews the leadership, whose
-        lease lasts three times the shortest check interval, and at least a minute (see
-        :mod:`mlflow_monitor.leadership`). Calls to :meth:`check_drift` and
-        :meth:`check_performance` run wherever they are made.
+        takes over when the leader stops, or within about a minute when it dies (a heartbeat
+        thread renews the leadership every 20 s; see :mod:`mlflow_monitor.leadership`).
+        Calls to :meth:`check_drift` and :meth:`check_performance` run wherever they are
+        made.
         """
         if self._schedule is not None and self._schedule.running:
             return

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MIN_LEASE_SECONDS", "LeaderSchedule", "PeriodicJob", "PeriodicScheduler"]
 
-# Shortest lease of the scheduled checks' leadership: longer than a slow check or a brief
-# database hiccup, so the leader does not change hands without reason.
+# How long the scheduled checks' leadership lasts without renewal, where it is a lease: a
+# killed leader is replaced within about this long. A heartbeat renews it three times per
+# lease, so neither a slow check nor a brief database hiccup hands it over without reason.
 MIN_LEASE_SECONDS = 60.0
 
 logger = logging.getLogger(__name__)
@@ -100,29 +101,43 @@ class LeaderSchedule:
     """Periodic jobs that run only in the process leading the store's stream.
 
     Each tick takes or renews the stream's leadership (``checks:<model>/<version>``) first;
-    a process that does not lead skips the job, and one of them takes over when the leader
-    stops or dies. The lease lasts three times the shortest interval, at least
-    :data:`MIN_LEASE_SECONDS` (see :mod:`mlflow_monitor.leadership`).
+    a process that does not lead skips the job. A heartbeat thread also takes or renews it
+    every third of ``lease_seconds``, whatever the check intervals: the leader keeps its
+    lease through checks that run long, and when it dies without releasing it another process
+    takes over within about ``lease_seconds`` (see :mod:`mlflow_monitor.leadership`).
 
     Args:
         store: the inference store whose stream is led.
         jobs: the jobs to run (at least one).
+        lease_seconds: how long the leadership lasts without renewal, where it is a lease.
     """
 
-    def __init__(self, store: InferenceStore, jobs: list[PeriodicJob]) -> None:
+    def __init__(
+        self,
+        store: InferenceStore,
+        jobs: list[PeriodicJob],
+        lease_seconds: float = MIN_LEASE_SECONDS,
+    ) -> None:
         if not jobs:
             raise ValueError("a schedule needs at least one job")
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
         self.name = f"checks:{store.model_name}/{store.model_version}"
-        ttl = max(3 * min(job.interval for job in jobs), MIN_LEASE_SECONDS)
+        self.lease_seconds = lease_seconds
         make = getattr(store, "leadership", None)
         if make is None:  # a store written before leaderships existed: not shared
             from mlflow_monitor.leadership import SoleLeadership
 
             self.leadership: Leadership = SoleLeadership(self.name)
         else:
-            self.leadership = make(self.name, ttl)
+            self.leadership = make(self.name, lease_seconds)
+        # One question to the database at a time: a PostgreSQL lock lives on one connection,
+        # which the check thread and the heartbeat must not use at once.
+        self._asking = threading.Lock()
         gated = [replace(job, run=self._gated(job)) for job in jobs]
         self._scheduler = PeriodicScheduler(gated)
+        heartbeat = PeriodicJob("lease", lease_seconds / 3, self._heartbeat)
+        self._heartbeats = PeriodicScheduler([heartbeat], name="mlflow-monitor-lease")
 
     @property
     def running(self) -> bool:
@@ -135,14 +150,21 @@ class LeaderSchedule:
         return self.leadership.is_leader
 
     def start(self) -> None:
-        """Try to lead now (so status shows it at once) and start the thread."""
+        """Try to lead now (so status shows it at once) and start the threads."""
         self._leads("first")
         self._scheduler.start()
+        self._heartbeats.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop the thread (waits for a job in progress) and hand over the leadership."""
+        """Stop the threads (waits for a job in progress) and hand over the leadership."""
         self._scheduler.stop(timeout)
-        self.leadership.release()
+        self._heartbeats.stop(timeout)
+        with self._asking:
+            self.leadership.release()
+
+    def _heartbeat(self) -> None:
+        with self._asking:
+            self._try_acquire()
 
     def _gated(self, job: PeriodicJob) -> Callable[[], object]:
         def run() -> object:
@@ -150,13 +172,17 @@ class LeaderSchedule:
 
         return run
 
-    def _leads(self, what: str) -> bool:
-        """Take or renew the leadership; False: another process leads."""
+    def _try_acquire(self) -> bool:
         try:
-            leader = self.leadership.try_acquire()
+            return self.leadership.try_acquire()
         except Exception:  # a custom store's leadership must not stop the scheduler
             logger.exception("checking the leadership of %s failed", self.name)
-            leader = False
+            return False
+
+    def _leads(self, what: str) -> bool:
+        """Take or renew the leadership; False: another process leads."""
+        with self._asking:
+            leader = self._try_acquire()
         if not leader:
             logger.debug("scheduled %s check skipped: another process leads %s", what, self.name)
         return leader

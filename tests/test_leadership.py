@@ -4,6 +4,7 @@ a database (a lease row on SQLite, an advisory lock on PostgreSQL), and takeover
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -161,6 +162,96 @@ def test_one_of_two_processes_leads_and_the_other_replaces_it_when_killed(uri):
             p.kill()
             p.wait(30)
             p.stdout.close()
+
+
+SCHEDULED = textwrap.dedent(
+    """
+    import sys, time
+    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
+    from mlflow_monitor.sql_store import SqlInferenceStore
+
+    store = SqlInferenceStore(sys.argv[1], "reviews", "3")
+    # Checks once an hour: only the heartbeat renews the lease during this test.
+    jobs = [PeriodicJob("hourly", 3600.0, lambda: None)]
+    schedule = LeaderSchedule(store, jobs, lease_seconds=float(sys.argv[2]))
+    schedule.start()
+    state = None
+    while True:
+        if schedule.is_leader != state:
+            state = schedule.is_leader
+            print("leader" if state else "follower", flush=True)
+        time.sleep(0.05)
+    """
+)
+
+
+def test_a_killed_leaders_lease_is_taken_over_by_the_heartbeat_within_the_lease(uri):
+    """Checks run hourly, the lease lasts 2 s: a SIGKILLed leader (no release) is replaced
+    by the other process within about 2 s, not at the next hourly check."""
+    lease = 2.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCHEDULED, uri, str(lease)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        states = [p.stdout.readline().strip() for p in processes]
+        assert sorted(states) == ["follower", "leader"]
+        leader = processes[states.index("leader")]
+        follower = processes[states.index("follower")]
+        time.sleep(3 * lease)  # the heartbeat keeps the leader's lease past its first expiry
+        os.kill(leader.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        leader.wait(30)
+        ready, _, _ = select.select([follower.stdout], [], [], 10 * lease)
+        assert ready, f"no takeover within {10 * lease} s"
+        assert follower.stdout.readline().strip() == "leader"
+        took = time.monotonic() - killed_at
+        assert took < lease + lease / 3 + 2.0, f"took over after {took:.1f} s"
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait(30)
+            p.stdout.close()
+
+
+def test_a_check_longer_than_the_lease_keeps_the_leadership(open_store):
+    """The heartbeat renews the lease while the check thread is busy, so a slow check does
+    not hand the stream to another process halfway."""
+    import threading
+
+    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
+
+    busy, done = threading.Event(), threading.Event()
+
+    def slow_check():
+        busy.set()
+        done.wait(10)
+
+    lease = 1.0
+    first = LeaderSchedule(open_store(), [PeriodicJob("slow", 0.1, slow_check)], lease)
+    second = LeaderSchedule(open_store(), [PeriodicJob("other", 0.1, lambda: None)], lease)
+    first.start()
+    second.start()
+    try:
+        assert busy.wait(10) and first.is_leader
+        deadline = time.monotonic() + 4 * lease  # four leases into the check
+        while time.monotonic() < deadline:
+            assert not second.is_leader
+            time.sleep(0.05)
+        assert first.is_leader
+    finally:
+        done.set()
+        first.stop()
+        second.stop()
+
+
+def test_a_lease_must_last_a_positive_time(open_store):
+    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
+
+    with pytest.raises(ValueError, match="lease_seconds must be positive"):
+        LeaderSchedule(open_store(), [PeriodicJob("x", 1.0, lambda: None)], lease_seconds=0)
 
 
 def test_a_process_does_not_lead_while_another_process_does(uri, open_store):
