@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -513,12 +513,33 @@ class ModelMonitor:
     # -- triggers ------------------------------------------------------------------------
 
     def _fire(self, reason: str, details: Mapping[str, Any], force: bool = False) -> TriggerEvent:
+        if not force and self.triggers.cooldown:
+            self._learn_shared_triggers()
         event = self.triggers.fire(reason, details, force=force)
         if event.fired:
             self._keep("retraining trigger", self.store.record_trigger, event.to_dict())
             if self.prometheus_metrics is not None:
                 self.prometheus_metrics.count_trigger()
         return event
+
+    def _learn_shared_triggers(self) -> None:
+        """Let the cooldown count the triggers fired by every process sharing the store, so a
+        new leader does not fire again right after the old one did."""
+        try:
+            _, history = self.store.trigger_history(_TRIGGERS_SHOWN)
+        except MonitorError as exc:
+            logger.warning("cannot read the trigger history from the store: %s", exc)
+            return
+        for stored in history:
+            try:
+                if not stored.get("fired", True):
+                    continue
+                when = datetime.fromisoformat(str(stored["timestamp"]))
+            except (KeyError, ValueError):
+                continue
+            if when.tzinfo is None:  # written without a zone: the monitor's times are UTC
+                when = when.replace(tzinfo=UTC)
+            self.triggers.note_fired(str(stored["reason"]), when)
 
     def _retraining_run_ended(self, event: TriggerEvent) -> None:
         self._keep("retraining run's end", self.store.update_trigger, event.to_dict())

@@ -148,6 +148,14 @@ class TriggerPolicy:
             raise ConfigError(f"callback must be callable(reason, details), got {callback!r}")
         self.callbacks.append(callback)
 
+    def note_fired(self, reason: str, when: datetime) -> None:
+        """Count a trigger for ``reason`` that fired at ``when`` elsewhere (another process
+        sharing the store), so that its cooldown applies here too."""
+        with self._lock:
+            last = self._last_fired.get(reason)
+            if last is None or when > last:
+                self._last_fired[reason] = when
+
     def in_cooldown(self, reason: str) -> bool:
         """True if a trigger for ``reason`` fired less than the cooldown ago."""
         last = self._last_fired.get(reason)

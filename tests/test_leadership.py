@@ -375,3 +375,20 @@ def test_a_monitor_of_a_private_store_always_leads():
     assert monitor.get_monitoring_status()["leader"] is True
     monitor.stop_monitoring()
     assert monitor.is_leader is False
+
+
+def test_the_retraining_cooldown_holds_across_processes_sharing_a_store(open_store):
+    """A trigger fired by one process (the old leader) puts the same reason in cooldown for
+    another (the new leader), which would otherwise fire again at its first check."""
+    (first, _), (second, _) = monitor_on(open_store()), monitor_on(open_store())
+    try:
+        first.record_predictions([1] * 20, true_labels=[0] * 20)  # every prediction wrong
+        first.store.flush()
+        assert first.check_performance().triggered
+        result = second.check_performance()
+        assert result.status == "degraded" and not result.triggered
+        assert second.get_monitoring_status()["triggers"]["suppressed_by_cooldown"] == 1
+        assert second.trigger_retraining().fired  # a manual trigger ignores the cooldown
+    finally:
+        first.close()
+        second.close()
