@@ -1,14 +1,14 @@
 """Prediction ids the monitor generates: unpredictable, unique, and cheap for whole batches.
 
-A recorded batch of predictions gets its ids as one :class:`GeneratedIds`: 16 bytes from
-``os.urandom`` shaped as a UUID4 (version and variant bits set) give a 24-hex-digit prefix
-shared by the batch and a 32-bit starting number; the id of row ``i`` is the prefix followed
-by the 8 hex digits of ``start + i`` (mod 2**32). Every id is therefore a 32-digit UUID4 hex
-string, and the first one is exactly the UUID4 of those 16 bytes.
+A recorded batch of predictions gets its ids as one :class:`GeneratedIds`: one random UUID4
+(from ``os.urandom``, through the pool of :func:`next_id`) gives a 24-hex-digit prefix shared
+by the batch and a 32-bit starting number; the id of row ``i`` is the prefix followed by the 8
+hex digits of ``start + i`` (mod 2**32). Every id is therefore a 32-digit UUID4 hex string,
+and the first one is that UUID4.
 
 Why not one random UUID per row: generating 10,000 of them takes about 1 ms (half of it in
 ``os.urandom``), which is 2% of a 50 ms model call, and most callers never read the ids. A
-:class:`GeneratedIds` costs one ``os.urandom(16)`` however long the batch; the strings are made
+:class:`GeneratedIds` costs one UUID4 however long the batch; the strings are made
 only when something reads them (a caller that asked for ids, the database writer), and the
 in-memory store finds a prediction by its batch prefix instead of one dict entry per row.
 
@@ -27,7 +27,7 @@ from typing import overload
 
 import numpy as np
 
-__all__ = ["ID_LENGTH", "GeneratedIds", "as_id_list", "new_ids", "next_id"]
+__all__ = ["ID_LENGTH", "GeneratedIds", "new_ids", "next_id"]
 
 ID_LENGTH = 32
 PREFIX_LENGTH = 24
@@ -55,11 +55,9 @@ class GeneratedIds(Sequence[str]):
 
     @classmethod
     def new(cls, n: int) -> GeneratedIds:
-        """``n`` fresh ids, from 16 bytes of ``os.urandom``."""
-        raw = bytearray(os.urandom(16))
-        raw[6] = (raw[6] & 0x0F) | 0x40  # UUID version 4
-        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-        return cls(raw[:12].hex(), int.from_bytes(raw[12:], "big"), n)
+        """``n`` fresh ids; the first is a random UUID4 from :func:`next_id`."""
+        first = next_id()
+        return cls(first[:PREFIX_LENGTH], int(first[PREFIX_LENGTH:], 16), n)
 
     def __len__(self) -> int:
         return self.n
@@ -124,13 +122,6 @@ class GeneratedIds(Sequence[str]):
             digits[:, PREFIX_LENGTH + k] = _HEX_DIGITS[nibble]
         ids: list[str] = digits.view(f"S{ID_LENGTH}").ravel().astype(f"U{ID_LENGTH}").tolist()
         return ids
-
-
-def as_id_list(ids: Sequence[str]) -> list[str]:
-    """``ids`` as a list of strings (generated ids are formatted now)."""
-    if isinstance(ids, GeneratedIds):
-        return ids.tolist()
-    return ids if isinstance(ids, list) else list(ids)
 
 
 def new_ids(n: int) -> list[str]:

@@ -31,8 +31,9 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from mlflow_monitor.extraction import FeatureExtractor
-from mlflow_monitor.ids import as_id_list, new_ids
+from mlflow_monitor.ids import new_ids
 from mlflow_monitor.outputs import interpret_output
+from mlflow_monitor.store import as_list
 
 __all__ = [
     "ARTIFACTS",
@@ -159,7 +160,7 @@ class MonitoredModel(PythonModel):
             output = self._inner_predict(model_input)
         recorded = self._record(model_input, output, ids)
         if return_ids:
-            ids = as_id_list(recorded) if recorded else ids or new_ids(_length(model_input))
+            ids = as_list(recorded) if recorded else ids or new_ids(_length(model_input))
             frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)
             if not isinstance(output, pd.DataFrame) and frame.shape[1] == 1:
                 frame.columns = ["prediction"]

@@ -274,11 +274,11 @@ _STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 def _client_ids(given: list[Any], id_column: str) -> list[str]:
     """Validated prediction ids sent with the rows (unique, non-empty, at most 255 characters),
     so that every id answered is one the monitor records."""
-    from mlflow_monitor.ids import as_id_list
     from mlflow_monitor.recording import prediction_id_column
+    from mlflow_monitor.store import as_list
 
     try:
-        return as_id_list(prediction_id_column(given, len(given)))
+        return as_list(prediction_id_column(given, len(given)))
     except FeedbackError as exc:  # an id repeated in the request
         raise DataValidationError(f"{id_column}: {exc}") from exc
 

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from mlflow_monitor.ids import GeneratedIds, as_id_list, new_ids, next_id
+from mlflow_monitor.ids import GeneratedIds, new_ids, next_id
+from mlflow_monitor.store import as_list
 
 
 def test_generated_ids_are_uuid4_hex_strings_and_the_first_is_the_batch_uuid():
@@ -31,7 +32,7 @@ def test_batches_do_not_share_ids_or_prefixes():
 def test_formatting_at_once_equals_formatting_one_by_one(n):
     ids = GeneratedIds.new(n)
     assert ids.tolist() == [ids[i] for i in range(n)]
-    assert list(ids) == ids.tolist() == as_id_list(ids)
+    assert list(ids) == ids.tolist() == as_list(ids)
     assert ids[-1] == ids[n - 1]
 
 
