@@ -246,16 +246,11 @@ class InMemoryStore(InferenceStore):
             FeedbackError: the id is already in the store; nothing is stored then.
         """
         with self._lock:
-            if prediction_id in self._index or (
-                self._by_prefix and self._find(prediction_id) is not None
-            ):
+            if self._find(prediction_id) is not None:
                 raise FeedbackError(
                     f"prediction_id {prediction_id!r} was already recorded; ids must be unique"
                 )
-            tail = self._blocks[-1] if self._blocks else None
-            if tail is None or not tail.growable():
-                tail = _Block([], [], [], None, [])
-                self._blocks.append(tail)
+            tail = self._tail_block()
             self._index[prediction_id] = (tail, len(tail.ids))
             tail.ids.append(prediction_id)  # type: ignore[union-attr]
             tail.predictions.append(prediction)  # type: ignore[union-attr]
@@ -297,10 +292,7 @@ class InMemoryStore(InferenceStore):
             self._blocks.append(block)
             self._by_prefix[ids.prefix] = block
         elif n <= _SMALL_BATCH:
-            tail = self._blocks[-1] if self._blocks else None
-            if tail is None or not tail.growable():
-                tail = _Block([], [], [], None, [])
-                self._blocks.append(tail)
+            tail = self._tail_block()
             first = len(tail)
             tail.append(batch, ids)
             self._index.update(zip(ids, zip(repeat(tail), range(first, first + n)), strict=True))
@@ -315,6 +307,14 @@ class InMemoryStore(InferenceStore):
             self._blocks.append(block)
             self._index.update(zip(ids, zip(repeat(block), range(n)), strict=True))
         self._held += n
+
+    def _tail_block(self) -> _Block:
+        """The growing list block small batches go into (a new one when the last is full)."""
+        tail = self._blocks[-1] if self._blocks else None
+        if tail is None or not tail.growable():
+            tail = _Block([], [], [], None, [])
+            self._blocks.append(tail)
+        return tail
 
     def _evict(self, excess: int) -> None:
         """Drop the ``excess`` oldest predictions."""

@@ -130,10 +130,6 @@ class PredictionBatch:
         ):
             yield PredictionRecord(pid, ts, pred, prob, label)
 
-    def feature_rows(self) -> list[Any]:
-        """The drift rows as a list: float matrix rows stay arrays, raw rows become lists."""
-        return feature_rows(self.features)
-
 
 def as_list(column: Sequence[Any] | npt.NDArray[Any]) -> list[Any]:
     """A column as a list of plain Python values (numpy scalars become ``int``/``float``/...)."""

@@ -7,7 +7,7 @@ import pytest
 
 from mlflow_monitor import FeedbackError, UnknownPredictionError
 from mlflow_monitor.memory_store import InMemoryStore
-from mlflow_monitor.store import PredictionBatch, StoreCounts, as_list
+from mlflow_monitor.store import PredictionBatch, StoreCounts, as_list, feature_rows
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -134,8 +134,6 @@ class ReferenceStore:
         self.window = deque(maxlen=window_size)
 
     def add(self, batch):
-        from mlflow_monitor.store import feature_rows
-
         ids = as_list(batch.prediction_ids)
         if len(set(ids)) != len(ids) or any(pid in self.records for pid in ids):
             raise FeedbackError("repeated")
@@ -297,5 +295,7 @@ def test_a_batch_slices_into_batches_of_the_same_rows():
     assert [r.to_list() for r in head.records()] + [r.to_list() for r in tail.records()] == [
         r.to_list() for r in whole.records()
     ]
-    assert head.feature_rows() + tail.feature_rows() == [[str(i)] for i in range(10)]
+    assert feature_rows(head.features) + feature_rows(tail.features) == [
+        [str(i)] for i in range(10)
+    ]
     assert (head.n_labels, tail.n_labels) == (2, 3)
