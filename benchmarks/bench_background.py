@@ -85,8 +85,8 @@ def process_checker(
 
 def check_parts(model: Any, dtype: str, repeats: int) -> dict[str, float]:
     """Median seconds of one drift check and of its parts, with ``dtype`` kernel products."""
-    from mlflow_monitor.drift import DriftDetector
-    from mlflow_monitor.mmd import median_heuristic_sigma, mmd_permutation_test
+    from mlflow_monitor.drift.detector import DriftDetector
+    from mlflow_monitor.drift.mmd import median_heuristic_sigma, mmd_permutation_test
 
     wrapper = model.unwrap_python_model()
     monitor = wrapper.monitor

@@ -159,7 +159,7 @@ def _wrap_example(tracking_uri: str) -> str:
     import mlflow
     from reviews_data import log_detector, make_reviews, train_pipeline
 
-    from mlflow_monitor.registry import wrap
+    from mlflow_monitor.model.wrap import wrap
 
     mlflow.set_tracking_uri(tracking_uri)
     train = make_reviews(400, seed=1)
@@ -175,7 +175,7 @@ def _wrap_example(tracking_uri: str) -> str:
 def _stored_ids(store_uri: str) -> list[str]:
     import sqlalchemy as sa
 
-    from mlflow_monitor.sql_schema import predictions
+    from mlflow_monitor.store.sql.schema import predictions
 
     engine = sa.create_engine(store_uri)
     try:

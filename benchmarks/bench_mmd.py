@@ -25,7 +25,7 @@ from bench_common import (
     torch_gemm_rate,
 )
 
-from mlflow_monitor.mmd import _BLOCK_ROWS, median_heuristic_sigma, mmd_permutation_test
+from mlflow_monitor.drift.mmd import _BLOCK_ROWS, median_heuristic_sigma, mmd_permutation_test
 
 
 def alibi_score(x_ref: np.ndarray, x: np.ndarray, sigma: float, permutations: int) -> tuple:

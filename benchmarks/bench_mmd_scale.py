@@ -40,7 +40,7 @@ def peak_rss() -> int:
 
 
 def child_builtin(n: int, d: int, permutations: int, dtype: str, repeats: int) -> dict:
-    from mlflow_monitor.mmd import median_heuristic_sigma, mmd_permutation_test
+    from mlflow_monitor.drift.mmd import median_heuristic_sigma, mmd_permutation_test
 
     rng = np.random.default_rng(0)
     x_ref = rng.standard_normal((n, d))

@@ -67,7 +67,7 @@ def register_models(
     import mlflow
     from reviews_data import log_detector, make_reviews, train_pipeline
 
-    from mlflow_monitor.registry import wrap
+    from mlflow_monitor.model.wrap import wrap
 
     quiet()
     uri = use_tracking_store(root)
@@ -95,7 +95,7 @@ def use_memory_store(model: Any) -> None:
     A monitored pyfunc always records into a database store (the default is a SQLite file);
     the in-process store is what ``ModelMonitor`` uses without ``store_uri``.
     """
-    from mlflow_monitor.memory_store import InMemoryStore
+    from mlflow_monitor.store.memory import InMemoryStore
 
     monitor = monitor_of(model)
     monitor.store.close()

@@ -2,7 +2,7 @@
 
 1. **Latency.** Median ``predict`` time of the example fake-review detector (TF-IDF + logistic
    regression) loaded as its own pyfunc (``mlflow.pyfunc.load_model("models:/reviews/1")``)
-   against the same model wrapped by ``mlflow_monitor.registry.wrap``, at batch 1 and
+   against the same model wrapped by ``mlflow_monitor.model.wrap.wrap``, at batch 1 and
    10,000, in the same run. The monitored model records into an in-process store
    (``InMemoryStore``) or into the SQLite store it uses by default; the calls take turns
    (interleaved) so that load from other processes lands on all of them alike. Before every
@@ -100,8 +100,8 @@ def latency(models: Any, rounds_small: int, rounds_large: int) -> list[list[str]
 
 def raw_rows_monitor(store_uri: str | None = None) -> Any:
     """A monitor that keeps raw input rows for drift, as a monitored pyfunc does."""
-    from mlflow_monitor.drift import DriftDetector
-    from mlflow_monitor.monitor import ModelMonitor
+    from mlflow_monitor.drift.detector import DriftDetector
+    from mlflow_monitor.monitor.monitor import ModelMonitor
 
     monitor = ModelMonitor({"store_uri": store_uri, "model_name": "throughput"})
     monitor.drift_detector = DriftDetector(preprocess_fn=lambda rows: rows)
@@ -113,7 +113,7 @@ def throughput(root: Path, total: int) -> list[list[str]]:
     from bench_models import quiet
     from reviews_data import make_reviews
 
-    from mlflow_monitor.monitor import ModelMonitor
+    from mlflow_monitor.monitor.monitor import ModelMonitor
 
     quiet()
     rng = np.random.default_rng(0)
@@ -194,7 +194,7 @@ def memory_child(total: int, batch: int, every: int, trace: bool) -> None:
     """
     import tracemalloc
 
-    from mlflow_monitor.monitor import ModelMonitor
+    from mlflow_monitor.monitor.monitor import ModelMonitor
 
     if trace:
         tracemalloc.start()

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from bench_common import machine_summary, median, table
 
-from mlflow_monitor.sql_store import SqlInferenceStore
-from mlflow_monitor.store import PredictionBatch
+from mlflow_monitor.store.interface import PredictionBatch
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 
 def write(
@@ -30,7 +30,7 @@ def write(
 ) -> float:
     """Add ``rows`` predictions and wait until they are committed; seconds taken."""
     if not copy:  # what PostgreSQL writers did before COPY, for comparison
-        import mlflow_monitor.sql_schema as schema
+        from mlflow_monitor.store.sql import schema
 
         schema._copy_insert = schema._executemany_insert  # type: ignore[assignment]
     store = SqlInferenceStore(uri, "bench", stream)

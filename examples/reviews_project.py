@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reviews_data import evaluate, log_detector, make_reviews, train_pipeline
 
-from mlflow_monitor.registry import wrap
+from mlflow_monitor.model.wrap import wrap
 
 TRIGGER_TAGS = ("trigger_reason", "trigger_details", "check_run_id")
 

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from mlflow_monitor._version import __version__
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
 from mlflow_monitor.exceptions import (
@@ -21,36 +22,33 @@ from mlflow_monitor.exceptions import (
     MonitorError,
     NotFittedError,
     StateError,
+    StoreError,
     UnknownPredictionError,
 )
-from mlflow_monitor.memory_store import InMemoryStore
 from mlflow_monitor.metrics import METRIC_DEFINITIONS, MonitorMetrics, start_metrics_server
-from mlflow_monitor.monitor import ModelMonitor, create_monitor
+from mlflow_monitor.monitor import ModelMonitor, create_monitor, load_monitor
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
-from mlflow_monitor.state import load_monitor
+from mlflow_monitor.retraining import TriggerEvent
 from mlflow_monitor.store import (
     InferenceStore,
+    InMemoryStore,
     PredictionBatch,
     PredictionRecord,
     StoreCounts,
-    StoreError,
 )
-from mlflow_monitor.triggers import TriggerEvent
-
-__version__ = "0.1.0.dev0"
 
 # Names whose modules import MLflow, SQLAlchemy or scikit-learn load on first use, so
 # `import mlflow_monitor` stays fast.
 _LAZY = {
-    "wrap": "mlflow_monitor.registry",
-    "compare_baselines": "mlflow_monitor.registry",
-    "WrappedModel": "mlflow_monitor.registry",
-    "MonitoredModel": "mlflow_monitor.pyfunc",
-    "CheckRunLogger": "mlflow_monitor.tracking",
-    "SqlInferenceStore": "mlflow_monitor.sql_store",
-    "ProjectLauncher": "mlflow_monitor.retrain",
-    "FeatureExtractor": "mlflow_monitor.extraction",
+    "wrap": "mlflow_monitor.model.wrap",
+    "compare_baselines": "mlflow_monitor.model.baselines",
+    "WrappedModel": "mlflow_monitor.model.wrap",
+    "MonitoredModel": "mlflow_monitor.model.pyfunc",
+    "CheckRunLogger": "mlflow_monitor.tracking.check_runs",
+    "SqlInferenceStore": "mlflow_monitor.store.sql.store",
+    "ProjectLauncher": "mlflow_monitor.retraining.launcher",
+    "FeatureExtractor": "mlflow_monitor.drift.extraction",
 }
 
 

@@ -110,7 +110,7 @@ def wrap(
     preprocess_fn: str | None,
 ) -> None:
     """Register a monitored version of MODEL_URI (e.g. models:/reviews/3)."""
-    from mlflow_monitor.registry import wrap as wrap_model
+    from mlflow_monitor.model.wrap import wrap as wrap_model
 
     try:
         config = json.loads(Path(config_file).read_text()) if config_file else None
@@ -185,9 +185,9 @@ def serve(
     """
     import os
 
-    from mlflow_monitor.pyfunc import STORE_URI_ENV
-    from mlflow_monitor.serving import TOKEN_ENV, ServeSettings
-    from mlflow_monitor.serving import serve as run_server
+    from mlflow_monitor.model.pyfunc import STORE_URI_ENV
+    from mlflow_monitor.serving.server import serve as run_server
+    from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
 
     if store_uri:
         os.environ[STORE_URI_ENV] = store_uri
@@ -205,23 +205,13 @@ def serve(
 
 def _load_monitored(model_uri: str) -> Any:
     """The MonitoredModel behind a registered monitored version, without periodic checks."""
-    import mlflow
+    from mlflow_monitor.model.loading import load_monitored_model
 
     try:
-        model = mlflow.pyfunc.load_model(model_uri, model_config={"schedule_checks": False})
-    except mlflow.exceptions.MlflowException as exc:
-        raise MonitorClickError(f"cannot load {model_uri!r}: {exc.message}") from exc
-    from mlflow_monitor.pyfunc import MonitoredModel
-
-    try:
-        python_model = model.unwrap_python_model()
-    except mlflow.exceptions.MlflowException:
-        python_model = None  # not a PythonModel at all
-    if not isinstance(python_model, MonitoredModel):
-        raise MonitorClickError(
-            f"{model_uri!r} is not a monitored model; create one with: mlflow-monitor wrap"
-        )
-    return python_model
+        model = load_monitored_model(model_uri, schedule_checks=False)
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    return model.unwrap_python_model()
 
 
 def _check_line(result: Any) -> str:
@@ -275,7 +265,7 @@ def status(target: str, as_json: bool) -> None:
     """Show the monitoring status of TARGET: a monitored model URI or a saved state file."""
     try:
         if Path(target).is_file() or target.endswith(".npz"):
-            from mlflow_monitor.state import load_monitor
+            from mlflow_monitor.monitor import load_monitor
 
             monitor = load_monitor(target, enable_prometheus=False)
         else:
@@ -346,7 +336,7 @@ def feedback(
 )
 def baselines(name: str, fmt: str) -> None:
     """Compare baseline and live metrics across the versions of registered model NAME."""
-    from mlflow_monitor.registry import compare_baselines
+    from mlflow_monitor.model.baselines import compare_baselines
 
     try:
         frame = compare_baselines(name)
@@ -373,23 +363,15 @@ def baselines(name: str, fmt: str) -> None:
 @click.option("--wait/--no-wait", default=False, help="Wait for the run to finish.")
 def retrain(model_uri: str, project_uri: str | None, reason: str, wait: bool) -> None:
     """Launch the retraining project run for MODEL_URI now."""
-    from mlflow_monitor.retrain import ProjectLauncher
+    from mlflow_monitor.monitor.wiring import project_launcher
 
     monitor = _load_monitored(model_uri).monitor
-    cfg = monitor.config
     monitor.close()
-    uri = project_uri or cfg.retrain_project_uri
-    if not uri:
+    launcher = project_launcher(monitor.config, project_uri)
+    if launcher is None:
         raise MonitorClickError(
             "no project to run: pass --project-uri or set retrain_project_uri when wrapping"
         )
-    launcher = ProjectLauncher(
-        uri,
-        cfg.model_name,
-        cfg.retrain_entry_point,
-        cfg.retrain_parameters,
-        cfg.retrain_env_manager,
-    )
     try:
         run_id = launcher(reason, {"triggered_by": "cli", "model_uri": model_uri})
     except Exception as exc:
@@ -455,7 +437,7 @@ def grafana_dashboard(
     output: str,
 ) -> None:
     """Write a Grafana dashboard (JSON) for the metrics of one monitor."""
-    from mlflow_monitor import dashboards
+    from mlflow_monitor.metrics import grafana as dashboards
 
     options: dict[str, Any] = {"title": title}
     if performance_threshold is not None:
@@ -506,8 +488,8 @@ def prometheus_rules(
     output: str,
 ) -> None:
     """Write Prometheus alerting rules (YAML) for the metrics of one monitor."""
-    from mlflow_monitor import alerts
-    from mlflow_monitor.dashboards import DEFAULT_PREFIX
+    from mlflow_monitor.metrics import alerts
+    from mlflow_monitor.metrics.grafana import DEFAULT_PREFIX
 
     try:
         rules = alerts.prometheus_rules(

@@ -14,6 +14,7 @@ __all__ = [
     "MonitorError",
     "NotFittedError",
     "StateError",
+    "StoreError",
     "UnknownPredictionError",
 ]
 
@@ -47,6 +48,10 @@ class UnknownPredictionError(FeedbackError, KeyError):
 
 class StateError(MonitorError):
     """A state file is missing, truncated, tampered with or of an unknown format."""
+
+
+class StoreError(MonitorError):
+    """The inference store cannot be used: unreachable, or its schema is of a newer version."""
 
 
 class MissingDependencyError(MonitorError, ImportError):

@@ -148,7 +148,7 @@ def uri(request, tmp_path):
 def open_store(uri):
     """``open_store(**kwargs)``: a SqlInferenceStore on ``uri`` (stream reviews/3 unless told),
     closed after the test."""
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     stores = []
 

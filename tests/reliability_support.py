@@ -18,8 +18,8 @@ import mlflow
 import sqlalchemy as sa
 from reviews_data import log_detector, make_reviews, train_pipeline
 
-from mlflow_monitor.registry import WrappedModel, wrap
-from mlflow_monitor.sql_schema import predictions, streams
+from mlflow_monitor.model.wrap import WrappedModel, wrap
+from mlflow_monitor.store.sql.schema import predictions, streams
 
 __all__ = [
     "PredictionStream",

@@ -48,7 +48,7 @@ def test_console_script_runs():
 
 def test_status_of_a_state_file_closes_the_store_it_opens(runner, tmp_path, monkeypatch):
     from mlflow_monitor import create_monitor
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     uri = f"sqlite:///{tmp_path}/inference.db"
     monitor = create_monitor({"store_uri": uri, "enable_prometheus": False})

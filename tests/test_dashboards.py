@@ -20,16 +20,17 @@ from mlflow_server import free_port
 from service_processes import PrometheusServer, http_json
 from services import require_executable
 
-from mlflow_monitor import ConfigError, DataValidationError, metrics
-from mlflow_monitor.alerts import ALERTS, DEFAULT_JOB, prometheus_rules, rules_yaml
+from mlflow_monitor import ConfigError, DataValidationError
+from mlflow_monitor.metrics import prometheus as metrics
 from mlflow_monitor.cli import cli
-from mlflow_monitor.dashboards import (
+from mlflow_monitor.metrics.alerts import ALERTS, DEFAULT_JOB, prometheus_rules, rules_yaml
+from mlflow_monitor.metrics.grafana import (
     DEFAULT_PREFIX,
     dashboard_json,
     grafana_dashboard,
     metric_names,
 )
-from mlflow_monitor.metrics import (
+from mlflow_monitor.metrics.prometheus import (
     METRIC_DEFINITIONS,
     MetricDefinition,
     MonitorMetrics,

@@ -11,8 +11,8 @@ from mlflow_monitor import (
     MonitorConfig,
     NotFittedError,
 )
-from mlflow_monitor import drift as drift_module
 from mlflow_monitor.drift import adjust_p_values
+from mlflow_monitor.drift import backends as drift_module
 
 
 def test_detects_a_mean_shift_and_names_the_feature(rng):

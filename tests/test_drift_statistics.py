@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlflow_monitor.mmd import median_heuristic_sigma, mmd_permutation_test
+from mlflow_monitor.drift.mmd import median_heuristic_sigma, mmd_permutation_test
 
 pytestmark = pytest.mark.slow
 

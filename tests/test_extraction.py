@@ -6,7 +6,7 @@ import pytest
 from reviews_data import make_reviews, train_pipeline
 
 from mlflow_monitor import ConfigError, DataValidationError
-from mlflow_monitor.extraction import FeatureExtractor, resolve_callable
+from mlflow_monitor.drift.extraction import FeatureExtractor, resolve_callable
 
 
 def word_counts(frame):

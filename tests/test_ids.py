@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from mlflow_monitor.ids import GeneratedIds, new_ids, next_id
-from mlflow_monitor.store import as_list
+from mlflow_monitor.store.ids import GeneratedIds, new_ids, next_id
+from mlflow_monitor.store.interface import as_list
 
 
 def test_generated_ids_are_uuid4_hex_strings_and_the_first_is_the_batch_uuid():

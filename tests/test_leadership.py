@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from mlflow_monitor import ModelMonitor
-from mlflow_monitor.leadership import (
+from mlflow_monitor.store.leadership import SoleLeadership
+from mlflow_monitor.store.memory import InMemoryStore
+from mlflow_monitor.store.sql.leadership import (
     AdvisoryLockLeadership,
     LeaseLeadership,
-    SoleLeadership,
     advisory_lock_key,
 )
-from mlflow_monitor.memory_store import InMemoryStore
-from mlflow_monitor.sql_store import SqlInferenceStore
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 NAME = "checks:reviews/3"
@@ -115,7 +115,7 @@ def test_advisory_lock_keys_are_stable_signed_64_bit():
 CONTENDER = textwrap.dedent(
     """
     import sys, time
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     store = SqlInferenceStore(sys.argv[1], "reviews", "3")
     leadership = store.leadership(sys.argv[2], ttl=float(sys.argv[3]))
@@ -167,8 +167,8 @@ def test_one_of_two_processes_leads_and_the_other_replaces_it_when_killed(uri):
 SCHEDULED = textwrap.dedent(
     """
     import sys, time
-    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     store = SqlInferenceStore(sys.argv[1], "reviews", "3")
     # Checks once an hour: only the heartbeat renews the lease during this test.
@@ -221,7 +221,7 @@ def test_a_check_longer_than_the_lease_keeps_the_leadership(open_store):
     not hand the stream to another process halfway."""
     import threading
 
-    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
+    from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 
     busy, done = threading.Event(), threading.Event()
 
@@ -248,7 +248,7 @@ def test_a_check_longer_than_the_lease_keeps_the_leadership(open_store):
 
 
 def test_a_lease_must_last_a_positive_time(open_store):
-    from mlflow_monitor.scheduler import LeaderSchedule, PeriodicJob
+    from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 
     with pytest.raises(ValueError, match="lease_seconds must be positive"):
         LeaderSchedule(open_store(), [PeriodicJob("x", 1.0, lambda: None)], lease_seconds=0)

@@ -147,8 +147,8 @@ def test_check_results_are_unknown_before_the_first_check(registry):
 
 
 def test_records_the_store_dropped_are_counted_once(tmp_path):
-    from mlflow_monitor.monitor import ModelMonitor
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.monitor.monitor import ModelMonitor
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     store = SqlInferenceStore(
         f"sqlite:///{tmp_path}/s.db", queue_size=10, put_timeout=0.0, flush_seconds=60

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from mlflow_monitor import mmd
-from mlflow_monitor.mmd import median_heuristic_sigma, mmd_permutation_test
+from mlflow_monitor.drift import mmd
+from mlflow_monitor.drift.mmd import median_heuristic_sigma, mmd_permutation_test
 
 
 def naive_mmd2(x, y, sigma):

@@ -16,7 +16,7 @@ from mlflow_monitor import (
     UnknownPredictionError,
     create_monitor,
 )
-from mlflow_monitor.memory_store import InMemoryStore
+from mlflow_monitor.store.memory import InMemoryStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
@@ -592,7 +592,7 @@ def test_status_shows_how_a_launched_retraining_run_ended(store, tmp_path):
 
 
 def test_record_batch_keeps_its_own_copy_of_the_arrays_and_returns_lazy_ids():
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     monitor = ModelMonitor({"model_name": "copies"})
     predictions = np.array([1, 0, 1, 1, 0, 1])

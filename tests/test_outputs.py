@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlflow_monitor import DataValidationError
-from mlflow_monitor.outputs import interpret_output
+from mlflow_monitor.model.outputs import interpret_output
 
 
 def test_probability_vector():

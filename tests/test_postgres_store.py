@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from mlflow_monitor.sql_schema import SCHEMA_VERSION
-from mlflow_monitor.sql_store import SqlInferenceStore
-from mlflow_monitor.store import PredictionBatch, StoreError
+from mlflow_monitor.store.interface import PredictionBatch, StoreError
+from mlflow_monitor.store.sql.schema import SCHEMA_VERSION
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
     import numpy as np
-    from mlflow_monitor.sql_store import SqlInferenceStore
-    from mlflow_monitor.store import PredictionBatch, StoreError
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
+    from mlflow_monitor.store.interface import PredictionBatch, StoreError
 
     uri, go = sys.argv[1], Path(sys.argv[2])
     tag, n, labelled = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "labelled"
@@ -99,7 +99,7 @@ def test_feedback_from_one_process_for_predictions_another_wrote(postgres_uri, t
         """
         import sys
         from mlflow_monitor import FeedbackError, UnknownPredictionError
-        from mlflow_monitor.sql_store import SqlInferenceStore
+        from mlflow_monitor.store.sql.store import SqlInferenceStore
 
         with SqlInferenceStore(sys.argv[1], "reviews", "3") as store:
             for i in range(0, 200, 2):

@@ -12,7 +12,7 @@ import pytest
 from reviews_data import log_detector, make_reviews, train_pipeline
 
 from mlflow_monitor import ConfigError, DataValidationError
-from mlflow_monitor.registry import wrap
+from mlflow_monitor.model.wrap import wrap
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 NO_SCHEDULE = {"schedule_checks": False}

@@ -16,7 +16,7 @@ from schemathesis.checks import (
     not_a_server_error,
 )
 
-from mlflow_monitor.serving import ServeSettings, create_app, load_monitored_model
+from mlflow_monitor.serving.app import ServeSettings, create_app, load_monitored_model
 
 TOKEN = "schema-token"
 MODEL = "schema-reviews"

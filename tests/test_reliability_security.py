@@ -18,7 +18,7 @@ from mlflow_server import free_port
 from mlflow_monitor import create_monitor
 from mlflow_monitor.redaction import describe_exception, redact_config, redact_text, redact_uri
 from mlflow_monitor.results import CheckResult
-from mlflow_monitor.tracking import CheckRunLogger
+from mlflow_monitor.tracking.check_runs import CheckRunLogger
 
 SECRET = "s3cr3t-Pa55"
 TOKEN = "tok-5f1d2c9e-never-echo"
@@ -186,7 +186,7 @@ def test_passwords_stay_out_of_status_logs_state_cli_and_mlflow(
 
 
 def test_wrapped_model_config_holds_no_password():
-    from mlflow_monitor.registry import _monitor_options
+    from mlflow_monitor.model.wrap import _monitor_options
 
     options = _monitor_options(
         {
@@ -208,7 +208,8 @@ def wrapped(embedded_tracking):
 
 
 def test_the_token_is_never_echoed(wrapped, tmp_path, monkeypatch, caplog):
-    from mlflow_monitor.serving import TOKEN_ENV, ServeSettings, create_app
+    from mlflow_monitor.serving.app import create_app
+    from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
 
     monkeypatch.setenv("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{tmp_path}/inference.db")
     monkeypatch.setenv(TOKEN_ENV, TOKEN)

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from mlflow_monitor import ConfigError
-from mlflow_monitor.retrain import ProjectLauncher, RetrainInFlightError
-from mlflow_monitor.triggers import TriggerPolicy
+from mlflow_monitor.retraining.launcher import ProjectLauncher, RetrainInFlightError
+from mlflow_monitor.retraining.triggers import TriggerPolicy
 
 
 class FakeSubmittedRun:

@@ -16,8 +16,8 @@ import pytest
 from mlflow_server import free_port
 from reviews_data import log_detector, make_reviews, train_pipeline
 
-from mlflow_monitor.registry import wrap
-from mlflow_monitor.sql_store import SqlInferenceStore
+from mlflow_monitor.model.wrap import wrap
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 

@@ -15,8 +15,8 @@ from reliability_support import wrap_example
 from reviews_data import make_reviews
 from services import require_executable
 
-from mlflow_monitor.serving import ServeSettings, create_app, load_monitored_model
-from mlflow_monitor.sql_store import SqlInferenceStore
+from mlflow_monitor.serving.app import ServeSettings, create_app, load_monitored_model
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 TOKEN = "s3cret-token"
 MODEL = "app-reviews"

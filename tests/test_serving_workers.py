@@ -15,7 +15,7 @@ from reviews_data import make_reviews
 from service_processes import MonitorServer, PrometheusServer, http_json
 from services import require_executable
 
-from mlflow_monitor.sql_store import SqlInferenceStore
+from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 MODEL = "workers-reviews"
 PREFIX = "workers_reviews"
@@ -162,7 +162,7 @@ def test_prometheus_scrapes_the_workers(server, tmp_path):
 
 
 def test_one_worker_runs_the_scheduled_checks(embedded_tracking, tmp_path):
-    from mlflow_monitor.tracking import ROLE_CHECK, TAG_CHECK, TAG_ROLE, TAG_WORKER
+    from mlflow_monitor.tracking.check_runs import ROLE_CHECK, TAG_CHECK, TAG_ROLE, TAG_WORKER
 
     name, interval = "leader-reviews", 3.0
     config = {

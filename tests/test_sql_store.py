@@ -25,9 +25,9 @@ from mlflow_monitor import (
     UnknownPredictionError,
     create_monitor,
 )
-from mlflow_monitor.sql_schema import metadata, predictions, streams
-from mlflow_monitor.sql_store import SCHEMA_VERSION, SqlInferenceStore, schema_version
-from mlflow_monitor.store import PredictionBatch, StoreError
+from mlflow_monitor.store.interface import PredictionBatch, StoreError
+from mlflow_monitor.store.sql.schema import metadata, predictions, streams
+from mlflow_monitor.store.sql.store import SCHEMA_VERSION, SqlInferenceStore, schema_version
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
@@ -353,7 +353,7 @@ def test_raw_rows_with_pandas_missing_values_are_stored(open_store):
 def test_generated_ids_and_array_columns_are_written_across_writer_chunks(open_store):
     """A batch kept as arrays, with generated ids, larger than the writer's chunk: every row
     is written with its own id, label and values."""
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     store = open_store(batch_size=64)
     ids = GeneratedIds.new(250)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlflow_monitor import StateError, create_monitor, load_monitor
-from mlflow_monitor.state import read_state, write_state
+from mlflow_monitor.monitor.state import read_state, write_state
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_foreign_npz_and_future_versions_are_refused(tmp_path):
     write_state(future, {}, {})
     meta, _ = read_state(future)
     assert meta["version"] == 1
-    from mlflow_monitor import state
+    from mlflow_monitor.monitor import state
 
     original = state.STATE_VERSION
     state.STATE_VERSION = 99

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mlflow_monitor import FeedbackError, UnknownPredictionError
-from mlflow_monitor.memory_store import InMemoryStore
-from mlflow_monitor.store import PredictionBatch, StoreCounts, as_list, feature_rows
+from mlflow_monitor.store.interface import PredictionBatch, StoreCounts, as_list, feature_rows
+from mlflow_monitor.store.memory import InMemoryStore
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -15,7 +15,7 @@ def store(request, tmp_path):
     if request.param == "memory":
         yield InMemoryStore(capacity=1000, window_size=100)
         return
-    from mlflow_monitor.sql_store import SqlInferenceStore
+    from mlflow_monitor.store.sql.store import SqlInferenceStore
 
     with SqlInferenceStore(f"sqlite:///{tmp_path}/store.db", "reviews", "3") as sql:
         yield sql
@@ -168,7 +168,7 @@ class ReferenceStore:
 
 
 def _random_batch(rng, n, client_ids):
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     ids = [f"client-{next(client_ids)}" for _ in range(n)] if rng.random() < 0.4 else None
     predictions = rng.integers(0, 2, n)
@@ -246,7 +246,7 @@ def test_in_memory_store_behaves_as_one_record_per_prediction(seed):
 
 
 def test_an_id_chosen_like_a_generated_one_is_refused():
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     store = InMemoryStore()
     generated = GeneratedIds.new(500)
@@ -259,7 +259,7 @@ def test_an_id_chosen_like_a_generated_one_is_refused():
 
 
 def test_numpy_columns_are_stored_as_plain_python_values():
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     store = InMemoryStore()
     ids = GeneratedIds.new(100)
@@ -280,7 +280,7 @@ def test_add_one_refuses_a_held_id():
 
 
 def test_a_batch_slices_into_batches_of_the_same_rows():
-    from mlflow_monitor.ids import GeneratedIds
+    from mlflow_monitor.store.ids import GeneratedIds
 
     whole = PredictionBatch(
         GeneratedIds.new(10),

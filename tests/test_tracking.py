@@ -20,7 +20,11 @@ from mlflow_monitor import (
     FeatureDrift,
     PerformanceSnapshot,
 )
-from mlflow_monitor.tracking import CheckRunLogger, check_metrics, feature_metric_suffixes
+from mlflow_monitor.tracking.check_runs import (
+    CheckRunLogger,
+    check_metrics,
+    feature_metric_suffixes,
+)
 
 # MLflow 3.17's SQL store maps a relationship with ``lazy="noload"``, which SQLAlchemy 2.1
 # deprecates; the warning comes once per process, from whichever test first touches the store.
@@ -418,7 +422,7 @@ def test_only_check_results_are_accepted():
 
 def test_import_leaves_mlflow_and_matplotlib_alone():
     code = (
-        "import sys, mlflow_monitor.tracking;"
+        "import sys, mlflow_monitor.tracking.check_runs;"
         "print([m for m in ('mlflow', 'matplotlib') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -428,7 +432,7 @@ def test_import_leaves_mlflow_and_matplotlib_alone():
 def test_histogram_samples_follow_dataframe_columns(caplog):
     import pandas as pd
 
-    from mlflow_monitor.tracking_artifacts import histogram_samples
+    from mlflow_monitor.tracking.artifacts import histogram_samples
 
     drift = drift_check(0).drift
     reference = pd.DataFrame({"stars": [1.0, 2.0], "length": [10.0, 20.0], "price/€": [5.0, 6.0]})
@@ -436,6 +440,6 @@ def test_histogram_samples_follow_dataframe_columns(caplog):
     picked = histogram_samples(drift, reference, test, feature_names=FEATURES)
     assert list(picked) == ["length", "price/€", "stars"]  # most drifted first
     assert picked["length"] == ([10.0, 20.0], [11.0, 21.0])
-    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.tracking_artifacts"):
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.tracking.artifacts"):
         assert histogram_samples(drift, np.ones((5, 2)), np.ones((5, 2)), None) == {}
     assert "not drawing histograms" in caplog.text

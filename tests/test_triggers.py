@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from mlflow_monitor import DataValidationError
-from mlflow_monitor.triggers import TriggerEvent, TriggerPolicy
+from mlflow_monitor.retraining.triggers import TriggerEvent, TriggerPolicy
 
 
 def test_cooldown_fires_once_per_incident(clock):

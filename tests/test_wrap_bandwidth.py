@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mlflow_monitor.drift as drift_module
+import mlflow_monitor.drift.detector as drift_module
 from mlflow_monitor import DataValidationError, DriftDetector
-from mlflow_monitor.drift import ReferenceBandwidth, _digest
-from mlflow_monitor.mmd import median_heuristic_sigma
-from mlflow_monitor.registry import load_reference_features, save_reference_features, wrap
+from mlflow_monitor.drift.bandwidth import ReferenceBandwidth, _digest
+from mlflow_monitor.drift.mmd import median_heuristic_sigma
+from mlflow_monitor.model.artifacts import load_reference_features, save_reference_features
+from mlflow_monitor.model.wrap import wrap
 
 NO_SCHEDULE = {"schedule_checks": False}
 
@@ -150,7 +151,7 @@ def test_files_without_a_bandwidth_still_load(rng, tmp_path, caplog):
         bandwidth_rows=np.int64(50),
         bandwidth_digest=np.str_(_digest(features)),
     )
-    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.registry"):
+    with caplog.at_level(logging.WARNING, logger="mlflow_monitor.model.wrap"):
         assert load_reference_features(bad)[1] is None
     assert "ignoring the stored bandwidth" in caplog.text
 

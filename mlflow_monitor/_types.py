@@ -1,0 +1,62 @@
+"""Small types every part shares: class labels, clocks, float arrays.
+
+They sit below every subpackage, so drift, performance, the stores and the monitor can all
+name them without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mlflow_monitor.exceptions import DataValidationError
+
+__all__ = ["Clock", "FloatArray", "Label", "as_label", "scalar_value"]
+
+Label = int | str
+"""A class label as the monitor keeps it: an ``int`` or a ``str``."""
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware in UTC; tests pass a fake one."""
+
+FloatArray = npt.NDArray[np.float64]
+"""A float64 numpy array (feature matrices, reference samples)."""
+
+
+def scalar_value(value: Any, what: str) -> Any:
+    """A numpy scalar (or one-element array) as its Python value; other values unchanged.
+
+    Raises:
+        DataValidationError: an array or Series of several values where one is expected.
+    """
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            return value.item()
+        except (ValueError, TypeError) as exc:
+            size = getattr(value, "size", "several")
+            raise DataValidationError(
+                f"{what} must be one value, got {type(value).__name__} of {size} values"
+            ) from exc
+    return value
+
+
+def as_label(value: Any, what: str) -> Label:
+    """Validate a class label (int or str; numpy scalars and integral floats accepted).
+
+    Raises:
+        DataValidationError: anything else, naming ``what``.
+    """
+    if type(value) is int or type(value) is str:  # the common case, without the checks
+        return value
+    value = scalar_value(value, what)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | str):
+        return value
+    raise DataValidationError(f"{what} must be a class label (int or str), got {value!r}")

@@ -1,0 +1,395 @@
+"""A Grafana dashboard for a monitor, generated from the metric definitions.
+
+The panels are built from :data:`~mlflow_monitor.METRIC_DEFINITIONS` for one metric
+prefix, so they query exactly the metrics a monitor exports, and every defined metric is on
+the dashboard: one without a panel of its own is shown in an "Other metrics" row.
+
+The dashboard picks its Prometheus data source through a dashboard variable, so the same JSON
+works when imported in the UI, through the HTTP API or from a provisioning directory. Its uid
+depends only on the prefix, so importing it again replaces the previous copy. The alerting
+rules for the same metrics are in :mod:`mlflow_monitor.metrics.alerts`.
+
+Example:
+    >>> from mlflow_monitor.metrics.grafana import dashboard_json, grafana_dashboard
+    >>> text = dashboard_json(grafana_dashboard("reviews", baseline={"precision": 0.92}))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.exceptions import ConfigError
+from mlflow_monitor.metrics import prometheus
+from mlflow_monitor.performance import validate_baseline
+
+__all__ = ["DEFAULT_PREFIX", "dashboard_json", "grafana_dashboard", "metric_names"]
+
+DEFAULT_PREFIX: Final = MonitorConfig.metrics_prefix
+SCHEMA_VERSION: Final = 39  # Grafana 10.3 and later
+
+_DATASOURCE: Final = {"type": "prometheus", "uid": "${datasource}"}
+_INSTANCE: Final = '{instance=~"$instance"}'
+
+
+def grafana_dashboard(
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    performance_threshold: float = MonitorConfig.performance_threshold,
+    drift_p_value: float = MonitorConfig.drift_p_value,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """The Grafana dashboard of the monitor whose metrics are named ``<prefix>_...``.
+
+    Args:
+        prefix: the monitor's ``metrics_prefix``.
+        baseline: evaluation metrics (``precision``, ``recall``, ...) to draw on the
+            performance panels, with the level ``performance_threshold`` below them at which
+            a metric counts as degraded.
+        performance_threshold: the monitor's ``performance_threshold``.
+        drift_p_value: the monitor's ``drift_p_value``, drawn on the p-value panel.
+        title: dashboard title (default: ``MLflow monitor: <prefix>``).
+
+    Returns:
+        The dashboard model (Grafana ``schemaVersion`` 39), ready for :func:`dashboard_json`.
+
+    Raises:
+        ConfigError: a bad prefix or threshold.
+        DataValidationError: a bad baseline.
+    """
+    names = metric_names(prefix)
+    MonitorConfig(performance_threshold=performance_threshold)  # validates it
+    _fraction("drift_p_value", drift_p_value)
+    limits = validate_baseline(baseline) if baseline is not None else {}
+    grid = _Grid()
+
+    grid.row("Overview")
+    flags = [  # (title, metric, text for 0, text for 1, the value shown red)
+        ("Monitoring", names["monitoring_status"], "stopped", "running", 0),
+        ("Drift", names["drift_detected"], "no drift", "drift", 1),
+        ("Performance", names["performance_degraded"], "ok", "degraded", 1),
+    ]
+    for flag in flags:
+        grid.add(_flag_stat(*flag), 4, 4)
+    for title_, suffix in (("Predictions / s", "predictions"), ("Labels / s", "feedback")):
+        expr = f"sum(rate({names[suffix]}{_INSTANCE}[$__rate_interval]))"
+        grid.add(_stat(title_, expr), 4, 4)
+    triggers = f"sum(increase({names['retraining_triggered']}{_INSTANCE}[$__range]))"
+    grid.add(_stat("Retraining triggers", triggers), 4, 4)
+    grid.add(_state_timeline("Status history", flags), 24, 6)
+
+    grid.row("Performance")
+    for suffix, label in (
+        ("precision", "Precision"),
+        ("recall", "Recall"),
+        ("accuracy", "Accuracy"),
+        ("f1_score", "F1 score"),
+    ):
+        grid.add(_performance(label, names[suffix], limits.get(suffix), performance_threshold), 6)
+
+    grid.row("Drift")
+    p_value = _timeseries("Drift p-value", [_per_instance(names["drift_p_value"])], log=True)
+    _threshold_line(p_value, drift_p_value)
+    grid.add(p_value, 12)
+    grid.add(_timeseries("Drift distance (MMD²)", [_per_instance(names["drift_distance"])]), 12)
+
+    grid.row("Traffic and retraining")
+    rates = [
+        _target(f"rate({names[s]}{_INSTANCE}[$__rate_interval])", f"{label} {{{{instance}}}}")
+        for s, label in (
+            ("predictions", "predictions"),
+            ("feedback", "labels"),
+            ("feedback_rejected", "rejected labels"),
+            ("records_dropped", "dropped records"),
+        )
+    ]
+    grid.add(_timeseries("Predictions, labels, rejected labels and dropped records / s", rates), 12)
+    triggered = f"increase({names['retraining_triggered']}{_INSTANCE}[$__rate_interval])"
+    bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
+    bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)
+    grid.add(bars, 12)
+
+    shown = " ".join(t["expr"] for p in grid.panels for t in p.get("targets", []))
+    others = [d for d in prometheus.METRIC_DEFINITIONS if not _mentions(shown, names[d.suffix])]
+    if others:
+        grid.row("Other metrics")
+        for d in others:
+            selected = names[d.suffix] + _INSTANCE
+            expr = f"rate({selected}[$__rate_interval])" if d.kind == "counter" else selected
+            grid.add(_timeseries(d.help, [_target(expr, "{{instance}}")]), 8)
+
+    return {
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.3.0"},
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        ],
+        "annotations": {"list": []},
+        "description": f"Generated by `mlflow-monitor grafana-dashboard --prefix {prefix}`.",
+        "editable": True,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [],
+        "panels": grid.panels,
+        "refresh": "1m",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": ["mlflow-monitor"],
+        "templating": {"list": _variables(names["monitoring_status"])},
+        "time": {"from": "now-24h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title or f"MLflow monitor: {prefix}",
+        "uid": "mlflow-monitor-" + hashlib.sha256(prefix.encode()).hexdigest()[:16],
+        "version": 1,
+    }
+
+
+def dashboard_json(dashboard: Mapping[str, Any]) -> str:
+    """The dashboard as the JSON text Grafana imports."""
+    return json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
+
+
+def metric_names(prefix: str) -> dict[str, str]:
+    """The exposed name of every defined metric under ``prefix``, by suffix.
+
+    Raises:
+        ConfigError: ``prefix`` is not a valid ``metrics_prefix``.
+    """
+    MonitorConfig(metrics_prefix=prefix)  # validates the prefix
+    return {d.suffix: d.full_name(prefix) for d in prometheus.METRIC_DEFINITIONS}
+
+
+def _fraction(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ConfigError(f"{key} must be a number in (0, 1), got {value!r}")
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", text) is not None
+
+
+# --- panels --------------------------------------------------------------------------------
+
+
+class _Grid:
+    """Places panels left to right on Grafana's 24-column grid, rows below each other."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+        self.x = self.y = self.height = 0
+
+    def row(self, title: str) -> None:
+        self._newline()
+        self._place({"type": "row", "title": title, "collapsed": False, "panels": []}, 24, 1)
+        self._newline()
+
+    def add(self, panel: dict[str, Any], width: int, height: int = 8) -> None:
+        if self.x + width > 24:
+            self._newline()
+        self._place(panel, width, height)
+
+    def _place(self, panel: dict[str, Any], width: int, height: int) -> None:
+        panel["id"] = len(self.panels) + 1
+        panel["gridPos"] = {"h": height, "w": width, "x": self.x, "y": self.y}
+        self.panels.append(panel)
+        self.x += width
+        self.height = max(self.height, height)
+
+    def _newline(self) -> None:
+        if self.x:
+            self.y += self.height
+            self.x = self.height = 0
+
+
+def _target(expr: str, legend: str) -> dict[str, Any]:
+    return {
+        "datasource": dict(_DATASOURCE),
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend,
+        "range": True,
+    }
+
+
+def _per_instance(name: str) -> dict[str, Any]:
+    return _target(name + _INSTANCE, "{{instance}}")
+
+
+def _panel(
+    kind: str, title: str, targets: list[dict[str, Any]], options: dict[str, Any]
+) -> dict[str, Any]:
+    for i, target in enumerate(targets):
+        target["refId"] = chr(ord("A") + i)
+    return {
+        "type": kind,
+        "title": title,
+        "datasource": dict(_DATASOURCE),
+        "targets": targets,
+        "fieldConfig": {
+            "defaults": {
+                "unit": "short",
+                "color": {"mode": "palette-classic" if kind == "timeseries" else "thresholds"},
+                "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+                "custom": {},
+            },
+            "overrides": [],
+        },
+        "options": options,
+    }
+
+
+def _stat(title: str, expr: str) -> dict[str, Any]:
+    options = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "none",
+        "textMode": "auto",
+        "justifyMode": "auto",
+        "orientation": "auto",
+    }
+    return _panel("stat", title, [_target(expr, title)], options)
+
+
+def _value_mappings(off: str, on: str, bad: int) -> list[dict[str, Any]]:
+    colors = {bad: "red", 1 - bad: "green"}
+    return [
+        {
+            "type": "value",
+            "options": {
+                "0": {"text": off, "color": colors[0], "index": 0},
+                "1": {"text": on, "color": colors[1], "index": 1},
+            },
+        }
+    ]
+
+
+def _flag_stat(title: str, name: str, off: str, on: str, bad: int) -> dict[str, Any]:
+    """A 0/1 gauge as a colored word; ``bad`` is the value shown red."""
+    # max: monitoring runs if any process runs it (the leader); drift if any saw drift.
+    panel = _stat(title, f"max({name}{_INSTANCE})")
+    panel["fieldConfig"]["defaults"]["mappings"] = _value_mappings(off, on, bad)
+    return panel
+
+
+def _state_timeline(title: str, flags: list[tuple[str, str, str, str, int]]) -> dict[str, Any]:
+    """The history of 0/1 gauges, one band per flag and instance, colored as in the stats."""
+    targets = [_target(name + _INSTANCE, f"{label} {{{{instance}}}}") for label, name, *_ in flags]
+    panel = _panel(
+        "state-timeline",
+        title,
+        targets,
+        {
+            "mergeValues": True,
+            "showValue": "auto",
+            "alignValue": "left",
+            "rowHeight": 0.9,
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
+            "tooltip": {"mode": "single", "sort": "none"},
+        },
+    )
+    panel["fieldConfig"]["defaults"]["custom"] = {"fillOpacity": 80, "lineWidth": 0}
+    panel["fieldConfig"]["overrides"] = [
+        {
+            "matcher": {"id": "byFrameRefID", "options": target["refId"]},
+            "properties": [{"id": "mappings", "value": _value_mappings(off, on, bad)}],
+        }
+        for target, (_, _, off, on, bad) in zip(targets, flags, strict=True)
+    ]
+    return panel
+
+
+def _timeseries(
+    title: str, targets: list[dict[str, Any]], unit: str = "short", log: bool = False
+) -> dict[str, Any]:
+    options = {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "none"},
+    }
+    panel = _panel("timeseries", title, targets, options)
+    defaults = panel["fieldConfig"]["defaults"]
+    defaults["unit"] = unit
+    defaults["custom"] = {
+        "drawStyle": "line",
+        "lineWidth": 2,
+        "fillOpacity": 0,
+        "showPoints": "auto",
+        "spanNulls": False,
+        "scaleDistribution": {"type": "log", "log": 10} if log else {"type": "linear"},
+        "thresholdsStyle": {"mode": "off"},
+    }
+    return panel
+
+
+def _threshold_line(panel: dict[str, Any], limit: float) -> None:
+    """Draw ``limit`` as a dashed line; values below it are red."""
+    defaults = panel["fieldConfig"]["defaults"]
+    defaults["thresholds"]["steps"] = [
+        {"color": "red", "value": None},
+        {"color": "green", "value": round(limit, 6)},
+    ]
+    defaults["custom"]["thresholdsStyle"] = {"mode": "dashed"}
+
+
+def _performance(title: str, name: str, baseline: float | None, threshold: float) -> dict[str, Any]:
+    targets = [_per_instance(name)]
+    if baseline is not None:
+        targets.append(_target(f"vector({baseline:.6g})", "baseline"))
+    panel = _timeseries(title, targets, unit="percentunit")
+    panel["fieldConfig"]["defaults"].update(min=0, max=1, decimals=3)
+    if baseline is not None:
+        panel["description"] = (
+            f"Baseline {baseline:.3f} (gray); below the dashed line ({threshold:.0%} under the "
+            "baseline) the metric counts as degraded."
+        )
+        panel["fieldConfig"]["overrides"].append(
+            {
+                "matcher": {"id": "byName", "options": "baseline"},
+                "properties": [
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "text"}},
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                ],
+            }
+        )
+        _threshold_line(panel, baseline * (1 - threshold))
+    return panel
+
+
+def _variables(probe: str) -> list[dict[str, Any]]:
+    """The data source variable, and an instance filter listing the targets of ``probe``."""
+    query = f"label_values({probe}, instance)"
+    return [
+        {
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "includeAll": False,
+            "multi": False,
+            "options": [],
+            "refresh": 1,
+            "regex": "",
+        },
+        {
+            "name": "instance",
+            "label": "Instance",
+            "type": "query",
+            "datasource": dict(_DATASOURCE),
+            "definition": query,
+            "query": query,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "hide": 0,
+            "includeAll": True,
+            "allValue": ".*",
+            "multi": True,
+            "options": [],
+            "refresh": 2,
+            "regex": "",
+            "sort": 1,
+        },
+    ]

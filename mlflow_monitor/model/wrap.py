@@ -1,0 +1,248 @@
+"""``wrap``: log and register a monitored pyfunc around an MLflow model.
+
+The registered version's artifacts hold everything monitoring needs (their layout is in
+:mod:`mlflow_monitor.model.artifacts`), and its tags carry the baseline metrics so they show in
+the registry UI (:mod:`mlflow_monitor.model.tags`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow_monitor._version import __version__
+from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.drift.extraction import FeatureExtractor
+from mlflow_monitor.exceptions import ConfigError, MonitorError
+from mlflow_monitor.model.artifacts import (
+    ARTIFACTS,
+    RETURN_IDS_PARAM,
+    VALIDATION_ENV,
+    WrapperSettings,
+    load_baseline,
+    load_reference,
+    save_reference_features,
+    write_settings,
+)
+from mlflow_monitor.model.refs import ModelRef, parse_model_uri
+from mlflow_monitor.model.tags import BASELINE_TAG_PREFIX, TAG_INNER_URI, TAG_MONITORED
+
+__all__ = ["WrappedModel", "wrap"]
+
+logger = logging.getLogger(__name__)
+# MLflow's "models from code" file; wrap logs a copy of it with every monitored model.
+_MODEL_CODE = "monitored_model_code.py"
+
+
+@dataclass(frozen=True)
+class WrappedModel:
+    """Result of :func:`wrap`.
+
+    Attributes:
+        name: registered name of the monitored model.
+        version: its new version.
+        inner: the wrapped registry version (None when wrapping a run or path URI).
+        features: how drift features are extracted (``numeric``, ``pipeline``, ``function``).
+        n_features: width of the drift features.
+    """
+
+    name: str
+    version: str
+    inner: ModelRef | None
+    features: str
+    n_features: int
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>`` of the monitored model."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def _monitor_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    options = dict(config or {})
+    if options.get("retraining_callback") is not None:
+        raise ConfigError(
+            "retraining_callback cannot be stored with a model; register callbacks on the "
+            "monitor at serve time (monitor.add_retraining_callback)"
+        )
+    # A wrapped model logs its checks to MLflow unless told otherwise.
+    options.setdefault("log_checks", True)
+    validated = MonitorConfig.from_dict(options).to_dict()
+    validated.pop("retraining_callback", None)
+    return validated
+
+
+def _signature_with_monitoring(signature: Any, id_column: str) -> Any:
+    """The inner signature plus an optional id column and the return-ids parameter."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    params = [ParamSpec(RETURN_IDS_PARAM, "boolean", False)]
+    if signature is None:
+        return None
+    inputs = signature.inputs
+    if inputs is not None and inputs.has_input_names() and id_column not in inputs.input_names():
+        inputs = Schema([*inputs.inputs, ColSpec("string", id_column, required=False)])
+    if signature.params is not None:
+        params = [*signature.params.params, *params]
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=ParamSchema(params))
+
+
+def _requirements(inner_dir: Path) -> list[str]:
+    path = inner_dir / "requirements.txt"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.strip() and not line.startswith("#")]
+    return [*kept, f"mlflow-monitor=={__version__}"]
+
+
+@contextlib.contextmanager
+def _validating() -> Iterator[None]:
+    previous = os.environ.get(VALIDATION_ENV)
+    os.environ[VALIDATION_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(VALIDATION_ENV, None)
+        else:
+            os.environ[VALIDATION_ENV] = previous
+
+
+def wrap(
+    model_uri: str,
+    reference_data: Any,
+    baseline_metrics: Any,
+    config: Mapping[str, Any] | None = None,
+    registered_model_name: str | None = None,
+    *,
+    features: str = "auto",
+    preprocess_fn: str | None = None,
+    max_features: int = 32,
+    id_column: str = "prediction_id",
+    threshold: float = 0.5,
+    labels: tuple[Any, Any] = (0, 1),
+    embed_inner_model: bool = True,
+) -> WrappedModel:
+    """Log and register a monitored pyfunc around an MLflow model.
+
+    Uses the current MLflow tracking and registry URIs (``MLFLOW_TRACKING_URI`` or
+    ``mlflow.set_tracking_uri``).
+
+    Args:
+        model_uri: the model to monitor, e.g. ``models:/reviews/3`` or ``models:/reviews@prod``.
+        reference_data: training inputs (DataFrame, or a ``.parquet``/``.csv`` path); drift
+            is measured against them.
+        baseline_metrics: ``precision``/``recall``/``accuracy``/``f1_score`` from the held-out
+            evaluation (dict or JSON file path).
+        config: monitor options (see :class:`~mlflow_monitor.config.MonitorConfig`); no
+            callbacks (they are not serialisable).
+        registered_model_name: name to register under; ``<inner name>-monitored`` by default.
+            Pass the inner name to add a new version of the same model instead.
+        features: drift feature extraction: ``auto``, ``numeric``, ``pipeline``,
+            ``function`` (see :mod:`mlflow_monitor.drift.extraction`).
+        preprocess_fn: ``"package.module:function"`` turning model input into features.
+        max_features: width above which features are projected (truncated SVD).
+        id_column: input column holding caller-supplied prediction ids.
+        threshold: probability at or above which a prediction counts as positive.
+        labels: ``(negative, positive)`` class labels.
+        embed_inner_model: copy the inner model into the artifacts (True) or keep a pinned
+            ``models:/name/version`` reference that is loaded at serve time (False).
+
+    Returns:
+        The registered monitored model version.
+
+    Raises:
+        MonitorError: bad reference, baseline, config or an unreadable model.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_monitor.model.inner import raw_model_of
+
+    client = MlflowClient()
+    try:
+        inner_ref = parse_model_uri(model_uri, client)
+    except mlflow.exceptions.MlflowException as exc:
+        raise MonitorError(f"cannot resolve {model_uri!r}: {exc.message}") from exc
+    if not embed_inner_model and inner_ref is None:
+        raise ConfigError("embed_inner_model=False needs a models:/<name>/<version> URI")
+    name = registered_model_name or (
+        f"{inner_ref.name}-monitored" if inner_ref else "monitored-model"
+    )
+    baseline = load_baseline(baseline_metrics)
+    options = _monitor_options(config)
+    reference = load_reference(reference_data)
+    stream = inner_ref or ModelRef(name, "0")
+    options.update(model_name=stream.name, model_version=stream.version)
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-wrap-") as tmp:
+        work = Path(tmp)
+        try:
+            inner_dir = Path(
+                mlflow.artifacts.download_artifacts(
+                    model_uri, dst_path=str(work / ARTIFACTS["inner_model"])
+                )
+            )
+            inner = mlflow.pyfunc.load_model(str(inner_dir))
+        except mlflow.exceptions.MlflowException as exc:
+            raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
+        raw_model = raw_model_of(inner)
+        extractor = FeatureExtractor(features, preprocess_fn, max_features)
+        reference_features = extractor.fit(reference, raw_model)
+        logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
+        extractor.save(work / ARTIFACTS["features"])
+        keep_last = MonitorConfig.from_dict(options).reference_size
+        save_reference_features(
+            work / ARTIFACTS["reference_features"], reference_features, keep_last
+        )
+        reference.to_parquet(work / ARTIFACTS["reference"])
+        (work / ARTIFACTS["baseline"]).write_text(json.dumps(baseline, indent=2))
+        wrapper = WrapperSettings(
+            inner_model_uri=inner_ref.uri if inner_ref else model_uri,
+            id_column=id_column,
+            threshold=threshold,
+            labels=labels,
+            input_columns=tuple(str(c) for c in reference.columns),
+        )
+        write_settings(work / ARTIFACTS["monitor"], options, wrapper)
+        artifacts = {
+            key: str(work / path)
+            for key, path in ARTIFACTS.items()
+            if key != "inner_model" or embed_inner_model
+        }
+        if embed_inner_model:
+            artifacts["inner_model"] = str(inner_dir)
+        from mlflow.models import Model
+
+        inner_meta = Model.load(str(inner_dir))
+        input_example = inner_meta.load_input_example(str(inner_dir))
+        signature = _signature_with_monitoring(inner_meta.signature, id_column)
+        code = importlib.resources.files("mlflow_monitor").joinpath(_MODEL_CODE)
+        with _validating(), importlib.resources.as_file(code) as code_path:
+            info = mlflow.pyfunc.log_model(
+                name="monitored_model",
+                python_model=str(code_path),
+                artifacts=artifacts,
+                signature=signature,
+                input_example=input_example,
+                registered_model_name=name,
+                pip_requirements=_requirements(inner_dir),
+                # declaring a model_config lets load_model(model_config=...) override it
+                model_config={"schedule_checks": True},
+            )
+    version = str(info.registered_model_version)
+    tags = {f"{BASELINE_TAG_PREFIX}{k}": f"{v:.6g}" for k, v in baseline.items()}
+    for key, value in {**tags, TAG_INNER_URI: wrapper.inner_model_uri}.items():
+        client.set_model_version_tag(name, version, key, value)
+    if inner_ref is not None and inner_ref.name != name:
+        for key, value in {**tags, TAG_MONITORED: f"models:/{name}/{version}"}.items():
+            client.set_model_version_tag(inner_ref.name, inner_ref.version, key, value)
+    return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])

@@ -1,0 +1,153 @@
+"""The checks: what one drift or performance check computes from the store.
+
+Each check reads its window from the inference store (so rows and labels recorded by any
+process count), runs the statistics and returns a :class:`~mlflow_monitor.results.CheckResult`
+with, when it calls for retraining, the trigger it asks for. What happens next (logging the
+check run, exporting metrics, firing the trigger) is the monitor's business.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.performance import PerformanceTracker
+from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot
+from mlflow_monitor.retraining.triggers import DATA_DRIFT, PERFORMANCE_DEGRADATION
+from mlflow_monitor.store import InferenceStore
+
+__all__ = ["CheckOutcome", "DriftCheck", "PerformanceCheck"]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's result, the retraining trigger it asks for and what its run should show.
+
+    Attributes:
+        result: the check result.
+        trigger: ``(reason, details)`` when the result calls for retraining, else None.
+        samples: for a drift check that ran, the reference and tested rows and the feature
+            names (the check run's plots and tables are made from them).
+    """
+
+    result: CheckResult
+    trigger: tuple[str, dict[str, Any]] | None = None
+    samples: dict[str, Any] = field(default_factory=dict)
+
+
+def _skipped(kind: str, reason: str, **parts: Any) -> CheckOutcome:
+    return CheckOutcome(CheckResult(kind, "skipped", reason=reason, **parts))
+
+
+class DriftCheck:
+    """Tests the feature rows recorded since the last drift check against the reference.
+
+    Args:
+        store: where the rows wait.
+        config: ``drift_min_samples`` and ``drift_window_size``.
+    """
+
+    def __init__(self, store: InferenceStore, config: MonitorConfig) -> None:
+        self.store = store
+        self.config = config
+        self._lock = threading.Lock()
+
+    def pending_rows(self) -> int:
+        """Rows waiting for the next check (at most one window's worth)."""
+        return min(self.store.pending_features(), self.config.drift_window_size)
+
+    def run(self, detector: DriftDetector | None) -> CheckOutcome:
+        """Consume the pending rows and test them, or skip while too few wait.
+
+        Raises:
+            Exception: whatever the detector raised on the window (the rows are consumed).
+        """
+        cfg = self.config
+        if detector is None or not detector.is_fitted:
+            return _skipped(
+                "drift", "no reference data; call setup_drift_detection(reference) first"
+            )
+        with self._lock:
+            rows = self.store.take_features(cfg.drift_min_samples, cfg.drift_window_size)
+            if rows is None:
+                have = self.pending_rows()
+                return _skipped(
+                    "drift", f"need {cfg.drift_min_samples} new feature rows, have {have}"
+                )
+            batch: Any = rows if detector.preprocess_fn is not None else np.vstack(rows)
+            reference = detector.reference_  # replaced, not changed, by a reference update
+            result = detector.detect(batch)
+            samples = {
+                "reference": reference,
+                "test": detector.last_batch_,
+                "feature_names": list(detector.feature_names_),
+            }
+        status = "drift" if result.drift_detected else "ok"
+        trigger = (DATA_DRIFT, _drift_details(result)) if result.drift_detected else None
+        return CheckOutcome(CheckResult("drift", status, drift=result), trigger, samples)
+
+
+class PerformanceCheck:
+    """Computes rolling metrics over the latest labelled window and compares them with the
+    baseline.
+
+    Args:
+        store: where the labelled predictions are.
+        tracker: the window size, baseline, threshold and minimum number of labels.
+    """
+
+    def __init__(self, store: InferenceStore, tracker: PerformanceTracker) -> None:
+        self.store = store
+        self.tracker = tracker
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> PerformanceSnapshot:
+        """Metrics over the latest labelled window in the store (labels from any process)."""
+        tracker = self.tracker
+        pairs = self.store.labelled_window(tracker.window_size)
+        with self._lock:
+            tracker.clear()
+            tracker.update_many(pairs)
+            return tracker.compute()
+
+    def run(self, snapshot: PerformanceSnapshot | None = None) -> CheckOutcome:
+        """The verdict on ``snapshot`` (taken now by default), or a skip without a baseline
+        or with too few labels."""
+        tracker = self.tracker
+        snapshot = snapshot if snapshot is not None else self.snapshot()
+        if not tracker.baseline_:
+            reason = "no baseline; call setup_performance_baseline(metrics) first"
+            return _skipped("performance", reason, performance=snapshot)
+        if not snapshot.enough_samples:
+            reason = f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
+            return _skipped("performance", reason, performance=snapshot)
+        status = "degraded" if snapshot.degraded else "ok"
+        trigger = (
+            (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
+        )
+        return CheckOutcome(CheckResult("performance", status, performance=snapshot), trigger)
+
+
+def _drift_details(result: DriftResult) -> dict[str, Any]:
+    return {
+        "p_value": result.p_value,
+        "distance": result.distance,
+        "p_val": result.p_val,
+        "n_test": result.n_test,
+        "drifted_features": result.drifted_features,
+    }
+
+
+def _performance_details(snapshot: PerformanceSnapshot) -> dict[str, Any]:
+    return {
+        "metrics": snapshot.metrics,
+        "baseline": snapshot.baseline,
+        "degraded_metrics": snapshot.degraded_metrics,
+        "n_samples": snapshot.n_samples,
+        "threshold": snapshot.threshold,
+    }

@@ -1,0 +1,426 @@
+"""The serve app: MLflow's scoring protocol plus the monitoring endpoints, on FastAPI.
+
+The app answers MLflow's scoring protocol (``POST /invocations`` with the same payload formats
+and errors as ``mlflow models serve``, ``GET /ping``, ``GET /health``, ``GET /version``) and
+the monitoring endpoints:
+
+=====================================  ==========================================================
+``POST /predict``                      one row (JSON object) or rows (array); returns prediction
+                                       ids, predicted labels and probabilities
+``GET /monitoring/status``             the monitor's status (this worker) and the store's counts
+``POST /monitoring/feedback``          ``{"prediction_id", "true_label"}`` or
+                                       ``{"feedback": [...]}``; needs the token if one is set
+``POST /monitoring/trigger-retraining``  ``{"reason", "details"}``; needs the token if one is set
+``GET /monitoring/metrics``,           Prometheus text format (all workers' metrics)
+``GET /metrics``
+=====================================  ==========================================================
+
+Every worker loads the model and records into the shared inference store, so feedback sent to
+any worker finds a prediction made by any other once it has been written (within
+``store_flush_seconds``). The store's leader lock lets one worker run the periodic checks (see
+:mod:`mlflow_monitor.serving.server` for how the workers are run).
+
+Errors are JSON ``{"error_code", "message"}`` with a 4xx status for anything the client can
+fix: a malformed payload (400), an unknown prediction id (404), a label that was already given
+(409), a value the monitor or the model rejects (422), a body over the size limit (413), a
+missing or wrong token (401). A 503 means the inference store is unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from mlflow_monitor._mlflow_compat import score_invocation
+from mlflow_monitor.exceptions import (
+    ConfigError,
+    DataValidationError,
+    FeedbackError,
+    MonitorError,
+    StoreError,
+    UnknownPredictionError,
+)
+from mlflow_monitor.model.loading import load_monitored_model
+from mlflow_monitor.redaction import describe_exception, redact_uri
+from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
+
+__all__ = ["MAX_FEEDBACK_BATCH", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+MAX_FEEDBACK_BATCH = 10_000
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _send_error(send, 413, "REQUEST_TOO_LARGE", self._message())
+            return
+        seen = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    if not refused:
+                        refused = True
+                        await _send_error(send, 413, "REQUEST_TOO_LARGE", self._message())
+                    # The app sees a client that went away; what it answers is dropped.
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+
+    def _message(self) -> str:
+        return f"request body over the limit of {self.limit} bytes"
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    import json
+
+    body = json.dumps({"error_code": code, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class FeedbackItem(BaseModel):
+    """One true label for an earlier prediction."""
+
+    prediction_id: StrictStr = Field(min_length=1, max_length=255)
+    true_label: StrictInt | StrictStr
+
+
+class FeedbackBatch(BaseModel):
+    """Several true labels at once."""
+
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=MAX_FEEDBACK_BATCH)
+
+
+class TriggerRequest(BaseModel):
+    """Why retraining is triggered by hand, and context for the callbacks."""
+
+    reason: StrictStr = Field(default="manual", min_length=1, max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class _UnauthorizedError(Exception):
+    pass
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON can carry."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None, so it is valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+_STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
+    (UnknownPredictionError, 404, "UNKNOWN_PREDICTION_ID"),
+    (FeedbackError, 409, "ALREADY_LABELLED"),
+    (StoreError, 503, "STORE_UNAVAILABLE"),
+    (DataValidationError, 422, "INVALID_VALUE"),
+    (ConfigError, 422, "INVALID_VALUE"),
+    (MonitorError, 400, "BAD_REQUEST"),
+)
+
+
+def _client_ids(given: list[Any], id_column: str) -> list[str]:
+    """Validated prediction ids sent with the rows (unique, non-empty, at most 255 characters),
+    so that every id answered is one the monitor records."""
+    from mlflow_monitor.monitor.validation import prediction_id_column
+    from mlflow_monitor.store.interface import as_list
+
+    try:
+        return as_list(prediction_id_column(given, len(given)))
+    except FeedbackError as exc:  # an id repeated in the request
+        raise DataValidationError(f"{id_column}: {exc}") from exc
+
+
+def _error_status(exc: MonitorError) -> tuple[int, str]:
+    for cls, status, code in _STATUS_OF_ERROR:
+        if isinstance(exc, cls):
+            return status, code
+    return 400, "BAD_REQUEST"  # pragma: no cover - MonitorError is the last entry
+
+
+def create_app(settings: ServeSettings, model: Any = None) -> Any:
+    """The FastAPI app serving ``settings.model_uri`` (or an already loaded ``model``).
+
+    Args:
+        settings: what to serve and the limits.
+        model: a loaded monitored pyfunc; loaded from ``settings.model_uri`` when None.
+
+    Returns:
+        The ASGI app (a FastAPI app wrapped in the body-size limit).
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.version import VERSION as MLFLOW_VERSION
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from mlflow_monitor.metrics.prometheus import exposition
+    from mlflow_monitor.model.outputs import interpret_output
+    from mlflow_monitor.store.ids import new_ids
+
+    if model is None:
+        model = load_monitored_model(settings.model_uri, settings.schedule_checks)
+    monitored = model.unwrap_python_model()
+    monitor = monitored.monitor
+    input_schema = model.metadata.get_input_schema()
+    id_column = monitored.settings.id_column
+    labels = monitored.settings.labels
+    threshold = monitored.settings.threshold
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        yield
+        # Stop the checks, release the leader lock and write what is still queued.
+        await asyncio.to_thread(monitor.close)
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
+
+    app = FastAPI(
+        title="mlflow-monitor",
+        summary=f"Monitored model {redact_uri(settings.model_uri)}",
+        lifespan=lifespan,
+    )
+
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if settings.token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(given.encode(), settings.token.encode()):
+            raise _UnauthorizedError
+
+    @app.exception_handler(_UnauthorizedError)
+    async def unauthorized(_request: Request, _exc: _UnauthorizedError) -> Response:
+        return JSONResponse(
+            {
+                "error_code": "UNAUTHENTICATED",
+                "message": f"a valid bearer token is required ({TOKEN_ENV})",
+            },
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(MonitorError)
+    async def monitor_error(_request: Request, exc: MonitorError) -> Response:
+        status, code = _error_status(exc)
+        return JSONResponse({"error_code": code, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(MlflowException)
+    async def mlflow_error(_request: Request, exc: MlflowException) -> Response:
+        return Response(
+            exc.serialize_as_json(),  # type: ignore[no-untyped-call]
+            status_code=exc.get_http_status_code(),  # type: ignore[no-untyped-call]
+            media_type="application/json",
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return JSONResponse(
+            {"error_code": "INVALID_PARAMETER_VALUE", "message": problems}, status_code=422
+        )
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        """200 once the model is loaded (as MLflow's scoring server)."""
+        return Response("\n", media_type="application/json")
+
+    @app.get("/health")
+    async def health() -> Any:
+        """Liveness plus whether this worker's monitor runs and leads the checks."""
+        status = await asyncio.to_thread(monitor.get_monitoring_status)
+        return _finite(
+            {
+                "status": "ok",
+                "model_uri": redact_uri(settings.model_uri),
+                "pid": os.getpid(),
+                "monitoring_active": status["monitoring_active"],
+                "leader": status.get("leader"),
+                "store": status["store"],
+            }
+        )
+
+    @app.get("/version")
+    async def version() -> Response:
+        return Response(MLFLOW_VERSION, media_type="application/json")
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        """MLflow's scoring protocol: CSV, JSON (dataframe_split, dataframe_records,
+        instances, inputs) or Parquet; the answer is ``{"predictions": ...}``."""
+        data = await request.body()
+        content_type = request.headers.get("content-type") or ""
+        result = await asyncio.to_thread(score_invocation, data, content_type, model, input_schema)
+        return Response(result.response, status_code=result.status, media_type=result.mimetype)
+
+    @app.post("/predict")
+    async def predict(rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """Predict one row (a JSON object of input columns) or several (an array of them).
+
+        A row may carry its own ``prediction_id``; otherwise one is generated. Each answer
+        has ``prediction_id``, ``prediction`` and ``probability`` (null when the model returns
+        labels only); send ``prediction_id`` back with the true label to
+        ``/monitoring/feedback``.
+        """
+        import pandas as pd
+
+        single = isinstance(rows, dict)
+        records = [rows] if isinstance(rows, dict) else rows
+        if not records:
+            raise DataValidationError("no rows to predict: send an object or a non-empty array")
+        frame = pd.DataFrame.from_records(records)
+        given = [r.get(id_column) for r in records]
+        if any(v is not None for v in given):
+            if any(v is None for v in given):
+                raise DataValidationError(
+                    f"{id_column!r} is given for some rows but not others: give it for all or none"
+                )
+            ids = _client_ids(given, id_column)
+        else:
+            ids = new_ids(len(records))
+        frame[id_column] = ids
+        try:
+            output = await asyncio.to_thread(model.predict, frame)
+        except MlflowException:
+            raise  # the input does not match the model's signature: 400, as MLflow says
+        except Exception as exc:
+            # As MLflow's scoring server: an input the model fails on is the client's 400.
+            logger.info("the model failed on a /predict input: %s", describe_exception(exc))
+            raise DataValidationError(
+                f"the model failed on this input: {describe_exception(exc)}"
+            ) from exc
+        predicted, probabilities = interpret_output(
+            output, threshold=threshold, labels=(labels[0], labels[1])
+        )
+        answers = [
+            {
+                "prediction_id": pid,
+                "prediction": predicted[i].item()
+                if hasattr(predicted[i], "item")
+                else predicted[i],
+                "probability": None if probabilities is None else float(probabilities[i]),
+            }
+            for i, pid in enumerate(ids)
+        ]
+        return _finite(answers[0] if single else answers)
+
+    @app.get("/monitoring/status")
+    async def status() -> Any:
+        """The status of this worker's monitor; ``store`` counts every worker's records."""
+        return _finite(await asyncio.to_thread(monitor.get_monitoring_status))
+
+    @app.post("/monitoring/feedback", dependencies=[Depends(require_token)])
+    async def feedback(payload: FeedbackItem | FeedbackBatch) -> dict[str, Any]:
+        """Record true labels: one ``{"prediction_id", "true_label"}`` or a batch
+        ``{"feedback": [...]}``. A single label answers 404 for an unknown id and 409 for one
+        already labelled; a batch records what it can and lists the rejected items."""
+        if isinstance(payload, FeedbackItem):
+            await asyncio.to_thread(
+                monitor.record_feedback, payload.prediction_id, payload.true_label
+            )
+            return {"recorded": 1, "rejected": []}
+
+        def record_all() -> dict[str, Any]:
+            rejected = []
+            for index, item in enumerate(payload.feedback):
+                try:
+                    monitor.record_feedback(item.prediction_id, item.true_label)
+                except (FeedbackError, DataValidationError) as exc:
+                    status_code, code = _error_status(exc)
+                    rejected.append(
+                        {
+                            "index": index,
+                            "prediction_id": item.prediction_id,
+                            "status": status_code,
+                            "error_code": code,
+                            "message": str(exc),
+                        }
+                    )
+            return {"recorded": len(payload.feedback) - len(rejected), "rejected": rejected}
+
+        return await asyncio.to_thread(record_all)
+
+    @app.post("/monitoring/trigger-retraining", dependencies=[Depends(require_token)])
+    async def trigger(payload: TriggerRequest | None = None) -> Any:
+        """Fire a retraining trigger now (ignores the cooldown); callbacks and the
+        configured retraining project run as for an automatic trigger."""
+        request = payload or TriggerRequest()
+        event = await asyncio.to_thread(monitor.trigger_retraining, request.reason, request.details)
+        return _finite(event.to_dict())
+
+    def metrics_response() -> Response:
+        metrics = monitor.prometheus_metrics
+        if metrics is None:
+            raise ConfigError("Prometheus metrics are off (enable_prometheus=False)")
+        # Drops by the store's background writer since the last recording.
+        monitor.export_store_counters()
+        return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    # Documented as what it is, Prometheus' text format (FastAPI would say JSON).
+    text: dict[int | str, dict[str, Any]] = {
+        200: {"description": "Prometheus text format", "content": {"text/plain": {}}}
+    }
+    app.get("/monitoring/metrics", response_class=Response, responses=text)(metrics_response)
+    app.get("/metrics", response_class=Response, responses=text)(metrics_response)
+    return _BodyLimit(app, settings.max_body_bytes)

@@ -1,0 +1,309 @@
+"""What a check run holds: its metrics, params and artifact files, made from a check result.
+
+Everything here works from a :class:`~mlflow_monitor.results.CheckResult` (and, for drift
+histograms, the tested samples) without MLflow; :mod:`mlflow_monitor.tracking.check_runs` logs the
+outcome. A run's artifacts are:
+
+* ``check_result.json``: the whole result, with the model name and version;
+* for drift: ``feature_drift.csv`` and ``feature_drift.json``, every feature ranked most
+  drifted first with the suffix of its per-feature metrics, and ``drift_plot.png``:
+  histograms of the most drifted features when the samples were given, else a bar chart
+  of the KS statistics;
+* for performance: ``confusion_matrix.json`` and ``confusion_matrix.png``.
+
+Plots are drawn with matplotlib's Agg canvas, imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlflow_monitor.exceptions import DataValidationError
+from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+
+__all__ = [
+    "check_metrics",
+    "check_params",
+    "feature_metric_suffixes",
+    "histogram_samples",
+    "sanitize",
+    "write_check_artifacts",
+]
+
+logger = logging.getLogger(__name__)
+
+_HISTOGRAM_FEATURES = 4  # drawn when the caller passes the samples
+_BAR_FEATURES = 20  # drawn otherwise
+_SAMPLE_CAP = 5000  # values kept per feature and sample for the histograms
+_MAX_KEY = 250  # MLflow's longest metric name
+
+
+def sanitize(name: str) -> str:
+    """``name`` with only the characters MLflow accepts in every key, on every platform."""
+    # MLflow allows alphanumerics, "_", "-", ".", " ", "/" and (not on Windows) ":"; slashes
+    # and colons are replaced too, so a feature name cannot form a path or fail on Windows.
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", name).strip() or "_"
+
+
+def feature_metric_suffixes(names: Sequence[str], room: int = _MAX_KEY - 20) -> dict[str, str]:
+    """Map feature names to unique metric-name suffixes MLflow accepts.
+
+    ``"price/€"`` becomes ``"price__"``; names that collide after sanitising get ``_2``,
+    ``_3`` ... appended; every suffix fits in ``room`` characters.
+    """
+    suffixes: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        base = sanitize(name)[:room]
+        suffix, n = base, 1
+        while suffix in used:
+            n += 1
+            suffix = f"{base[: room - len(str(n)) - 1]}_{n}"
+        used.add(suffix)
+        suffixes[name] = suffix
+    return suffixes
+
+
+def _ranked(features: Sequence[FeatureDrift]) -> list[FeatureDrift]:
+    """Most drifted first: largest KS statistic, then smallest adjusted p-value."""
+    return sorted(features, key=lambda f: (-f.statistic, f.adjusted_p_value, f.name))
+
+
+# -- metrics and params ------------------------------------------------------------------
+
+
+def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
+    metrics = {
+        "drift_p_value": drift.p_value,
+        "drift_distance": drift.distance,
+        "drift_distance_threshold": drift.distance_threshold,
+        "drift_detected": float(drift.drift_detected),
+        "n_test": float(drift.n_test),
+        "n_reference": float(drift.n_reference),
+        "n_drifted_features": float(sum(f.drift_detected for f in drift.features)),
+    }
+    suffixes = feature_metric_suffixes([f.name for f in drift.features])
+    for feature in _ranked(drift.features)[:max_features]:
+        suffix = suffixes[feature.name]
+        metrics[f"feature_ks_pvalue.{suffix}"] = feature.p_value
+        metrics[f"feature_ks_stat.{suffix}"] = feature.statistic
+    return metrics
+
+
+def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
+    metrics: dict[str, float] = {
+        **snapshot.metrics,
+        "window_size": float(snapshot.n_samples),
+        "performance_degraded": float(snapshot.degraded),
+        **{name: float(count) for name, count in snapshot.confusion.items()},
+    }
+    for name, value in snapshot.baseline.items():
+        metrics[f"baseline_{name}"] = value
+    return metrics
+
+
+def check_metrics(result: CheckResult, max_feature_metrics: int = 50) -> dict[str, float]:
+    """The metrics logged for one check (to its run and to the history run).
+
+    Args:
+        result: the check.
+        max_feature_metrics: per-feature metrics are logged for this many features, the
+            most drifted first (the artifact table has them all).
+
+    Returns:
+        Metric name to value; empty for a check without a drift result or snapshot.
+    """
+    if result.drift is not None:
+        return _drift_metrics(result.drift, max_feature_metrics)
+    if result.performance is not None:
+        return _performance_metrics(result.performance)
+    return {}
+
+
+def check_params(result: CheckResult) -> dict[str, str]:
+    """The params logged for one check: the settings its verdict depends on."""
+    if result.drift is not None:
+        drift = result.drift
+        return {
+            "drift_backend": drift.backend,
+            "drift_p_val": str(drift.p_val),
+            "feature_correction": drift.correction,
+            "kernel_sigma": f"{drift.sigma:.6g}",
+        }
+    if result.performance is not None:
+        return {"degradation_threshold": str(result.performance.threshold)}
+    return {}
+
+
+# -- histogram samples -------------------------------------------------------------------
+
+
+def histogram_samples(
+    drift: DriftResult, reference: Any, test: Any, feature_names: Sequence[str] | None
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Reference and test values of the most drifted features, for the histograms."""
+    names = list(feature_names) if feature_names is not None else [f.name for f in drift.features]
+    try:
+        columns = {}
+        for which, data in (("reference", reference), ("test", test)):
+            labels = {str(c): c for c in getattr(data, "columns", ())}
+            named = set(names) <= set(labels)  # a DataFrame: take the columns by name
+            matrix = np.asarray(data[[labels[n] for n in names]] if named else data, dtype=float)
+            if matrix.ndim != 2 or matrix.shape[1] != len(names):
+                raise DataValidationError(
+                    f"{which} has shape {matrix.shape}, expected (n, {len(names)}) "
+                    "with the columns of the features"
+                )
+            columns[which] = matrix
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        logger.warning("not drawing histograms: %s", exc)
+        return {}
+    samples: dict[str, tuple[list[float], list[float]]] = {}
+    for feature in _ranked(drift.features):
+        if feature.name not in names or len(samples) == _HISTOGRAM_FEATURES:
+            continue
+        i = names.index(feature.name)
+        ref, tst = (_finite_sample(columns[w][:, i]) for w in ("reference", "test"))
+        if ref and tst:
+            samples[feature.name] = (ref, tst)
+    return samples
+
+
+def _finite_sample(column: np.ndarray[Any, Any]) -> list[float]:
+    column = column[np.isfinite(column)]
+    stride = max(1, math.ceil(len(column) / _SAMPLE_CAP))
+    return [float(v) for v in column[::stride]]
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+def write_check_artifacts(
+    directory: Path,
+    result: CheckResult,
+    samples: Mapping[str, tuple[list[float], list[float]]],
+    *,
+    model_name: str,
+    model_version: str,
+) -> None:
+    """Write the artifact files of one check run into ``directory``.
+
+    Args:
+        directory: an existing, empty directory.
+        result: the check.
+        samples: from :func:`histogram_samples` (may be empty) for a drift check's plot.
+        model_name, model_version: written into ``check_result.json``.
+    """
+    document = {"model_name": model_name, "model_version": model_version}
+    _write_json(directory / "check_result.json", {**document, **result.to_dict()})
+    if result.drift is not None:
+        _write_drift_table(directory, result.drift)
+        _plot(_plot_drift, directory / "drift_plot.png", result.drift, samples)
+    if result.performance is not None:
+        _write_json(directory / "confusion_matrix.json", _confusion(result.performance))
+        _plot(_plot_confusion, directory / "confusion_matrix.png", result.performance)
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, allow_nan=True))
+
+
+def _write_drift_table(directory: Path, drift: DriftResult) -> None:
+    suffixes = feature_metric_suffixes([f.name for f in drift.features])
+    rows = [
+        {"rank": rank, **feature.to_dict(), "metric_suffix": suffixes[feature.name]}
+        for rank, feature in enumerate(_ranked(drift.features), start=1)
+    ]
+    columns = ["rank", "name", "statistic", "p_value", "adjusted_p_value", "drift_detected"]
+    with (directory / "feature_drift.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*columns, "metric_suffix"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _write_json(
+        directory / "feature_drift.json",
+        {"correction": drift.correction, "p_val": drift.p_val, "features": rows},
+    )
+
+
+def _confusion(snapshot: PerformanceSnapshot) -> dict[str, Any]:
+    s = snapshot
+    return {
+        **s.confusion,
+        "labels": ["negative", "positive"],
+        "rows": "actual",
+        "columns": "predicted",
+        "matrix": [[s.true_negatives, s.false_positives], [s.false_negatives, s.true_positives]],
+    }
+
+
+# -- plots -------------------------------------------------------------------------------
+
+
+def _plot(draw: Any, path: Path, *args: Any) -> None:
+    """Draw on a figure with matplotlib's Agg canvas and save it as PNG.
+
+    pyplot is not used, so the caller's matplotlib backend and figures are left alone. A
+    plot is an extra: when drawing fails the check is logged without it.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(9, 6), layout="constrained")
+        FigureCanvasAgg(figure)
+        if draw(figure, *args):
+            figure.savefig(path, format="png", dpi=100)
+    except Exception as exc:  # ImportError included: matplotlib comes with mlflow, but still
+        logger.warning("could not draw %s: %s", path.name, exc)
+
+
+def _plot_drift(
+    figure: Any, drift: DriftResult, samples: Mapping[str, tuple[list[float], list[float]]]
+) -> bool:
+    by_name = {f.name: f for f in drift.features}
+    if samples:
+        axes = figure.subplots(2, 2).ravel() if len(samples) > 2 else figure.subplots(1, 2)
+        for ax, (name, (reference, test)) in zip(axes, samples.items(), strict=False):
+            edges = np.histogram_bin_edges(np.concatenate([reference, test]), bins=30)
+            ax.hist(reference, bins=edges, density=True, alpha=0.5, label="reference")
+            ax.hist(test, bins=edges, density=True, alpha=0.5, label="test window")
+            f = by_name[name]
+            ax.set_title(f"{name}\nKS {f.statistic:.3f}, adj. p {f.adjusted_p_value:.2g}")
+            ax.legend(fontsize="small")
+        for ax in list(axes)[len(samples) :]:
+            ax.set_visible(False)
+        figure.suptitle("Most drifted features: reference vs. test window")
+        return True
+    top = _ranked(drift.features)[:_BAR_FEATURES][::-1]
+    if not top:
+        return False
+    ax = figure.subplots()
+    colors = ["tab:red" if f.drift_detected else "tab:blue" for f in top]
+    ax.barh([f.name for f in top], [f.statistic for f in top], color=colors)
+    ax.set_xlabel("KS statistic (red: drift detected)")
+    ax.set_title("Most drifted features")
+    return True
+
+
+def _plot_confusion(figure: Any, snapshot: PerformanceSnapshot) -> bool:
+    matrix = np.array(_confusion(snapshot)["matrix"])
+    ax = figure.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        dark = count > matrix.max() / 2
+        ax.text(col, row, str(count), ha="center", va="center", color="white" if dark else "black")
+    ax.set_xticks([0, 1], ["negative", "positive"])
+    ax.set_yticks([0, 1], ["negative", "positive"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix over {snapshot.n_samples} labelled predictions")
+    return True
