@@ -24,9 +24,10 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mlflow_monitor tests examples
-	$(VENV)/bin/ruff format --check mlflow_monitor tests examples
+	$(VENV)/bin/ruff check mlflow_monitor tests examples benchmarks
+	$(VENV)/bin/ruff format --check mlflow_monitor tests examples benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mmd.py
