@@ -1,8 +1,13 @@
-"""Shared fixtures: fresh Prometheus registries, seeded data, a controllable clock."""
+"""Fixtures every test may use: fresh Prometheus registries, seeded data, a controllable clock,
+MLflow's embedded SQLite store; the check-run tests' loggers. Fixtures that start services are
+in ``tests/integration/conftest.py``.
+
+Every test under ``tests/integration/`` is marked ``services`` here, so ``pytest -m "not
+services"`` runs the in-process tests only.
+"""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,8 +16,13 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
-# The example detector and its synthetic data (examples/reviews_data.py) are shared with tests.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.services)
 
 
 class FakeClock:
@@ -84,81 +94,34 @@ def sqlite_tracking_uri(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real ``mlflow server`` (tests/mlflow_server.py) shared by the session.
+def app_reviews(embedded_tracking):
+    """The example detector as ``app-reviews``, wrapped with metrics prefix ``app_reviews``:
+    the model of the serve-app tests (tests/unit/serving/test_app.py and
+    tests/integration/serving/test_app.py), wrapped once for both."""
+    from tests.support.reviews import wrap_example
 
-    It has ``.uri``, ``.stop()`` and ``.start()``; a test that stops it starts it again.
-    """
-    from mlflow_server import MlflowServer
-
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
-    server.start()
-    yield server
-    server.stop()
+    return wrap_example("app-reviews", {"metrics_prefix": "app_reviews"})
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A private PostgreSQL cluster (tests/postgres.py) shared by the session.
-
-    It has ``.url(database)``, ``.create_database()``, ``.stop(mode)`` and ``.start()``; a
-    test that stops it starts it again. Skips (fails under ``CI=true``) without PostgreSQL.
-    """
-    from postgres import PostgresServer, find_bin_dir
-    from services import missing_service
-
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        missing_service(
-            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
-            "install the Debian package 'postgresql'"
-        )
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        missing_service("psycopg is not installed: pip install 'psycopg[binary]'")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-    except RuntimeError:
-        server.cleanup()
-        raise
-    yield server
-    server.cleanup()
+# -- check runs (tests/unit/tracking, tests/integration/tracking) ----------------------------
 
 
 @pytest.fixture
-def postgres_uri(postgres_server):
-    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL server."""
-    url = postgres_server.create_database()
-    yield url
-    if postgres_server.running:
-        postgres_server.drop_database(url.rsplit("/", 1)[1])
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def uri(request, tmp_path):
-    """An inference-store URL: a fresh SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inference.db"
-    return request.getfixturevalue("postgres_uri")
+def model_name(request) -> str:
+    return f"reviews-{request.node.name}"
 
 
 @pytest.fixture
-def open_store(uri):
-    """``open_store(**kwargs)``: a SqlInferenceStore on ``uri`` (stream reviews/3 unless told),
-    closed after the test."""
-    from mlflow_monitor.store.sql.store import SqlInferenceStore
+def make_logger(tmp_path, model_name):
+    """``make_logger(uri, **kwargs)``: a CheckRunLogger of ``model_name`` version 3 on ``uri``
+    (artifacts under ``tmp_path`` on a SQLite store)."""
+    from mlflow_monitor.tracking.check_runs import CheckRunLogger
 
-    stores = []
+    def make(uri: str, **kwargs) -> CheckRunLogger:
+        if uri.startswith("sqlite"):  # the server keeps its own artifacts
+            kwargs.setdefault("artifact_location", str(tmp_path / "artifacts"))
+        kwargs.setdefault("model_name", model_name)
+        kwargs.setdefault("model_version", 3)
+        return CheckRunLogger(tracking_uri=uri, **kwargs)
 
-    def open_(**kwargs):
-        kwargs.setdefault("model_name", "reviews")
-        kwargs.setdefault("model_version", "3")
-        store = SqlInferenceStore(uri, **kwargs)
-        stores.append(store)
-        return store
-
-    yield open_
-    for store in stores:
-        store.close()
+    return make

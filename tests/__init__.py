@@ -1,0 +1,1 @@
+"""The tests of mlflow-monitor: unit/ (in-process), integration/ (real services), support/."""

@@ -1,0 +1,136 @@
+"""The whole plugin journey: train -> wrap -> load -> predict -> feedback -> check ->
+trigger -> retrain project run -> new version -> baselines, on the embedded SQLite store and
+against a real ``mlflow server``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from mlflow_monitor.cli import EXIT_BOTH, cli
+from tests.support.paths import REPO
+from tests.support.reviews import make_reviews
+
+NO_SCHEDULE = {"schedule_checks": False}
+
+
+@pytest.fixture
+def project_env(monkeypatch, tmp_path):
+    """Environment for `mlflow run --env-manager local`: this Python's `python` on PATH."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{tmp_path}/inference.db")
+    previous = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+def wait_for_version(client, name: str, version: str, timeout: float = 240) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        versions = {str(v.version): v for v in client.search_model_versions(f"name = '{name}'")}
+        if version in versions:
+            return versions[version]
+        time.sleep(1)
+    raise AssertionError(f"{name} version {version} was not registered within {timeout} s")
+
+
+def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
+    name = f"journey-{uuid.uuid4().hex[:8]}"
+    monitor_config = {
+        "retrain_project_uri": str(REPO),
+        "drift_min_samples": 50,
+        "performance_min_samples": 30,
+        "random_seed": 0,
+    }
+    train = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "run",
+            str(REPO),
+            "-e",
+            "train",
+            "-P",
+            f"model_name={name}",
+            "-P",
+            f"monitor_config={json.dumps(monitor_config)}",
+            "--env-manager",
+            "local",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    monitored_uri = f"models:/{name}-monitored/1"
+
+    # serve traffic whose words drifted and whose labels the model now gets wrong
+    model = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
+    traffic = make_reviews(200, seed=21, shift=0.45, style_shift=0.4)
+    ids = [f"req-{i}" for i in range(len(traffic))]
+    model.predict(traffic[["text"]].assign(prediction_id=ids))
+    model.unwrap_python_model().monitor.close()  # flush to the shared store
+
+    labels = tmp_path / "labels.csv"
+    traffic.assign(prediction_id=ids).rename(columns={"is_fake": "true_label"})[
+        ["prediction_id", "true_label"]
+    ].to_csv(labels, index=False)
+    fed = runner.invoke(cli, ["feedback", monitored_uri, "--file", str(labels)])
+    assert fed.exit_code == 0, fed.output
+    assert "recorded 200 of 200 labels" in fed.output
+
+    checked = runner.invoke(cli, ["check", monitored_uri])
+    assert checked.exit_code == EXIT_BOTH, checked.output
+    assert "drift" in checked.output and "degraded" in checked.output
+
+    # the drift trigger launched the retrain entry point, which registered version 2
+    version = wait_for_version(client, name, "2")
+    deadline = time.monotonic() + 120
+    while client.get_run(version.run_id).info.status == "RUNNING":
+        assert time.monotonic() < deadline, "the retraining run did not finish"
+        time.sleep(1)
+    assert client.get_run(version.run_id).info.status == "FINISHED"
+    version = client.get_model_version(name, "2")  # tags are set after registration
+    assert version.tags["mlflow_monitor.trigger_reason"] == "data_drift"
+    check_run = client.get_run(version.tags["mlflow_monitor.check_run_id"])
+    assert check_run.data.tags["mlflow_monitor.check"] == "drift"
+    assert check_run.data.tags["mlflow_monitor.outcome"] == "drift"
+    assert check_run.data.tags["mlflow_monitor.retrain_run_id"] == version.run_id
+    assert check_run.data.metrics["drift_p_value"] < 0.05
+    wait_for_version(client, f"{name}-monitored", "2")
+
+    table = runner.invoke(cli, ["baselines", name, "--format", "json"])
+    assert table.exit_code == 0, table.output
+    rows = {row["version"]: row for row in json.loads(table.output)}
+    assert set(rows) == {1, 2}
+    assert rows[1]["drift_detected"] is True and rows[1]["live_window"] == 200
+    assert rows[1]["live_precision"] < rows[1]["baseline_precision"]
+    assert rows[2]["trigger_reason"] == "data_drift" and rows[2]["created_by"] == "retrain"
+    assert rows[2]["baseline_f1_score"] > 0.9
+
+
+def test_journey_on_the_embedded_store(
+    embedded_tracking, project_env, runner, tmp_path, monkeypatch
+):
+    journey(embedded_tracking, runner, tmp_path, monkeypatch)
+
+
+@pytest.mark.mlflow_server
+def test_journey_against_a_tracking_server(
+    mlflow_server, project_env, runner, tmp_path, monkeypatch
+):
+    journey(mlflow_server.uri, runner, tmp_path, monkeypatch)

@@ -1,0 +1,331 @@
+"""The Grafana dashboard and Prometheus rules generated from METRIC_DEFINITIONS.
+
+The files committed under deploy/ must equal what the generators write. promtool and a
+real Prometheus check the rules and queries in tests/integration/metrics/test_dashboards.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlflow_monitor import ConfigError, DataValidationError
+from mlflow_monitor.cli import cli
+from mlflow_monitor.metrics import prometheus as metrics
+from mlflow_monitor.metrics.alerts import ALERTS, DEFAULT_JOB, prometheus_rules, rules_yaml
+from mlflow_monitor.metrics.grafana import (
+    DEFAULT_PREFIX,
+    dashboard_json,
+    grafana_dashboard,
+    metric_names,
+)
+from mlflow_monitor.metrics.prometheus import (
+    METRIC_DEFINITIONS,
+    MetricDefinition,
+)
+from tests.support.dashboards import DEPLOYED_DASHBOARD, DEPLOYED_RULES, panel_exprs, rule_list
+from tests.support.paths import REPO as ROOT
+
+ODD_NAMES = "Fake reviews (v2) \"blue\" 'prod' \t\x07 \u2018ü\u2019 😀 # : - [x]"
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+
+
+def referenced_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (not functions, labels or keywords)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)  # label matchers and ranges
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])[A-Za-z_:][\w:]*", expr):
+        is_function = expr[match.end() :].lstrip().startswith("(")
+        if not is_function and match.group() not in _KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum(rate(a_total{instance=~"$i"}[$__rate_interval]))', {"a_total"}),
+        ("increase(p_total[30m]) == 0 and on (job, instance) up == 1", {"p_total", "up"}),
+        ('max by (job) (x:y) == 0 or up{job="a b"} == 0', {"x:y", "up"}),
+        ("vector(1e-05) > bogus", {"bogus"}),
+    ],
+    ids=["rate", "and-on", "by-colon", "number"],
+)
+def test_referenced_names_finds_the_metrics(expr, names):
+    assert referenced_names(expr) == names
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [DEFAULT_PREFIX, "team:reviews_v2"], ids=["default", "colon"])
+def test_dashboard_queries_exactly_the_defined_metrics(prefix):
+    dashboard = grafana_dashboard(prefix)
+    defined = set(metric_names(prefix).values())
+    used = set().union(*(referenced_names(e) for e in panel_exprs(dashboard)))
+    assert used == defined
+    json.loads(dashboard_json(dashboard))  # plain JSON, no NaN or objects
+
+
+def test_a_new_metric_definition_gets_a_panel(monkeypatch):
+    extra = MetricDefinition("queue_depth", "gauge", "Rows waiting for the store")
+    counter = MetricDefinition("rejected", "counter", "Rejected rows")
+    monkeypatch.setattr(metrics, "METRIC_DEFINITIONS", (*METRIC_DEFINITIONS, extra, counter))
+    dashboard = grafana_dashboard("m")
+    used = set().union(*(referenced_names(e) for e in panel_exprs(dashboard)))
+    assert {"m_queue_depth", "m_rejected_total"} <= used
+    others = [p for p in dashboard["panels"] if p["title"] in {extra.help, counter.help}]
+    assert [p["targets"][0]["expr"] for p in others] == [
+        'm_queue_depth{instance=~"$instance"}',
+        'rate(m_rejected_total{instance=~"$instance"}[$__rate_interval])',
+    ]
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows[-1] == "Other metrics"
+
+
+def test_every_defined_metric_has_a_panel_of_its_own():
+    rows = [p["title"] for p in grafana_dashboard()["panels"] if p["type"] == "row"]
+    assert "Other metrics" not in rows
+
+
+def test_dashboard_is_importable_grafana_json():
+    dashboard = grafana_dashboard()
+    assert dashboard["schemaVersion"] == 39
+    assert dashboard["id"] is None
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert (
+        variables["instance"]["query"]
+        == f"label_values({DEFAULT_PREFIX}_monitoring_status, instance)"
+    )
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for panel in dashboard["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        mine = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not cells & mine, f"{panel['title']} overlaps another panel"
+        cells |= mine
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)) and all(refs), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+    titles = {p["title"] for p in dashboard["panels"]}
+    assert {"Precision", "Recall", "Accuracy", "F1 score", "Drift p-value"} <= titles
+
+
+def test_uid_is_stable_per_prefix():
+    first, again, other = grafana_dashboard("a"), grafana_dashboard("a"), grafana_dashboard("b")
+    assert first["uid"] == again["uid"] != other["uid"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", first["uid"])
+    assert dashboard_json(first) == dashboard_json(again)
+
+
+def test_baseline_and_threshold_are_drawn_on_the_performance_panels():
+    dashboard = grafana_dashboard(
+        "m", baseline={"precision": 0.9}, performance_threshold=0.1, drift_p_value=0.01
+    )
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    precision = panels["Precision"]
+    assert [t["expr"] for t in precision["targets"]] == [
+        'm_precision{instance=~"$instance"}',
+        "vector(0.9)",
+    ]
+    steps = precision["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, pytest.approx(0.81)]
+    assert len(panels["Recall"]["targets"]) == 1  # no baseline given for recall
+    p_steps = panels["Drift p-value"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert p_steps[1]["value"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"prefix": "1bad"}, ConfigError, "metrics_prefix"),
+        ({"drift_p_value": 1.5}, ConfigError, "drift_p_value"),
+        ({"performance_threshold": 0}, ConfigError, "performance_threshold"),
+        ({"baseline": {"precison": 0.9}}, DataValidationError, "precison"),
+    ],
+    ids=["prefix", "p-value", "threshold", "baseline"],
+)
+def test_dashboard_rejects_bad_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        grafana_dashboard(**kwargs)
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [DEFAULT_PREFIX, "team:reviews_v2"], ids=["default", "colon"])
+def test_rules_reference_only_defined_metrics_and_up(prefix):
+    rules = prometheus_rules(prefix, job="api")
+    allowed = set(metric_names(prefix).values()) | {"up"}
+    for rule in rule_list(rules):
+        assert referenced_names(rule["expr"]) <= allowed, rule["alert"]
+        assert referenced_names(rule["expr"]), rule["alert"]
+
+
+def test_every_alert_names_the_model_and_has_a_severity():
+    rules = rule_list(prometheus_rules("m", model_name="Reviews EU"))
+    assert tuple(r["alert"] for r in rules) == ALERTS
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}
+        assert rule["labels"]["model"] == "Reviews EU"
+        assert "Reviews EU" in rule["annotations"]["summary"]
+        assert "Reviews EU" in rule["annotations"]["description"]
+        events = ("RetrainingTriggered", "RecordsDropped")  # fire at once, no `for`
+        assert ("for" in rule) == (rule["alert"] not in events)
+
+
+@settings(deadline=None)  # a shared machine: time is no property of the text
+@given(
+    st.text(st.characters(codec="utf-8"), min_size=1).filter(
+        lambda s: "{{" not in s and "}}" not in s
+    )
+)
+def test_rules_yaml_reads_back_as_the_rules(text):
+    rules = prometheus_rules(job=text, model_name=text)
+    assert yaml.safe_load(rules_yaml(rules)) == rules
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model_name": "a {{ $value }}"},
+        {"job": ""},
+        {"no_predictions_minutes": 0},
+        {"for_minutes": 2.5},
+        {"prefix": "bad-prefix"},
+    ],
+    ids=["template", "empty-job", "zero-minutes", "fraction", "prefix"],
+)
+def test_rules_reject_bad_options(kwargs):
+    with pytest.raises(ConfigError):
+        prometheus_rules(**kwargs)
+
+
+# --- committed files and the CLI -----------------------------------------------------------
+
+
+def test_deployed_files_are_what_the_generators_write():
+    dashboard, rules = (p.relative_to(ROOT) for p in (DEPLOYED_DASHBOARD, DEPLOYED_RULES))
+    regenerate = (
+        f"regenerate with: mlflow-monitor grafana-dashboard -o {dashboard}"
+        f" && mlflow-monitor prometheus-rules -o {rules}"
+    )
+    expected_dashboard = dashboard_json(grafana_dashboard())
+    assert DEPLOYED_DASHBOARD.read_text(encoding="utf-8") == expected_dashboard, regenerate
+    expected_rules = rules_yaml(prometheus_rules())
+    assert DEPLOYED_RULES.read_text(encoding="utf-8") == expected_rules, regenerate
+
+
+def test_cli_writes_the_deployed_files_by_default(runner):
+    dashboard = runner.invoke(cli, ["grafana-dashboard"])
+    assert dashboard.exit_code == 0, dashboard.output
+    assert dashboard.stdout == DEPLOYED_DASHBOARD.read_text(encoding="utf-8")
+    rules = runner.invoke(cli, ["prometheus-rules"])
+    assert rules.exit_code == 0, rules.output
+    assert rules.stdout == DEPLOYED_RULES.read_text(encoding="utf-8")
+
+
+def test_cli_options_reach_the_generators(runner, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"precision": 0.9, "recall": 0.8}))
+    out = tmp_path / "dashboard.json"
+    result = runner.invoke(
+        cli,
+        [
+            "grafana-dashboard",
+            "--prefix",
+            "reviews",
+            "--baseline",
+            str(baseline),
+            "--performance-threshold",
+            "0.1",
+            "--drift-p-value",
+            "0.01",
+            "--title",
+            "Reviews",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.stderr
+    expected = grafana_dashboard(
+        "reviews",
+        baseline={"precision": 0.9, "recall": 0.8},
+        performance_threshold=0.1,
+        drift_p_value=0.01,
+        title="Reviews",
+    )
+    assert json.loads(out.read_text()) == json.loads(dashboard_json(expected))
+
+    rules_file = tmp_path / "rules.yml"
+    result = runner.invoke(
+        cli,
+        [
+            "prometheus-rules",
+            "--prefix",
+            "reviews",
+            "--job",
+            "reviews-api",
+            "--model-name",
+            "Reviews",
+            "--no-predictions-minutes",
+            "10",
+            "--for-minutes",
+            "2",
+            "--output",
+            str(rules_file),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    expected_rules = prometheus_rules(
+        "reviews", job="reviews-api", model_name="Reviews", no_predictions_minutes=10, for_minutes=2
+    )
+    assert rules_file.read_text() == rules_yaml(expected_rules)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grafana-dashboard", "--prefix", "1bad"], "metrics_prefix"),
+        (["grafana-dashboard", "--baseline", "{not-json}"], "is not JSON"),
+        (["prometheus-rules", "--model-name", "{{ x }}"], "model_name"),
+        (["prometheus-rules", "-o", "/nonexistent-dir/rules.yml"], "cannot write"),
+    ],
+    ids=["prefix", "baseline", "template", "unwritable"],
+)
+def test_cli_errors_are_one_line(runner, tmp_path, args, message):
+    if "{not-json}" in args:
+        bad = tmp_path / "baseline.json"
+        bad.write_text("{not-json}")
+        args = [str(bad) if a == "{not-json}" else a for a in args]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_help_shows_the_defaults(runner):
+    dashboard_help = runner.invoke(cli, ["grafana-dashboard", "--help"]).output
+    rules_help = runner.invoke(cli, ["prometheus-rules", "--help"]).output
+    assert DEFAULT_PREFIX in dashboard_help and DEFAULT_PREFIX in rules_help
+    assert DEFAULT_JOB in rules_help
