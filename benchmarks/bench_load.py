@@ -7,8 +7,8 @@ prediction must be in the inference store exactly once and the Prometheus counte
 the request count. The load is bounded in count (C x R) and time (``--timeout``) and only
 targets 127.0.0.1.
 
-``run_load`` is the load generator; tests/test_reliability_load.py runs it against a server
-it starts itself. Run the whole benchmark (it logs and wraps the example model in a
+``run_load`` is the load generator; tests/integration/reliability/test_load.py runs it against
+a server it starts itself. Run the whole benchmark (it logs and wraps the example model in a
 temporary MLflow store, then starts the server) with::
 
     .venv/bin/python benchmarks/bench_load.py --clients 8 --requests 200

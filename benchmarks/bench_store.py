@@ -1,10 +1,10 @@
 """Write throughput of the SQL inference store: rows per second from add() to committed.
 
-For each database (a SQLite file; a private PostgreSQL cluster from tests/postgres.py unless
-``--postgres-url`` names one), one store adds ``--rows`` predictions with ``--features`` drift
-features in batches of ``--batch``, from ``--writers`` processes at once, and the time until
-every row is committed is measured; repeated ``--repeats`` times on a fresh stream each, the
-median reported. Run: ``.venv/bin/python benchmarks/bench_store.py``.
+For each database (a SQLite file; a private PostgreSQL cluster from tests/support/postgres.py
+unless ``--postgres-url`` names one), one store adds ``--rows`` predictions with ``--features``
+drift features in batches of ``--batch``, from ``--writers`` processes at once, and the time
+until every row is committed is measured; repeated ``--repeats`` times on a fresh stream each,
+the median reported. Run: ``.venv/bin/python benchmarks/bench_store.py``.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def main() -> None:
         if args.postgres_url:
             results.append(("PostgreSQL, COPY", run(args.postgres_url, args)))
         else:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-            from postgres import PostgresServer, find_bin_dir
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
+            from tests.support.postgres import PostgresServer, find_bin_dir
 
             bin_dir = find_bin_dir()
             if bin_dir is None:
