@@ -1,7 +1,8 @@
 """SqlInferenceStore on PostgreSQL: real processes writing, labelling and checking one stream
 at once, and the drift cursor with a writer that commits late.
 
-Each test gets a fresh database on the session's private PostgreSQL server (tests/postgres.py).
+Each test gets a fresh database on the session's private PostgreSQL server
+(tests/support/postgres.py).
 """
 
 from __future__ import annotations
