@@ -332,7 +332,12 @@ class ModelMonitor:
         if check is None:
             reason = "performance tracking is off"
             return self._remember(CheckResult("performance", "skipped", reason=reason))
-        snapshot = check.snapshot()
+        try:
+            snapshot = check.snapshot()
+        except Exception as exc:
+            self._errors["performance"] = f"{type(exc).__name__}: {exc}"
+            raise
+        self._errors.pop("performance", None)
         if self.prometheus_metrics is not None and snapshot.n_samples:
             self.prometheus_metrics.observe_performance(snapshot)
         outcome = check.run(snapshot)
@@ -427,13 +432,10 @@ class ModelMonitor:
         cfg = self.config
         jobs = []
         if cfg.enable_performance_tracking:
-            jobs.append(
-                PeriodicJob(
-                    "performance", cfg.performance_check_minutes * 60, self._scheduled_performance
-                )
-            )
+            minutes = cfg.performance_check_minutes
+            jobs.append(PeriodicJob("performance", minutes * 60, self.check_performance))
         if cfg.enable_drift_detection:
-            jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self._scheduled_drift))
+            jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self.check_drift))
         self._schedule = LeaderSchedule(self.store, jobs) if jobs else None
         if self._schedule is not None:
             self._schedule.start()
@@ -452,20 +454,6 @@ class ModelMonitor:
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_monitoring(False)
         logger.info("monitoring stopped")
-
-    def _scheduled_drift(self) -> None:
-        try:
-            self.check_drift()
-        except Exception:
-            logger.exception("scheduled drift check failed")
-
-    def _scheduled_performance(self) -> None:
-        try:
-            self.check_performance()
-            self._errors.pop("performance", None)
-        except Exception as exc:
-            self._errors["performance"] = f"{type(exc).__name__}: {exc}"
-            logger.exception("scheduled performance check failed")
 
     @property
     def is_leader(self) -> bool:

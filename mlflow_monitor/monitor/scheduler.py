@@ -88,7 +88,7 @@ class PeriodicScheduler:
                     try:
                         job.run()
                     except Exception:
-                        logger.exception("scheduled job %s failed", job.name)
+                        logger.exception("scheduled %s check failed", job.name)
                     after = time.monotonic()
                     job.next_due += job.interval
                     if job.next_due <= after:  # missed runs are skipped, not replayed
@@ -124,13 +124,7 @@ class LeaderSchedule:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
         self.name = f"checks:{store.model_name}/{store.model_version}"
         self.lease_seconds = lease_seconds
-        make = getattr(store, "leadership", None)
-        if make is None:  # a store written before leaderships existed: not shared
-            from mlflow_monitor.store.leadership import SoleLeadership
-
-            self.leadership: Leadership = SoleLeadership(self.name)
-        else:
-            self.leadership = make(self.name, lease_seconds)
+        self.leadership: Leadership = store.leadership(self.name, lease_seconds)
         # One question to the database at a time: a PostgreSQL lock lives on one connection,
         # which the check thread and the heartbeat must not use at once.
         self._asking = threading.Lock()
