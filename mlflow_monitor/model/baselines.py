@@ -7,6 +7,7 @@ from typing import Any
 from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.model.refs import ModelRef, parse_model_uri
 from mlflow_monitor.model.tags import BASELINE_TAG_PREFIX, TAG_INNER_URI
+from mlflow_monitor.tracking.names import drift_key, performance_key
 
 __all__ = ["compare_baselines"]
 
@@ -25,6 +26,15 @@ def _latest_check(client: Any, experiment_id: str, stream: ModelRef, kind: str) 
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def _metric(run: Any | None, key: str, legacy: str) -> float | None:
+    """A check run's metric, under its grouped key or the name runs logged before it."""
+    if run is None:
+        return None
+    metrics = run.data.metrics
+    value = metrics.get(key, metrics.get(legacy))
+    return None if value is None else float(value)
 
 
 def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
@@ -80,10 +90,11 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
             perf = _latest_check(client, experiment.experiment_id, stream, "performance")
             drift = _latest_check(client, experiment.experiment_id, stream, "drift")
         for metric in METRIC_NAMES:
-            row[f"live_{metric}"] = perf.data.metrics.get(metric) if perf else None
-        row["live_window"] = perf.data.metrics.get("window_size") if perf else None
-        row["drift_p_value"] = drift.data.metrics.get("drift_p_value") if drift else None
-        row["drift_detected"] = bool(drift.data.metrics.get("drift_detected")) if drift else None
+            row[f"live_{metric}"] = _metric(perf, performance_key(metric), metric)
+        row["live_window"] = _metric(perf, performance_key("window_size"), "window_size")
+        row["drift_p_value"] = _metric(drift, drift_key("p_value"), "drift_p_value")
+        detected = _metric(drift, drift_key("detected"), "drift_detected")
+        row["drift_detected"] = None if drift is None else bool(detected)
         latest = [r.info.start_time for r in (perf, drift) if r is not None]
         row["last_check"] = (
             pd.Timestamp(max(latest), unit="ms", tz="UTC").isoformat() if latest else None

@@ -20,7 +20,6 @@ import csv
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,19 @@ import numpy as np
 
 from mlflow_monitor.exceptions import DataValidationError
 from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+from mlflow_monitor.tracking.names import (
+    drift_key,
+    feature_key,
+    performance_key,
+    readable,
+    sanitize,
+)
 
 __all__ = [
     "check_metrics",
     "check_params",
     "feature_metric_suffixes",
     "histogram_samples",
-    "sanitize",
     "write_check_artifacts",
 ]
 
@@ -47,14 +52,7 @@ _SAMPLE_CAP = 5000  # values kept per feature and sample for the histograms
 _MAX_KEY = 250  # MLflow's longest metric name
 
 
-def sanitize(name: str) -> str:
-    """``name`` with only the characters MLflow accepts in every key, on every platform."""
-    # MLflow allows alphanumerics, "_", "-", ".", " ", "/" and (not on Windows) ":"; slashes
-    # and colons are replaced too, so a feature name cannot form a path or fail on Windows.
-    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", name).strip() or "_"
-
-
-def feature_metric_suffixes(names: Sequence[str], room: int = _MAX_KEY - 20) -> dict[str, str]:
+def feature_metric_suffixes(names: Sequence[str], room: int = _MAX_KEY - 30) -> dict[str, str]:
     """Map feature names to unique metric-name suffixes MLflow accepts.
 
     ``"price/€"`` becomes ``"price__"``; names that collide after sanitising get ``_2``,
@@ -83,36 +81,41 @@ def _ranked(features: Sequence[FeatureDrift]) -> list[FeatureDrift]:
 
 def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
     metrics = {
-        "drift_p_value": drift.p_value,
-        "drift_distance": drift.distance,
-        "drift_distance_threshold": drift.distance_threshold,
-        "drift_detected": float(drift.drift_detected),
-        "n_test": float(drift.n_test),
-        "n_reference": float(drift.n_reference),
-        "n_drifted_features": float(sum(f.drift_detected for f in drift.features)),
+        drift_key("p_value"): drift.p_value,
+        drift_key("distance"): drift.distance,
+        drift_key("distance_threshold"): drift.distance_threshold,
+        drift_key("detected"): float(drift.drift_detected),
+        drift_key("n_test"): float(drift.n_test),
+        drift_key("n_reference"): float(drift.n_reference),
+        drift_key("n_drifted_features"): float(sum(f.drift_detected for f in drift.features)),
     }
     suffixes = feature_metric_suffixes([f.name for f in drift.features])
     for feature in _ranked(drift.features)[:max_features]:
         suffix = suffixes[feature.name]
-        metrics[f"feature_ks_pvalue.{suffix}"] = feature.p_value
-        metrics[f"feature_ks_stat.{suffix}"] = feature.statistic
+        metrics[feature_key(suffix, "ks_statistic")] = feature.statistic
+        metrics[feature_key(suffix, "ks_p_value")] = feature.p_value
+        metrics[feature_key(suffix, "ks_adjusted_p_value")] = feature.adjusted_p_value
     return metrics
 
 
 def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
-    metrics: dict[str, float] = {
-        **snapshot.metrics,
-        "window_size": float(snapshot.n_samples),
-        "performance_degraded": float(snapshot.degraded),
-        **{name: float(count) for name, count in snapshot.confusion.items()},
-    }
+    metrics: dict[str, float] = {performance_key(k): v for k, v in snapshot.metrics.items()}
     for name, value in snapshot.baseline.items():
-        metrics[f"baseline_{name}"] = value
+        metrics[performance_key(f"{name}_baseline")] = value
+        if name in snapshot.metrics:
+            metrics[performance_key(f"{name}_delta")] = snapshot.metrics[name] - value
+    metrics[performance_key("window_size")] = float(snapshot.n_samples)
+    metrics[performance_key("degraded")] = float(snapshot.degraded)
+    for name, count in snapshot.confusion.items():
+        metrics[performance_key(f"confusion/{name}")] = float(count)
     return metrics
 
 
-def check_metrics(result: CheckResult, max_feature_metrics: int = 50) -> dict[str, float]:
+def check_metrics(result: CheckResult, max_feature_metrics: int = 10) -> dict[str, float]:
     """The metrics logged for one check (to its run and to the history run).
+
+    Keys are grouped by ``/`` prefixes (:mod:`mlflow_monitor.tracking.names`); values are
+    rounded to four significant digits for reading (``check_result.json`` keeps them whole).
 
     Args:
         result: the check.
@@ -122,11 +125,12 @@ def check_metrics(result: CheckResult, max_feature_metrics: int = 50) -> dict[st
     Returns:
         Metric name to value; empty for a check without a drift result or snapshot.
     """
+    metrics: dict[str, float] = {}
     if result.drift is not None:
-        return _drift_metrics(result.drift, max_feature_metrics)
-    if result.performance is not None:
-        return _performance_metrics(result.performance)
-    return {}
+        metrics = _drift_metrics(result.drift, max_feature_metrics)
+    elif result.performance is not None:
+        metrics = _performance_metrics(result.performance)
+    return {key: readable(float(value)) for key, value in metrics.items()}
 
 
 def check_params(result: CheckResult) -> dict[str, str]:
@@ -134,13 +138,13 @@ def check_params(result: CheckResult) -> dict[str, str]:
     if result.drift is not None:
         drift = result.drift
         return {
-            "drift_backend": drift.backend,
-            "drift_p_val": str(drift.p_val),
-            "feature_correction": drift.correction,
-            "kernel_sigma": f"{drift.sigma:.6g}",
+            "drift/backend": drift.backend,
+            "drift/significance_level": str(drift.p_val),
+            "drift/feature_correction": drift.correction,
+            "drift/kernel_sigma": f"{drift.sigma:.6g}",
         }
     if result.performance is not None:
-        return {"degradation_threshold": str(result.performance.threshold)}
+        return {"performance/degradation_threshold": str(result.performance.threshold)}
     return {}
 
 

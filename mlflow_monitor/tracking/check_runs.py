@@ -14,14 +14,18 @@ How the history run is found and numbered:
   this model name and version, so any process (a restarted server, the ``check`` command)
   finds the same one. It is created when missing; when two processes create one at the same
   moment, both keep the oldest and the newer one is deleted.
-* It stays ``RUNNING`` while checks are logged (it stands for live monitoring).
-  :meth:`CheckRunLogger.end_history` marks it ``FINISHED`` when a version is retired; a later
-  check re-opens it.
-* The next step of each check kind is a counter tag on the history run
-  (``mlflow_monitor.next_step.drift``), written in the same ``log_batch`` call as that
-  check's history metrics, so steps increase across processes and restarts without reading
-  the metric history back. Two processes logging the same kind at the same instant could
-  share a step; the design runs one scheduler leader per model version.
+* Its status is ``FINISHED`` with the end time of its last check (it never stays "running"
+  for ever); every check adds points to it and moves its end time.
+  :meth:`CheckRunLogger.end_history` marks it with another status, e.g. ``KILLED`` when a
+  version is retired; the next check sets it back to ``FINISHED``.
+* The next step of each check kind is a counter kept as an experiment tag
+  (``mlflow_monitor.next_step.<version>.<kind>``), out of the runs' tag panels, so steps
+  increase across processes and restarts without reading the metric history back. A check
+  chooses its step once: a retry logs the same points again, which MLflow stores once. Two
+  processes logging the same kind at the same instant could share a step; the design runs
+  one scheduler leader per model version.
+* The experiment is tagged as a model-development experiment, so MLflow's UI opens it on
+  its runs table rather than the GenAI views.
 
 When the tracking store cannot be reached, :meth:`CheckRunLogger.log_check` does not raise:
 it keeps the check in a bounded pending queue (and, with ``spool_dir``, in a JSON file that
@@ -51,7 +55,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +68,7 @@ from mlflow_monitor.tracking.artifacts import (
     histogram_samples,
     write_check_artifacts,
 )
+from mlflow_monitor.tracking.names import check_run_name
 from mlflow_monitor.tracking.spool import CheckSpool, PendingCheck
 
 if TYPE_CHECKING:
@@ -77,7 +81,6 @@ __all__ = [
     "TAG_CHECK",
     "TAG_CHECK_ID",
     "TAG_DRIFTED_FEATURES",
-    "TAG_HISTORY_STEP",
     "TAG_MODEL_NAME",
     "TAG_MODEL_VERSION",
     "TAG_OUTCOME",
@@ -100,15 +103,15 @@ TAG_ROLE = "mlflow_monitor.role"
 TAG_CHECK_ID = "mlflow_monitor.check_id"
 TAG_REASON = "mlflow_monitor.reason"
 TAG_TRIGGERED = "mlflow_monitor.triggered"
-TAG_HISTORY_STEP = "mlflow_monitor.history_step"
 TAG_DRIFTED_FEATURES = "mlflow_monitor.drifted_features"
 TAG_WORKER = "mlflow_monitor.worker"  # host:pid of the process that ran the check
 ROLE_CHECK = "check"
 ROLE_HISTORY = "history"
-_NEXT_STEP = "mlflow_monitor.next_step.{}"
-_LAST_CHECK = "mlflow_monitor.last_check_id.{}"
+_NEXT_STEP = "mlflow_monitor.next_step.{version}.{kind}"  # an experiment tag
 _PARENT_RUN_ID = "mlflow.parentRunId"
 _NOTE = "mlflow.note.content"
+# MLflow's UI opens an experiment of this kind on its runs table, not on GenAI traces.
+_EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 _KINDS = ("drift", "performance")
 _MAX_TAG_VALUE = 5000  # well under MLflow's 8000
@@ -166,7 +169,7 @@ class CheckRunLogger:
         artifact_location: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         max_pending: int = 1000,
-        max_feature_metrics: int = 50,
+        max_feature_metrics: int = 5,
         log_skipped: bool = False,
         request_timeout: int = 5,
         max_retries: int = 1,
@@ -194,6 +197,7 @@ class CheckRunLogger:
         self._tracking_uri = tracking_uri
         self._client: MlflowClient | None = None
         self._history_id: str | None = None
+        self._experiment_tags: dict[str, str] = {}
         self._spool = CheckSpool(self.model_name, self.model_version, spool_dir, max_pending)
         self._lock = threading.RLock()
 
@@ -298,10 +302,10 @@ class CheckRunLogger:
                     raise error from None  # the cause quotes a password
                 raise error from exc
 
-    def end_history(self, status: str = "FINISHED") -> None:
-        """Mark the history run as ended (e.g. when the version is retired).
+    def end_history(self, status: str = "KILLED") -> None:
+        """Give the history run a final status (e.g. ``KILLED`` when the version is retired).
 
-        A later :meth:`log_check` re-opens it.
+        A later :meth:`log_check` sets it back to ``FINISHED``.
         """
         with self._lock, self._bounded_http():
             client = self._mlflow()
@@ -374,6 +378,7 @@ class CheckRunLogger:
                     tags={
                         TAG_MODEL_NAME: self.model_name,
                         _NOTE: f"Checks of model {self.model_name!r} logged by mlflow-monitor.",
+                        _EXPERIMENT_KIND[0]: _EXPERIMENT_KIND[1],
                     },
                 )
             except MlflowException as exc:  # another process created it meanwhile
@@ -383,6 +388,9 @@ class CheckRunLogger:
         if experiment.lifecycle_stage == "deleted":
             logger.warning("restoring deleted experiment %r to log checks", self.experiment_name)
             client.restore_experiment(experiment.experiment_id)
+        self._experiment_tags = dict(experiment.tags or {})
+        if _EXPERIMENT_KIND[0] not in self._experiment_tags:  # made by an earlier version
+            client.set_experiment_tag(experiment.experiment_id, *_EXPERIMENT_KIND)
         return str(experiment.experiment_id)
 
     def _find_history(self, experiment_id: str) -> Run | None:
@@ -398,7 +406,7 @@ class CheckRunLogger:
         ]
         return min(ours, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
 
-    def _history_run(self, experiment_id: str, reopen: bool = False) -> Run:
+    def _history_run(self, experiment_id: str) -> Run:
         from mlflow.exceptions import MlflowException
 
         client = self._mlflow()
@@ -406,7 +414,7 @@ class CheckRunLogger:
             try:
                 run = client.get_run(self._history_id)
                 if run.info.lifecycle_stage == "active":
-                    return self._reopen(run) if reopen else run
+                    return run
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                     raise
@@ -422,8 +430,10 @@ class CheckRunLogger:
                     TAG_MODEL_VERSION: self.model_version,
                     _NOTE: (
                         f"Monitoring history of {self.model_name} version "
-                        f"{self.model_version}: one point per check in every metric chart; "
-                        "the checks themselves are the child runs."
+                        f"{self.model_version}: one point per check in every metric chart "
+                        "(sections drift/, performance/, feature/); the checks themselves are "
+                        "the child runs, each with a report.html artifact. Its end time is "
+                        "the time of the last check."
                     ),
                 },
             )
@@ -431,63 +441,63 @@ class CheckRunLogger:
             if found.info.run_id != created.info.run_id:  # lost a creation race
                 client.delete_run(created.info.run_id)
         self._history_id = str(found.info.run_id)
-        return self._reopen(found) if reopen else found
-
-    def _reopen(self, run: Run) -> Run:
-        if run.info.status != "RUNNING":
-            self._mlflow().update_run(run.info.run_id, status="RUNNING")
-        return run
+        return found
 
     # -- logging one check ----------------------------------------------------------------
 
     def _log(self, entry: PendingCheck) -> str:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         client, result = self._mlflow(), entry.result
         experiment_id = self._experiment_id()
-        history = self._history_run(experiment_id, reopen=True)
+        history = self._history_run(experiment_id)
         if entry.attempted:
             done = self._replace_partial(experiment_id, entry.check_id)
             if done is not None:
                 return done
         entry.attempted = True
         metrics = check_metrics(result, self.max_feature_metrics)
-        step, history_done = self._history_step(history, entry) if result.ran else (0, True)
+        if result.ran and entry.history_step is None:
+            entry.history_step = self._next_step(result.kind)
         ts = _ms(result)
         run = client.create_run(
             experiment_id,
             start_time=ts,
-            run_name=f"{result.kind}-check {result.timestamp.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
-            tags=self._check_tags(entry, history.info.run_id, step),
+            run_name=check_run_name(result, self.model_name, self.model_version),
+            tags=self._check_tags(entry, history.info.run_id),
         )
         run_id = str(run.info.run_id)
+        step = entry.history_step or 0
         self._log_batch(
             run_id,
             [Metric(key, value, ts, step) for key, value in metrics.items()],
             params=[Param(k, v) for k, v in check_params(result).items()],
         )
         self._log_artifacts(run_id, entry)
-        if not history_done:
-            counters = [
-                RunTag(_NEXT_STEP.format(result.kind), str(step + 1)),
-                RunTag(_LAST_CHECK.format(result.kind), entry.check_id),
-            ]
-            metric_objs = [Metric(key, value, ts, step) for key, value in metrics.items()]
-            self._log_batch(history.info.run_id, metric_objs, tags=counters)
-        client.set_terminated(run_id, "FINISHED", end_time=max(ts, int(time.time() * 1000)))
+        now = max(ts, int(time.time() * 1000))
+        if entry.history_step is not None:
+            # the same points on a retry: MLflow stores a repeated (key, value, time, step) once
+            history_id = history.info.run_id
+            self._log_batch(history_id, [Metric(k, v, ts, step) for k, v in metrics.items()])
+            self._set_next_step(experiment_id, result.kind, step + 1)
+            client.set_terminated(history_id, "FINISHED", end_time=now)
+        client.set_terminated(run_id, "FINISHED", end_time=now)
         logger.debug("logged %s check as run %s (step %d)", result.kind, run_id, step)
         return run_id
 
-    def _history_step(self, history: Run, entry: PendingCheck) -> tuple[int, bool]:
-        """The step of this check, and whether its history point is already logged."""
-        tags, kind = history.data.tags, entry.result.kind
+    def _next_step(self, kind: str) -> int:
+        """The step of a new history point of ``kind`` (the experiment tag's counter)."""
+        key = _NEXT_STEP.format(version=self.model_version, kind=kind)
         try:
-            next_step = int(tags.get(_NEXT_STEP.format(kind), "0"))
+            return max(int(self._experiment_tags.get(key, "0")), 0)
         except ValueError:
-            next_step = 0
-        if tags.get(_LAST_CHECK.format(kind)) == entry.check_id:
-            return max(next_step - 1, 0), True
-        return next_step, False
+            return 0
+
+    def _set_next_step(self, experiment_id: str, kind: str, value: int) -> None:
+        key = _NEXT_STEP.format(version=self.model_version, kind=kind)
+        if self._next_step(kind) < value:
+            self._mlflow().set_experiment_tag(experiment_id, key, str(value))
+            self._experiment_tags[key] = str(value)
 
     def _replace_partial(self, experiment_id: str, check_id: str) -> str | None:
         """After a failed attempt: the finished run of this check, or None after deleting
@@ -503,7 +513,7 @@ class CheckRunLogger:
             client.delete_run(run.info.run_id)
         return None
 
-    def _check_tags(self, entry: PendingCheck, history_id: str, step: int) -> dict[str, str]:
+    def _check_tags(self, entry: PendingCheck, history_id: str) -> dict[str, str]:
         result = entry.result
         tags = {
             **entry.extra_tags,
@@ -516,8 +526,6 @@ class CheckRunLogger:
             TAG_TRIGGERED: str(result.triggered).lower(),
             _PARENT_RUN_ID: history_id,
         }
-        if result.ran:
-            tags[TAG_HISTORY_STEP] = str(step)
         if result.reason:
             tags[TAG_REASON] = result.reason[:_MAX_TAG_VALUE]
         if result.drift is not None and result.drift.drifted_features:

@@ -38,7 +38,7 @@ from typing import Any
 
 from mlflow_monitor.redaction import describe_exception
 from mlflow_monitor.results import CheckResult
-from mlflow_monitor.tracking.artifacts import sanitize
+from mlflow_monitor.tracking.names import sanitize
 
 __all__ = ["CheckSpool", "PendingCheck"]
 
@@ -59,6 +59,7 @@ class PendingCheck:
     samples: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     attempted: bool = False  # a run may exist for it already
     server_errors: int = 0
+    history_step: int | None = None  # its point's step in the history run, once chosen
 
     def to_json(self, model_name: str, model_version: str) -> dict[str, Any]:
         return {
@@ -70,6 +71,7 @@ class PendingCheck:
             "extra_tags": self.extra_tags,
             "samples": {name: [ref, tst] for name, (ref, tst) in self.samples.items()},
             "attempted": self.attempted,
+            "history_step": self.history_step,
         }
 
     @classmethod
@@ -81,6 +83,7 @@ class PendingCheck:
             samples={str(k): (list(v[0]), list(v[1])) for k, v in data["samples"].items()},
             # another process may have started logging it before it was spooled
             attempted=True,
+            history_step=None if data.get("history_step") is None else int(data["history_step"]),
         )
 
 

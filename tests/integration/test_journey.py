@@ -110,7 +110,7 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert check_run.data.tags["mlflow_monitor.check"] == "drift"
     assert check_run.data.tags["mlflow_monitor.outcome"] == "drift"
     assert check_run.data.tags["mlflow_monitor.retrain_run_id"] == version.run_id
-    assert check_run.data.metrics["drift_p_value"] < 0.05
+    assert check_run.data.metrics["drift/p_value"] < 0.05
     wait_for_version(client, f"{name}-monitored", "2")
 
     table = runner.invoke(cli, ["baselines", name, "--format", "json"])

@@ -71,21 +71,24 @@ def test_checks_are_child_runs_of_a_history_run(tracking_uri, make_logger, model
         assert (tags["mlflow_monitor.check"], tags["mlflow_monitor.outcome"]) == (kind, outcome)
         assert tags["mlflow_monitor.triggered"] == (triggered[0] if triggered else "false")
         assert run.info.status == "FINISHED"
-    assert runs[0].info.run_name == "drift-check 2026-11-29T08:00:00Z"
+    assert runs[0].info.run_name == f"drift \u2717 p=0.001 \u00b7 {model_name} v3"
     assert runs[0].info.start_time == ms(T0)
     assert runs[0].data.tags["mlflow_monitor.drifted_features"] == "length, price/€"
 
     drift_metrics = runs[0].data.metrics
-    assert drift_metrics["drift_p_value"] == 0.001 and drift_metrics["drift_detected"] == 1.0
-    assert (drift_metrics["n_test"], drift_metrics["n_reference"]) == (100, 200)
-    assert drift_metrics["feature_ks_stat.price__"] == 0.30
-    assert drift_metrics["feature_ks_pvalue.length"] == 1e-9
-    assert runs[0].data.params["feature_correction"] == "bonferroni"
+    assert drift_metrics["drift/p_value"] == 0.001 and drift_metrics["drift/detected"] == 1.0
+    assert (drift_metrics["drift/n_test"], drift_metrics["drift/n_reference"]) == (100, 200)
+    assert drift_metrics["feature/price__/ks_statistic"] == 0.30
+    assert drift_metrics["feature/length/ks_p_value"] == 1e-9
+    assert runs[0].data.params["drift/feature_correction"] == "bonferroni"
     perf_metrics = runs[2].data.metrics
-    assert perf_metrics["precision"] == 0.8 and perf_metrics["window_size"] == 100
-    assert perf_metrics["performance_degraded"] == 1.0
-    assert perf_metrics["baseline_precision"] == 0.9 and "baseline_accuracy" not in perf_metrics
-    assert perf_metrics["true_negatives"] == 35
+    assert perf_metrics["performance/precision"] == 0.8
+    assert perf_metrics["performance/window_size"] == 100
+    assert perf_metrics["performance/degraded"] == 1.0
+    assert perf_metrics["performance/precision_baseline"] == 0.9
+    assert perf_metrics["performance/precision_delta"] == -0.1
+    assert "performance/accuracy_baseline" not in perf_metrics
+    assert perf_metrics["performance/confusion/true_negatives"] == 35
 
     table = download(tracking_uri, first, "feature_drift.csv", tmp_path / "a").decode()
     rows = list(csv.DictReader(table.splitlines()))
@@ -102,15 +105,15 @@ def test_checks_are_child_runs_of_a_history_run(tracking_uri, make_logger, model
     result = json.loads(download(tracking_uri, third, "check_result.json", tmp_path / "e"))
     assert CheckResult.from_dict(result) == performance_check(15)
 
-    assert history_points(tracking_uri, history_id, "drift_p_value") == [
+    assert history_points(tracking_uri, history_id, "drift/p_value") == [
         (0, ms(T0), 0.001),
         (1, ms(T0 + timedelta(minutes=10)), 0.4),
     ]
-    assert history_points(tracking_uri, history_id, "precision") == [
+    assert history_points(tracking_uri, history_id, "performance/precision") == [
         (0, ms(T0 + timedelta(minutes=15)), 0.8)
     ]
     history = client_for(tracking_uri).get_run(history_id)
-    assert history.info.status == "RUNNING"
+    assert history.info.status == "FINISHED"
     assert history.data.tags["mlflow_monitor.role"] == "history"
     assert "mlflow.parentRunId" not in history.data.tags
 
@@ -131,6 +134,6 @@ def test_server_down_then_back(mlflow_server, make_logger, model_name, tmp_path)
     assert tracking.flush_pending() == 1
     assert tracking.pending == 0
     runs = check_runs(mlflow_server.uri, f"monitoring/{model_name}")
-    assert [r.data.metrics["drift_p_value"] for r in runs] == [0.001, 0.3]
-    points = history_points(mlflow_server.uri, tracking.history_run_id(), "drift_p_value")
+    assert [r.data.metrics["drift/p_value"] for r in runs] == [0.001, 0.3]
+    points = history_points(mlflow_server.uri, tracking.history_run_id(), "drift/p_value")
     assert [(step, value) for step, _, value in points] == [(0, 0.001), (1, 0.3)]

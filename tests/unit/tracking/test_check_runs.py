@@ -57,7 +57,7 @@ def test_steps_continue_in_a_new_process(sqlite_tracking_uri, make_logger, model
     second.log_check(drift_check(10, p_value=0.2))
     history_id = second.history_run_id()
     assert history_id == first.history_run_id()
-    steps = history_points(sqlite_tracking_uri, history_id, "drift_p_value")
+    steps = history_points(sqlite_tracking_uri, history_id, "drift/p_value")
     assert [(step, value) for step, _, value in steps] == [(0, 0.001), (1, 0.2)]
     # each version has its own history run
     other = make_logger(sqlite_tracking_uri, model_version=4)
@@ -65,18 +65,22 @@ def test_steps_continue_in_a_new_process(sqlite_tracking_uri, make_logger, model
     assert other.history_run_id() != history_id
     assert [
         s
-        for s, _, _ in history_points(sqlite_tracking_uri, other.history_run_id(), "drift_p_value")
+        for s, _, _ in history_points(sqlite_tracking_uri, other.history_run_id(), "drift/p_value")
     ] == [0]
 
 
-def test_ended_history_run_is_reopened(sqlite_tracking_uri, make_logger):
+def test_history_run_ends_at_its_last_check(sqlite_tracking_uri, make_logger):
     tracking = make_logger(sqlite_tracking_uri)
     tracking.log_check(drift_check(0))
-    tracking.end_history()
     client = client_for(sqlite_tracking_uri)
-    assert client.get_run(tracking.history_run_id()).info.status == "FINISHED"
+    history = client.get_run(tracking.history_run_id())
+    assert history.info.status == "FINISHED"
+    assert history.info.end_time >= ms(drift_check(0).timestamp)
+    tracking.end_history()  # a retired version
+    assert client.get_run(tracking.history_run_id()).info.status == "KILLED"
     tracking.log_check(drift_check(10))
-    assert client.get_run(tracking.history_run_id()).info.status == "RUNNING"
+    later = client.get_run(tracking.history_run_id())
+    assert later.info.status == "FINISHED" and later.info.end_time >= history.info.end_time
 
 
 def test_skipped_checks_are_logged_only_when_asked(sqlite_tracking_uri, make_logger, model_name):
@@ -90,7 +94,9 @@ def test_skipped_checks_are_logged_only_when_asked(sqlite_tracking_uri, make_log
     assert run.data.tags["mlflow_monitor.reason"] == "need 100 labels, have 3"
     history = client_for(sqlite_tracking_uri).get_run(tracking.history_run_id())
     assert not history.data.metrics  # no history point for a skipped check
-    assert "mlflow_monitor.next_step.performance" not in history.data.tags
+    experiment = client_for(sqlite_tracking_uri).get_experiment(history.info.experiment_id)
+    assert not any("next_step" in key for key in experiment.tags)
+    assert not any("next_step" in key for key in history.data.tags)
 
 
 def test_retry_replaces_a_half_logged_run(sqlite_tracking_uri, make_logger, model_name):
@@ -114,10 +120,11 @@ def test_retry_replaces_a_half_logged_run(sqlite_tracking_uri, make_logger, mode
     (run,) = check_runs(sqlite_tracking_uri, f"monitoring/{model_name}")
     assert run.info.status == "FINISHED"
     history_id = tracking.history_run_id()
-    assert [s for s, _, _ in history_points(sqlite_tracking_uri, history_id, "drift_p_value")] == [
+    assert [s for s, _, _ in history_points(sqlite_tracking_uri, history_id, "drift/p_value")] == [
         0
     ]
-    assert client.get_run(history_id).data.tags["mlflow_monitor.next_step.drift"] == "1"
+    experiment = client.get_experiment(client.get_run(history_id).info.experiment_id)
+    assert experiment.tags["mlflow_monitor.next_step.3.drift"] == "1"
 
 
 def test_a_rejected_check_is_dropped(sqlite_tracking_uri, make_logger, caplog):
@@ -187,9 +194,9 @@ def test_feature_metrics_are_capped_most_drifted_first():
     features = tuple(FeatureDrift(f"f{i}", i / 100, 0.5, 0.5, False) for i in range(60))
     drift = DriftResult(**{**check.drift.__dict__, "features": features})
     metrics = check_metrics(CheckResult("drift", "ok", drift=drift), max_feature_metrics=5)
-    stats = sorted(k for k in metrics if k.startswith("feature_ks_stat."))
-    assert stats == [f"feature_ks_stat.f{i}" for i in range(55, 60)]
-    assert len([k for k in metrics if k.startswith("feature_ks_pvalue.")]) == 5
+    stats = sorted(k for k in metrics if k.endswith("/ks_statistic"))
+    assert stats == [f"feature/f{i}/ks_statistic" for i in range(55, 60)]
+    assert len([k for k in metrics if k.endswith("/ks_p_value")]) == 5
 
 
 @pytest.mark.parametrize(
@@ -208,7 +215,7 @@ def test_feature_metric_suffixes(names, expected):
 def test_long_feature_names_fit_mlflow_keys():
     suffixes = feature_metric_suffixes(["x" * 400, "x" * 401])
     assert len(set(suffixes.values())) == 2
-    assert all(len(f"feature_ks_pvalue.{s}") <= 250 for s in suffixes.values())
+    assert all(len(f"feature/{s}/ks_adjusted_p_value") <= 250 for s in suffixes.values())
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,101 @@
+"""How checks are named in MLflow: metric keys, params, run names, tags.
+
+Metric keys are grouped by ``/`` prefixes, which MLflow's chart view shows as sections:
+``drift/…`` (the multivariate verdict), ``performance/…`` (live metrics, their baseline and
+the difference), ``feature/<column>/…`` (the most drifted columns only; the artifact table has
+them all). Run names say the verdict, e.g. ``drift ✗ p=0.0099 · reviews v1``.
+
+Everything a person reads about a check run is named here, so that renaming a metric is one
+change; :mod:`~mlflow_monitor.tracking.artifacts` builds the values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from mlflow_monitor.results import CheckResult
+
+__all__ = [
+    "LEGACY_METRIC_KEYS",
+    "check_run_name",
+    "drift_key",
+    "feature_key",
+    "performance_key",
+    "readable",
+    "sanitize",
+]
+
+# Outcome marks in run names: ✗ something was found, ✓ nothing was.
+_FOUND, _FINE = "\u2717", "\u2713"
+_SIGNIFICANT = 4  # digits of the values logged as metrics (the JSON artifact has them all)
+
+# Keys of runs logged before metrics were grouped, read by the baselines table as fallbacks.
+LEGACY_METRIC_KEYS = {
+    "drift/p_value": "drift_p_value",
+    "drift/detected": "drift_detected",
+    "performance/window_size": "window_size",
+}
+
+
+def sanitize(name: str) -> str:
+    """``name`` with only the characters MLflow accepts in every key, on every platform."""
+    # MLflow allows alphanumerics, "_", "-", ".", " ", "/" and (not on Windows) ":"; slashes
+    # and colons are replaced too, so a feature name cannot add a section or fail on Windows.
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", name).strip() or "_"
+
+
+def drift_key(name: str) -> str:
+    """The key of a drift metric, e.g. ``drift/p_value``."""
+    return f"drift/{name}"
+
+
+def performance_key(name: str) -> str:
+    """The key of a performance metric, e.g. ``performance/precision_delta``."""
+    return f"performance/{name}"
+
+
+def feature_key(suffix: str, name: str) -> str:
+    """The key of a per-column metric, e.g. ``feature/price/ks_p_value``."""
+    return f"feature/{suffix}/{name}"
+
+
+def readable(value: float) -> float:
+    """``value`` rounded to four significant digits (0.0099009901 becomes 0.0099)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    digits = _SIGNIFICANT - 1 - math.floor(math.log10(abs(value)))
+    return round(value, digits)
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value < 0.001 else f"{value:.4g}"
+
+
+def check_run_name(result: CheckResult, model_name: str, model_version: str) -> str:
+    """The name of a check's run: kind, verdict mark, the number behind it, the model.
+
+    Examples: ``drift ✗ p=0.0099 · reviews v1``, ``performance ✓ accuracy 0.91 · reviews v1``,
+    ``performance ✗ f1_score 0.66 (-12%) · reviews v1``, ``drift skipped · reviews v1``.
+    """
+    where = f"{model_name} v{model_version}"
+    if not result.ran:
+        return f"{result.kind} skipped \u00b7 {where}"
+    mark = _FINE if result.status == "ok" else _FOUND
+    detail = ""
+    if result.drift is not None:
+        detail = f" p={_p(result.drift.p_value)}"
+    elif result.performance is not None:
+        snapshot = result.performance
+        drops = snapshot.degraded_metrics
+        name = (
+            max(drops, key=lambda k: drops[k])
+            if drops
+            else next((k for k in ("accuracy", *snapshot.metrics) if k in snapshot.metrics), "")
+        )
+        if name:
+            detail = f" {name} {snapshot.metrics[name]:.3g}"
+            base = snapshot.baseline.get(name)
+            if base:
+                detail += f" ({(snapshot.metrics[name] - base) / base:+.0%})"
+    return f"{result.kind} {mark}{detail} \u00b7 {where}"
