@@ -32,7 +32,7 @@ from mlflow_monitor.monitor.checks import CheckOutcome, DriftCheck, PerformanceC
 from mlflow_monitor.monitor.recording import Recorder
 from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 from mlflow_monitor.monitor.state import MonitorSnapshot, read_snapshot, write_snapshot
-from mlflow_monitor.monitor.status import monitoring_status, stored_triggers
+from mlflow_monitor.monitor.status import monitoring_status, recent_checks, stored_triggers
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import (
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 __all__ = ["ModelMonitor", "create_monitor", "load_monitor"]
 
 logger = logging.getLogger(__name__)
+
+# Recent checks drawn on the timeline of a check run's report.
+_REPORTED_CHECKS = 100
 
 
 class ModelMonitor:
@@ -344,19 +347,27 @@ class ModelMonitor:
         return self._conclude(outcome) if outcome.result.ran else self._remember(outcome.result)
 
     def _conclude(self, outcome: CheckOutcome) -> CheckResult:
-        """Log a check that ran, then fire its trigger naming the check run."""
+        """Log a check that ran, then fire its trigger naming the check run.
+
+        Whether the trigger will fire (its cooldown) is known before the run is logged, so
+        the run's tags and report say it; the trigger fires after, with the run's id.
+        """
         result = outcome.result
+        if outcome.trigger is not None:
+            self._learn_stored_triggers()
+            result = replace(result, triggered=not self.triggers.in_cooldown(outcome.trigger[0]))
         run_id = None
         if self.check_logger is not None:
-            run_id = self.check_logger.log_check(result, **outcome.samples)
+            history = recent_checks(self.store, _REPORTED_CHECKS)
+            run_id = self.check_logger.log_check(result, **outcome.samples, history=history)
         if outcome.trigger is None:
             return self._remember(result)
         reason, details = outcome.trigger
         if run_id:
             details = {**details, "check_run_id": run_id}
-        event = self._fire(reason, details)
-        if run_id and event.fired and self.check_logger is not None:
-            tags = {"mlflow_monitor.triggered": "true"}
+        event = self._fire(reason, details, learned=True)
+        if run_id and self.check_logger is not None and (event.fired or result.triggered):
+            tags = {"mlflow_monitor.triggered": str(event.fired).lower()}
             if event.retrain_run_id:
                 tags["mlflow_monitor.retrain_run_id"] = event.retrain_run_id
             self.check_logger.set_run_tags(run_id, tags)
@@ -383,11 +394,17 @@ class ModelMonitor:
 
     # -- triggers ------------------------------------------------------------------------
 
-    def _fire(self, reason: str, details: Mapping[str, Any], force: bool = False) -> TriggerEvent:
-        if not force and self.triggers.cooldown:
-            # The cooldown counts the triggers every process sharing the store fired, so a
-            # new leader does not fire again right after the old one did.
+    def _learn_stored_triggers(self) -> None:
+        """Let the cooldown count the triggers every process sharing the store fired, so a
+        new leader does not fire again right after the old one did."""
+        if self.triggers.cooldown:
             self.triggers.note_stored(stored_triggers(self.store)[1])
+
+    def _fire(
+        self, reason: str, details: Mapping[str, Any], force: bool = False, learned: bool = False
+    ) -> TriggerEvent:
+        if not force and not learned:
+            self._learn_stored_triggers()
         event = self.triggers.fire(reason, details, force=force)
         if event.fired:
             self._keep("retraining trigger", self.store.record_trigger, event.to_dict())

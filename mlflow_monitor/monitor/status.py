@@ -18,7 +18,14 @@ from mlflow_monitor.results import CheckResult, PerformanceSnapshot
 from mlflow_monitor.retraining.triggers import TriggerPolicy
 from mlflow_monitor.store import InferenceStore
 
-__all__ = ["TRIGGERS_SHOWN", "StatusSource", "last_check", "monitoring_status", "stored_triggers"]
+__all__ = [
+    "TRIGGERS_SHOWN",
+    "StatusSource",
+    "last_check",
+    "monitoring_status",
+    "recent_checks",
+    "stored_triggers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +81,18 @@ def stored_triggers(store: InferenceStore) -> tuple[int, list[dict[str, Any]]]:
     except MonitorError as exc:
         logger.warning("cannot read the trigger history from the store: %s", exc)
         return 0, []
+
+
+def recent_checks(store: InferenceStore, limit: int) -> list[CheckResult]:
+    """The latest ``limit`` checks kept in the store, oldest first; none when it cannot be
+    read (or holds entries this version cannot parse)."""
+    try:
+        return [CheckResult.from_dict(c) for c in store.check_history(limit)]
+    except MonitorError as exc:
+        logger.warning("cannot read the check history from the store: %s", exc)
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.warning("skipping the check history: an entry is unreadable (%r)", exc)
+    return []
 
 
 def last_check(

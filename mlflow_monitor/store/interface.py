@@ -36,6 +36,8 @@ __all__ = [
 
 # Fired triggers an in-memory store keeps for status reports.
 TRIGGERS_KEPT = 1000
+# Checks an in-memory store keeps for the reports' timelines.
+CHECKS_KEPT = 500
 
 
 @dataclass(slots=True)
@@ -263,6 +265,14 @@ class InferenceStore(Protocol):
     def last_checks(self) -> dict[str, dict[str, Any]]:
         """The most recent kept check of each kind (``"drift"``, ``"performance"``)."""
         ...
+
+    def check_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` kept checks of every kind, oldest first (for timelines).
+
+        A store that keeps only the last check of each kind returns those.
+        """
+        checks = list(self.last_checks().values())
+        return sorted(checks, key=lambda c: str(c.get("timestamp", "")))[-limit:]
 
     def record_trigger(self, event: Mapping[str, Any]) -> None:
         """Keep a fired retraining trigger (``TriggerEvent.to_dict()``)."""

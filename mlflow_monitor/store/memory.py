@@ -28,6 +28,7 @@ from mlflow_monitor._types import Label
 from mlflow_monitor.exceptions import FeedbackError, UnknownPredictionError
 from mlflow_monitor.store.ids import ID_LENGTH, PREFIX_LENGTH, GeneratedIds
 from mlflow_monitor.store.interface import (
+    CHECKS_KEPT,
     TRIGGERS_KEPT,
     InferenceStore,
     PredictionBatch,
@@ -162,6 +163,7 @@ class InMemoryStore(InferenceStore):
         self._n_labels = 0
         self.evicted = 0
         self._last_checks: dict[str, dict[str, Any]] = {}
+        self._checks: deque[dict[str, Any]] = deque(maxlen=CHECKS_KEPT)
         self._triggers: deque[dict[str, Any]] = deque(maxlen=TRIGGERS_KEPT)
         self._n_triggers = 0
 
@@ -426,11 +428,17 @@ class InMemoryStore(InferenceStore):
         """Keep the latest check of its kind."""
         with self._lock:
             self._last_checks[str(result["kind"])] = dict(result)
+            self._checks.append(dict(result))
 
     def last_checks(self) -> dict[str, dict[str, Any]]:
         """The latest kept check of each kind."""
         with self._lock:
             return dict(self._last_checks)
+
+    def check_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` kept checks (of the last :data:`CHECKS_KEPT`), oldest first."""
+        with self._lock:
+            return list(self._checks)[-limit:] if limit > 0 else []
 
     def record_trigger(self, event: Mapping[str, Any]) -> None:
         """Keep a fired trigger (the latest :data:`TRIGGERS_KEPT`)."""

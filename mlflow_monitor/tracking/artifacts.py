@@ -35,6 +35,7 @@ from mlflow_monitor.tracking.names import (
     readable,
     sanitize,
 )
+from mlflow_monitor.tracking.report import render_report
 
 __all__ = [
     "check_metrics",
@@ -46,7 +47,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_HISTOGRAM_FEATURES = 4  # drawn when the caller passes the samples
+_HISTOGRAM_FEATURES = 4  # drawn in drift_plot.png when the caller passes the samples
+_REPORT_FEATURES = 12  # drifted columns drawn in report.html
 _BAR_FEATURES = 20  # drawn otherwise
 _SAMPLE_CAP = 5000  # values kept per feature and sample for the histograms
 _MAX_KEY = 250  # MLflow's longest metric name
@@ -171,10 +173,13 @@ def histogram_samples(
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         logger.warning("not drawing histograms: %s", exc)
         return {}
+    # every drifted column (up to _REPORT_FEATURES), else at least the most drifted ones
+    chosen = [f for f in _ranked(drift.features) if f.name in names]
+    drifted = [f for f in chosen if f.drift_detected][:_REPORT_FEATURES]
+    others = [f for f in chosen if not f.drift_detected]
+    chosen = drifted + others[: max(_HISTOGRAM_FEATURES - len(drifted), 0)]
     samples: dict[str, tuple[list[float], list[float]]] = {}
-    for feature in _ranked(drift.features):
-        if feature.name not in names or len(samples) == _HISTOGRAM_FEATURES:
-            continue
+    for feature in chosen:
         i = names.index(feature.name)
         ref, tst = (_finite_sample(columns[w][:, i]) for w in ("reference", "test"))
         if ref and tst:
@@ -198,6 +203,8 @@ def write_check_artifacts(
     *,
     model_name: str,
     model_version: str,
+    history: Sequence[CheckResult] = (),
+    links: Mapping[str, str] | None = None,
 ) -> None:
     """Write the artifact files of one check run into ``directory``.
 
@@ -206,9 +213,20 @@ def write_check_artifacts(
         result: the check.
         samples: from :func:`histogram_samples` (may be empty) for a drift check's plot.
         model_name, model_version: written into ``check_result.json``.
+        history: recent checks for the timeline of ``report.html``.
+        links: label to URL, listed at the bottom of ``report.html``.
     """
     document = {"model_name": model_name, "model_version": model_version}
     _write_json(directory / "check_result.json", {**document, **result.to_dict()})
+    report = render_report(
+        result,
+        model_name=model_name,
+        model_version=model_version,
+        samples=samples,
+        history=history,
+        links=links,
+    )
+    (directory / "report.html").write_text(report, encoding="utf-8")
     if result.drift is not None:
         _write_drift_table(directory, result.drift)
         _plot(_plot_drift, directory / "drift_plot.png", result.drift, samples)
@@ -274,6 +292,7 @@ def _plot_drift(
     figure: Any, drift: DriftResult, samples: Mapping[str, tuple[list[float], list[float]]]
 ) -> bool:
     by_name = {f.name: f for f in drift.features}
+    samples = dict(list(samples.items())[:_HISTOGRAM_FEATURES])
     if samples:
         axes = figure.subplots(2, 2).ravel() if len(samples) > 2 else figure.subplots(1, 2)
         for ax, (name, (reference, test)) in zip(axes, samples.items(), strict=False):
@@ -301,9 +320,10 @@ def _plot_drift(
 def _plot_confusion(figure: Any, snapshot: PerformanceSnapshot) -> bool:
     matrix = np.array(_confusion(snapshot)["matrix"])
     ax = figure.subplots()
-    ax.imshow(matrix, cmap="Blues")
+    top = max(int(matrix.max()), 1)
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=top)  # from 0: small counts stay readable
     for (row, col), count in np.ndenumerate(matrix):
-        dark = count > matrix.max() / 2
+        dark = count > top * 0.6
         ax.text(col, row, str(count), ha="center", va="center", color="white" if dark else "black")
     ax.set_xticks([0, 1], ["negative", "positive"])
     ax.set_yticks([0, 1], ["negative", "positive"])

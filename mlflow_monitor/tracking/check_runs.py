@@ -57,6 +57,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
 from mlflow_monitor.redaction import describe_exception, redact_uri
@@ -116,6 +117,7 @@ _EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 _KINDS = ("drift", "performance")
 _MAX_TAG_VALUE = 5000  # well under MLflow's 8000
 _BATCH_METRICS = 1000  # MLflow's log_batch limit
+_REPORT_HISTORY = 100  # recent checks drawn on a report's timeline
 # os.environ is process-wide: the bounded-retry overrides are applied under this lock.
 _ENV_LOCK = threading.RLock()
 
@@ -235,6 +237,7 @@ class CheckRunLogger:
         test: Any = None,
         feature_names: Sequence[str] | None = None,
         extra_tags: Mapping[str, Any] | None = None,
+        history: Sequence[CheckResult] = (),
     ) -> str | None:
         """Log one check as a child run of the history run; never raises on store errors.
 
@@ -249,6 +252,8 @@ class CheckRunLogger:
             feature_names: column names of ``reference`` and ``test`` (default: the
                 feature names of the drift result, in order).
             extra_tags: more tags for the check run.
+            history: recent checks of this model version (any kind), drawn on the timeline
+                of the run's ``report.html``.
 
         Returns:
             The run id, or None when the check was kept for later (store unreachable),
@@ -269,7 +274,8 @@ class CheckRunLogger:
             samples = histogram_samples(result.drift, reference, test, feature_names)
         tags = {TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
         tags.update({str(k): str(v)[:_MAX_TAG_VALUE] for k, v in (extra_tags or {}).items()})
-        entry = PendingCheck(uuid.uuid4().hex, result, tags, samples)
+        recent = [h.to_dict() for h in list(history)[-_REPORT_HISTORY:]]
+        entry = PendingCheck(uuid.uuid4().hex, result, tags, samples, history=recent)
         with self._lock:
             return self._spool.submit(entry, self._attempt, self._where)
 
@@ -473,7 +479,7 @@ class CheckRunLogger:
             [Metric(key, value, ts, step) for key, value in metrics.items()],
             params=[Param(k, v) for k, v in check_params(result).items()],
         )
-        self._log_artifacts(run_id, entry)
+        self._log_artifacts(run_id, entry, self._links(experiment_id, history.info.run_id))
         now = max(ts, int(time.time() * 1000))
         if entry.history_step is not None:
             # the same points on a retry: MLflow stores a repeated (key, value, time, step) once
@@ -548,7 +554,7 @@ class CheckRunLogger:
             client.log_batch(run_id, metrics=chunk)
         client.log_batch(run_id, metrics=chunks[-1], params=list(params), tags=list(tags))
 
-    def _log_artifacts(self, run_id: str, entry: PendingCheck) -> None:
+    def _log_artifacts(self, run_id: str, entry: PendingCheck, links: dict[str, str]) -> None:
         with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
             write_check_artifacts(
                 Path(tmp),
@@ -556,8 +562,26 @@ class CheckRunLogger:
                 entry.samples,
                 model_name=self.model_name,
                 model_version=self.model_version,
+                history=[CheckResult.from_dict(h) for h in entry.history],
+                links=links,
             )
             self._mlflow().log_artifacts(run_id, tmp)
+
+    def _links(self, experiment_id: str, history_id: str) -> dict[str, str]:
+        """Where a report links to: the history run in the MLflow UI, when it has an address."""
+        uri = self.tracking_uri
+        if not uri.startswith(("http://", "https://")):
+            return {}
+        parts = urlsplit(uri)  # the address without user or password
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{parts.port}" if parts.port else ""
+        base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        return {
+            f"History run of {self.model_name} v{self.model_version} (all checks' charts)": (
+                f"{base}/#/experiments/{experiment_id}/runs/{history_id}"
+            ),
+        }
 
     # -- what the spool calls -------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class PendingCheck:
     attempted: bool = False  # a run may exist for it already
     server_errors: int = 0
     history_step: int | None = None  # its point's step in the history run, once chosen
+    history: list[dict[str, Any]] = field(default_factory=list)  # recent checks, for the report
 
     def to_json(self, model_name: str, model_version: str) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class PendingCheck:
             "samples": {name: [ref, tst] for name, (ref, tst) in self.samples.items()},
             "attempted": self.attempted,
             "history_step": self.history_step,
+            "history": self.history,
         }
 
     @classmethod
@@ -84,6 +86,7 @@ class PendingCheck:
             # another process may have started logging it before it was spooled
             attempted=True,
             history_step=None if data.get("history_step") is None else int(data["history_step"]),
+            history=[dict(h) for h in data.get("history", [])],
         )
 
 

@@ -463,6 +463,23 @@ class SqlInferenceStore(InferenceStore):
             raise StoreError(f"cannot read the last checks from {self.uri!r}: {exc}") from exc
         return {str(kind): json.loads(text) for kind, text in rows}
 
+    def check_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` kept checks of the stream, whichever process ran them,
+        oldest first."""
+        c = checks.c
+        query = (
+            sa.select(c.result)
+            .where(c.stream_id == self._stream)
+            .order_by(c.seq.desc())
+            .limit(max(limit, 0))
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).scalars().all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the check history from {self.uri!r}: {exc}") from exc
+        return [json.loads(text) for text in reversed(rows)]
+
     def record_trigger(self, event: Mapping[str, Any]) -> None:
         """Keep a fired retraining trigger, whichever process fired it.
 

@@ -310,12 +310,19 @@ def test_check_results_and_triggers_are_shared_by_processes(uri, open_store):
     last = checking.last_checks()
     assert {k: v["status"] for k, v in last.items()} == {"drift": "drift", "performance": "ok"}
     assert last["drift"]["drift"] == {"p_value": 0.01}
+    history = checking.check_history(limit=2)  # the latest two, oldest first, any kind
+    assert [(c["kind"], c["status"]) for c in history] == [
+        ("drift", "drift"),
+        ("performance", "ok"),
+    ]
+    assert len(checking.check_history()) == 3
     total, latest = checking.trigger_history(limit=2)
     assert total == 5
     assert [e["reason"] for e in latest] == ["r3", "r4"]
     other_version = SqlInferenceStore(uri, model_name="reviews", model_version="other")
     try:
         assert other_version.last_checks() == {}
+        assert other_version.check_history() == []
         assert other_version.trigger_history() == (0, [])
     finally:
         other_version.close()

@@ -299,3 +299,16 @@ def test_a_batch_slices_into_batches_of_the_same_rows():
         [str(i)] for i in range(10)
     ]
     assert (head.n_labels, tail.n_labels) == (2, 3)
+
+
+def test_the_in_memory_store_keeps_recent_checks_for_timelines():
+    from mlflow_monitor.store.interface import CHECKS_KEPT
+
+    store = InMemoryStore()
+    for i in range(CHECKS_KEPT + 3):
+        store.record_check({"kind": "drift" if i % 2 else "performance", "status": "ok", "i": i})
+    history = store.check_history(limit=4)
+    assert [c["i"] for c in history] == list(range(CHECKS_KEPT - 1, CHECKS_KEPT + 3))
+    assert len(store.check_history(limit=10_000)) == CHECKS_KEPT
+    assert store.check_history(limit=0) == []
+    assert store.last_checks()["performance"]["i"] == CHECKS_KEPT + 2  # even: performance

@@ -155,7 +155,9 @@ def test_unreachable_store_spools_checks_for_later(
     start = time.monotonic()
     for minutes in (0, 10, 20):
         check = drift_check(minutes)
-        assert down.log_check(check, reference, test, feature_names=FEATURES) is None
+        earlier = [drift_check(m, p_value=0.6) for m in range(-50, minutes, 10)]
+        logged = down.log_check(check, reference, test, feature_names=FEATURES, history=earlier)
+        assert logged is None
     assert time.monotonic() - start < 15
     assert down.pending == 2  # the oldest was dropped
     assert len(list(spool.glob("*.json"))) == 2
@@ -173,6 +175,12 @@ def test_unreachable_store_spools_checks_for_later(
     assert [r.info.start_time for r in runs] == [ms(T0 + timedelta(minutes=m)) for m in (10, 20)]
     png = download(sqlite_tracking_uri, runs[0].info.run_id, "drift_plot.png", tmp_path / "p")
     assert png.startswith(PNG)
+    # the report was made from the spooled check: its samples and the history of its time
+    report = download(sqlite_tracking_uri, runs[1].info.run_id, "report.html", tmp_path / "r")
+    text = report.decode()
+    assert "2 of 3 columns drifted" in text and 'aria-label="length"' in text
+    recent = text[text.index("<h2>Recent checks</h2>") :]
+    assert recent.count("<circle") == 8  # 7 earlier checks (from -50 to 10 minutes) and it
 
 
 def test_a_hung_server_costs_the_request_timeout(make_logger):
