@@ -4,7 +4,7 @@
 :class:`~mlflow_monitor.model.pyfunc.MonitoredModel` is the pyfunc MLflow loads, which calls
 the inner model (:mod:`~mlflow_monitor.model.inner`) and reads its output
 (:mod:`~mlflow_monitor.model.outputs`); :mod:`~mlflow_monitor.model.artifacts` is the layout of
-a monitored version, :mod:`~mlflow_monitor.model.tags` its registry tags, and
+a monitored version, and
 :func:`~mlflow_monitor.model.baselines.compare_baselines` the table of all versions. Names
 load on first use (they need MLflow).
 """

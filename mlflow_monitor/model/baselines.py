@@ -6,8 +6,8 @@ from typing import Any
 
 from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.model.refs import ModelRef, parse_model_uri
-from mlflow_monitor.model.tags import BASELINE_TAG_PREFIX, TAG_INNER_URI
 from mlflow_monitor.tracking.names import drift_key, performance_key
+from mlflow_monitor.tracking.registry import BASELINE_TAG_PREFIX, TAG_INNER_URI
 
 __all__ = ["compare_baselines"]
 

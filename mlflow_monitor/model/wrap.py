@@ -2,7 +2,7 @@
 
 The registered version's artifacts hold everything monitoring needs (their layout is in
 :mod:`mlflow_monitor.model.artifacts`), and its tags carry the baseline metrics so they show in
-the registry UI (:mod:`mlflow_monitor.model.tags`).
+the registry UI (:mod:`mlflow_monitor.tracking.registry`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ from mlflow_monitor.model.artifacts import (
     write_settings,
 )
 from mlflow_monitor.model.refs import ModelRef, parse_model_uri
-from mlflow_monitor.model.tags import BASELINE_TAG_PREFIX, TAG_INNER_URI, TAG_MONITORED
+from mlflow_monitor.tracking.registry import (
+    BASELINE_TAG_PREFIX,
+    TAG_INNER_URI,
+    TAG_MONITORED,
+    note_wrapped,
+)
 
 __all__ = ["WrappedModel", "wrap"]
 
@@ -245,4 +250,7 @@ def wrap(
     if inner_ref is not None and inner_ref.name != name:
         for key, value in {**tags, TAG_MONITORED: f"models:/{name}/{version}"}.items():
             client.set_model_version_tag(inner_ref.name, inner_ref.version, key, value)
+    experiment = options.get("experiment_name") or f"monitoring/{stream.name}"
+    inner_version = (inner_ref.name, inner_ref.version) if inner_ref is not None else None
+    note_wrapped(client, (name, version), inner_version, experiment)
     return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])

@@ -55,6 +55,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,6 +71,7 @@ from mlflow_monitor.tracking.artifacts import (
     write_check_artifacts,
 )
 from mlflow_monitor.tracking.names import check_run_name
+from mlflow_monitor.tracking.registry import note_check
 from mlflow_monitor.tracking.spool import CheckSpool, PendingCheck
 
 if TYPE_CHECKING:
@@ -143,6 +145,9 @@ class CheckRunLogger:
         max_pending: checks kept while the store is unreachable (the oldest go first).
         max_feature_metrics: per-feature metrics logged per drift check, most drifted first.
         log_skipped: also log skipped checks (as runs without history points).
+        note_registry: after each check, tag the model's registry versions with its verdict
+            and link their descriptions to its report and the history run
+            (:mod:`mlflow_monitor.tracking.registry`).
         request_timeout: seconds before an HTTP request to the tracking server times out.
         max_retries: HTTP retries per request (no wait before the first retry, no waiting
             for ``Retry-After``). MLflow has no per-client setting for these: it reads
@@ -173,6 +178,7 @@ class CheckRunLogger:
         max_pending: int = 1000,
         max_feature_metrics: int = 5,
         log_skipped: bool = False,
+        note_registry: bool = True,
         request_timeout: int = 5,
         max_retries: int = 1,
     ) -> None:
@@ -194,6 +200,7 @@ class CheckRunLogger:
         self.artifact_location = artifact_location
         self.max_feature_metrics = max_feature_metrics
         self.log_skipped = log_skipped
+        self.note_registry = note_registry
         self.request_timeout = request_timeout
         self.max_retries = max_retries
         self._tracking_uri = tracking_uri
@@ -489,7 +496,33 @@ class CheckRunLogger:
             client.set_terminated(history_id, "FINISHED", end_time=now)
         client.set_terminated(run_id, "FINISHED", end_time=now)
         logger.debug("logged %s check as run %s (step %d)", result.kind, run_id, step)
+        if result.ran and self.note_registry:
+            self._note_registry(result, experiment_id, history.info.run_id, run_id)
         return run_id
+
+    def _note_registry(
+        self, result: CheckResult, experiment_id: str, history_id: str, run_id: str
+    ) -> None:
+        """Tag and describe the model's registry versions; a failure only logs a warning
+        (the check is logged)."""
+        verdict = check_run_name(result, self.model_name, self.model_version).rsplit(" \u00b7 ", 1)[
+            0
+        ]
+        verdict += f" \u00b7 {result.timestamp.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        try:
+            note_check(
+                self._mlflow(),
+                self.model_name,
+                self.model_version,
+                verdict=verdict,
+                experiment_id=experiment_id,
+                history_run_id=history_id,
+                check_run_id=run_id,
+            )
+        except Exception as exc:
+            logger.warning(
+                "could not note the check in the model registry: %s", describe_exception(exc)
+            )
 
     def _next_step(self, kind: str) -> int:
         """The step of a new history point of ``kind`` (the experiment tag's counter)."""

@@ -19,6 +19,7 @@ from mlflow_monitor.results import CheckResult
 __all__ = [
     "LEGACY_METRIC_KEYS",
     "check_run_name",
+    "check_verdict",
     "drift_key",
     "feature_key",
     "performance_key",
@@ -72,15 +73,11 @@ def _p(value: float) -> str:
     return f"{value:.2g}" if value < 0.001 else f"{value:.4g}"
 
 
-def check_run_name(result: CheckResult, model_name: str, model_version: str) -> str:
-    """The name of a check's run: kind, verdict mark, the number behind it, the model.
-
-    Examples: ``drift ✗ p=0.0099 · reviews v1``, ``performance ✓ accuracy 0.91 · reviews v1``,
-    ``performance ✗ f1_score 0.66 (-12%) · reviews v1``, ``drift skipped · reviews v1``.
-    """
-    where = f"{model_name} v{model_version}"
+def check_verdict(result: CheckResult) -> str:
+    """A check's verdict in a few words, e.g. ``drift ✗ p=0.0099`` or ``performance ✓
+    accuracy 0.91`` (``✗``: something was found)."""
     if not result.ran:
-        return f"{result.kind} skipped \u00b7 {where}"
+        return f"{result.kind} skipped"
     mark = _FINE if result.status == "ok" else _FOUND
     detail = ""
     if result.drift is not None:
@@ -98,4 +95,13 @@ def check_run_name(result: CheckResult, model_name: str, model_version: str) -> 
             base = snapshot.baseline.get(name)
             if base:
                 detail += f" ({(snapshot.metrics[name] - base) / base:+.0%})"
-    return f"{result.kind} {mark}{detail} \u00b7 {where}"
+    return f"{result.kind} {mark}{detail}"
+
+
+def check_run_name(result: CheckResult, model_name: str, model_version: str) -> str:
+    """The name of a check's run: its verdict and the model.
+
+    Examples: ``drift ✗ p=0.0099 · reviews v1``, ``performance ✓ accuracy 0.91 · reviews v1``,
+    ``performance ✗ f1_score 0.66 (-12%) · reviews v1``, ``drift skipped · reviews v1``.
+    """
+    return f"{check_verdict(result)} \u00b7 {model_name} v{model_version}"
