@@ -20,33 +20,6 @@ class MonitorClickError(click.ClickException):
     exit_code = 2
 
 
-def _status_lines(status: dict[str, Any]) -> list[str]:
-    counts = status["counts"]
-    drift = status["drift"]["last_check"]
-    perf = status["performance"]["current"] or {}
-    held = status.get("store") or {}
-    lines = [
-        f"predictions recorded : {counts['predictions']} by this process, "
-        f"{held.get('predictions', '?')} in the store",
-        f"labels recorded      : {counts['feedback']} by this process, "
-        f"{held.get('labels', '?')} in the store",
-        f"drift rows pending   : {counts['pending_drift_rows']}",
-        f"reference rows       : {status['drift']['reference_size']}",
-        f"drift detected       : {status['drift_detected']}"
-        + (f" (p={drift['drift']['p_value']:.4g})" if drift and drift.get("drift") else ""),
-        f"performance degraded : {status['performance_degraded']}",
-    ]
-    if perf.get("n_samples"):
-        metrics = ", ".join(
-            f"{k}={perf[k]:.3f}" for k in ("precision", "recall", "accuracy", "f1_score")
-        )
-        lines.append(f"live metrics         : {metrics} over {perf['n_samples']} labels")
-    lines.append(f"retraining triggers  : {status['triggers']['total']}")
-    for event in status["triggers"]["history"][-5:]:
-        lines.append(f"  {event['timestamp']}  {event['reason']}")
-    return lines
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlflow-monitor")
 @click.option(
@@ -110,19 +83,21 @@ def wrap(
     preprocess_fn: str | None,
 ) -> None:
     """Register a monitored version of MODEL_URI (e.g. models:/reviews/3)."""
+    from mlflow_monitor.cli_tables import progress
     from mlflow_monitor.model.wrap import wrap as wrap_model
 
     try:
         config = json.loads(Path(config_file).read_text()) if config_file else None
-        result = wrap_model(
-            model_uri,
-            reference,
-            baseline,
-            config,
-            name,
-            features=features,
-            preprocess_fn=preprocess_fn,
-        )
+        with progress():
+            result = wrap_model(
+                model_uri,
+                reference,
+                baseline,
+                config,
+                name,
+                features=features,
+                preprocess_fn=preprocess_fn,
+            )
     except json.JSONDecodeError as exc:
         raise MonitorClickError(f"config file {config_file!r} is not JSON: {exc}") from exc
     except MonitorError as exc:
@@ -205,29 +180,15 @@ def serve(
 
 def _load_monitored(model_uri: str) -> Any:
     """The MonitoredModel behind a registered monitored version, without periodic checks."""
+    from mlflow_monitor.cli_tables import progress
     from mlflow_monitor.model.loading import load_monitored_model
 
     try:
-        model = load_monitored_model(model_uri, schedule_checks=False)
+        with progress():
+            model = load_monitored_model(model_uri, schedule_checks=False)
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     return model.unwrap_python_model()
-
-
-def _check_line(result: Any) -> str:
-    if result.drift is not None:
-        d = result.drift
-        detail = f"p={d.p_value:.4g} distance={d.distance:.4g} n={d.n_test}"
-        if d.drifted_features:
-            detail += f" features: {', '.join(d.drifted_features[:5])}"
-    elif result.performance is not None and result.ran:
-        p = result.performance
-        detail = ", ".join(f"{k}={v:.3f}" for k, v in p.metrics.items())
-        detail += f" over {p.n_samples} labels"
-    else:
-        detail = result.reason or ""
-    flag = "  (retraining triggered)" if result.triggered else ""
-    return f"{result.kind:<12} {result.status:<9} {detail}{flag}"
 
 
 @cli.command()
@@ -250,9 +211,9 @@ def check(model_uri: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        click.echo(f"{'check':<12} {'status':<9} details")
-        for result in results:
-            click.echo(_check_line(result))
+        from mlflow_monitor.cli_tables import checks_table, print_table
+
+        print_table(checks_table(results))
     found = (results[0].status == "drift", results[1].status == "degraded")
     codes = {(True, True): EXIT_BOTH, (True, False): EXIT_DRIFT, (False, True): EXIT_DEGRADED}
     sys.exit(codes.get(found, 0))
@@ -279,7 +240,9 @@ def status(target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
-        click.echo("\n".join(_status_lines(report)))
+        from mlflow_monitor.cli_tables import print_table, status_table
+
+        print_table(status_table(report))
 
 
 @cli.command()
@@ -349,7 +312,18 @@ def baselines(name: str, fmt: str) -> None:
     elif fmt == "json":
         click.echo(frame.reset_index().to_json(orient="records", indent=2))
     else:
-        click.echo(frame.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        from mlflow_monitor.cli_tables import (
+            baselines_stacked,
+            baselines_table,
+            print_wide_or_stacked,
+        )
+        from mlflow_monitor.performance import METRIC_NAMES
+
+        table = frame.reset_index()
+        rows = table.astype(object).where(table.notna(), None).to_dict("records")
+        print_wide_or_stacked(
+            baselines_table(rows, METRIC_NAMES), baselines_stacked(rows, METRIC_NAMES)
+        )
 
 
 @cli.command()
@@ -382,6 +356,29 @@ def retrain(model_uri: str, project_uri: str | None, reason: str, wait: bool) ->
         click.echo(f"run {run_id} ended: {final}")
         if final != "FINISHED":
             sys.exit(1)
+
+
+@cli.command()
+@click.argument("model_uri")
+@click.option("--check", "check_run", default=None, help="A check run's id (default: the latest).")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="HTML file to write; - for stdout.",
+)
+def report(model_uri: str, check_run: str | None, output: str) -> None:
+    """Write the HTML report of a check of MODEL_URI (open it in a browser)."""
+    from mlflow_monitor.cli_tables import progress
+    from mlflow_monitor.model.reports import fetch_report
+
+    try:
+        with progress():
+            text = fetch_report(model_uri, check_run)
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    _write_output(text, output)
 
 
 def _write_output(text: str, output: str) -> None:

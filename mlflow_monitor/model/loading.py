@@ -1,13 +1,17 @@
-"""Loading a monitored model by URI, refusing one that is not monitored."""
+"""Loading a monitored model by URI (or only its settings), refusing one that is not monitored."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mlflow_monitor.exceptions import ConfigError
+from mlflow_monitor.model.artifacts import ARTIFACTS, WrapperSettings, read_settings
 from mlflow_monitor.redaction import redact_text, redact_uri
 
-__all__ = ["load_monitored_model"]
+__all__ = ["load_monitored_model", "read_monitored_settings"]
+
+logger = logging.getLogger(__name__)
 
 
 def load_monitored_model(model_uri: str, schedule_checks: bool = True) -> Any:
@@ -20,6 +24,7 @@ def load_monitored_model(model_uri: str, schedule_checks: bool = True) -> Any:
 
     from mlflow_monitor.model.pyfunc import MonitoredModel
 
+    logger.info("loading the monitored model %s", redact_uri(model_uri))
     try:
         model = mlflow.pyfunc.load_model(
             model_uri, model_config={"schedule_checks": schedule_checks}
@@ -38,3 +43,32 @@ def load_monitored_model(model_uri: str, schedule_checks: bool = True) -> Any:
             "mlflow-monitor wrap"
         )
     return model
+
+
+def read_monitored_settings(model_uri: str) -> tuple[dict[str, Any], WrapperSettings]:
+    """A monitored model's options and wrapper settings, read from its ``monitor.json`` alone
+    (the model is not loaded: no inner model, no store, no monitor).
+
+    Raises:
+        ConfigError: the model cannot be found or is not a monitored model.
+    """
+    import tempfile
+
+    import mlflow
+
+    location = f"{model_uri.rstrip('/')}/artifacts/{ARTIFACTS['monitor']}"
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(location, dst_path=tmp)
+        except (mlflow.exceptions.MlflowException, OSError) as exc:
+            raise ConfigError(
+                f"cannot read {redact_uri(model_uri)!r} as a monitored model (no "
+                f"{ARTIFACTS['monitor']}; create one with: mlflow-monitor wrap): "
+                f"{redact_text(str(exc))}"
+            ) from exc
+        try:
+            return read_settings(path)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{redact_uri(model_uri)!r} has an unreadable {ARTIFACTS['monitor']}: {exc!r}"
+            ) from exc

@@ -190,6 +190,7 @@ def wrap(
 
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-wrap-") as tmp:
         work = Path(tmp)
+        logger.info("downloading and loading %s", model_uri)
         try:
             inner_dir = Path(
                 mlflow.artifacts.download_artifacts(
@@ -200,6 +201,7 @@ def wrap(
         except mlflow.exceptions.MlflowException as exc:
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
         raw_model = raw_model_of(inner)
+        logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features)
         reference_features = extractor.fit(reference, raw_model)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
@@ -230,6 +232,7 @@ def wrap(
         inner_meta = Model.load(str(inner_dir))
         input_example = inner_meta.load_input_example(str(inner_dir))
         signature = _signature_with_monitoring(inner_meta.signature, id_column)
+        logger.info("logging and registering the monitored model as %r", name)
         code = importlib.resources.files("mlflow_monitor").joinpath(_MODEL_CODE)
         with _validating(), importlib.resources.as_file(code) as code_path:
             info = mlflow.pyfunc.log_model(

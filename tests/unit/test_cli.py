@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mlflow_monitor import create_monitor
 from mlflow_monitor.cli import cli
 
@@ -22,8 +24,12 @@ def test_status_of_a_saved_state(runner, tmp_path):
     monitor.save_state(tmp_path / "s.npz")
     result = runner.invoke(cli, ["status", str(tmp_path / "s.npz")])
     assert result.exit_code == 0, result.output
-    assert "predictions recorded : 1 by this process, 1 in the store" in result.output
-    assert "retraining triggers  : 1" in result.output
+    lines = {
+        line.split("│")[0].strip(): line.split("│")[-1].strip()
+        for line in result.output.splitlines()
+    }
+    assert lines["predictions"] == "1 in the store" and lines["labels"] == "1 in the store"
+    assert lines["retraining triggers"] == "1"
     assert "manual" in result.output
     as_json = runner.invoke(cli, ["status", "--json", str(tmp_path / "s.npz")])
     assert json.loads(as_json.output)["counts"]["feedback"] == 1
@@ -71,3 +77,23 @@ def test_status_of_a_state_file_closes_the_store_it_opens(runner, tmp_path, monk
     result = runner.invoke(cli, ["status", str(tmp_path / "state.npz")])
     assert result.exit_code == 0, result.output
     assert opened and all(store in closed for store in opened)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (600.0, "600"),
+        (3, "3"),
+        (0.98412, "0.984"),
+        (0.00012, "0.00012"),
+        (None, "\u2013"),
+        (float("nan"), "\u2013"),
+        (True, "yes"),
+        ("", "\u2013"),
+    ],
+    ids=["whole-float", "int", "float", "small", "none", "nan", "bool", "empty"],
+)
+def test_table_cells_read_as_numbers(value, shown):
+    from mlflow_monitor.cli_tables import cell
+
+    assert cell(value) == shown

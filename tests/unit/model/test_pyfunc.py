@@ -170,4 +170,40 @@ def test_cli_status_counts_what_the_store_holds(wrapped, runner):
     held = monitor.store.counts().predictions
     result = runner.invoke(cli, ["status", wrapped.uri])
     assert result.exit_code == 0, result.output
-    assert f"predictions recorded : 0 by this process, {held} in the store" in result.output
+    rows = {
+        line.split("│")[0].strip(): line.split("│")[-1].strip()
+        for line in result.output.splitlines()
+    }
+    assert rows["predictions"] == f"{held} in the store"
+
+
+@pytest.mark.parametrize("width", [72, 100, 200], ids=["72", "100", "200"])
+def test_cli_baselines_fit_the_terminal(wrapped, runner, width):
+    from mlflow_monitor.cli import cli
+
+    result = runner.invoke(cli, ["baselines", "reviews-monitored"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines and max(len(line) for line in lines) <= width
+    assert "0.9" in result.output  # the baseline
+    assert "0.900" in result.output and "None" not in result.output and "-\n" not in result.output
+
+
+def test_cli_report_writes_the_latest_checks_report(wrapped, runner, tmp_path):
+    from mlflow_monitor.cli import cli
+
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitor = monitored.unwrap_python_model().monitor
+    monitored.predict(pd.DataFrame({"text": ["wow wow amazing best ever must buy"] * 60}))
+    monitor.store.flush()
+    checked = monitor.check_drift()
+    monitor.close()
+    assert checked.ran
+    target = tmp_path / "report.html"
+    result = runner.invoke(cli, ["report", wrapped.uri, "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "reviews v1: drift check" in text
+    assert f"p = {checked.drift.p_value:.4g}" in text
+    missing = runner.invoke(cli, ["report", wrapped.uri, "--check", "nope", "-o", "-"])
+    assert missing.exit_code == 2 and "no check run 'nope'" in missing.output
