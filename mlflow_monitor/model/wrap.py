@@ -247,7 +247,7 @@ def wrap(
                 model_config={"schedule_checks": True},
             )
     version = str(info.registered_model_version)
-    tags = {f"{BASELINE_TAG_PREFIX}{k}": f"{v:.6g}" for k, v in baseline.items()}
+    tags = {f"{BASELINE_TAG_PREFIX}{k}": f"{v:.4g}" for k, v in baseline.items()}
     for key, value in {**tags, TAG_INNER_URI: wrapper.inner_model_uri}.items():
         client.set_model_version_tag(name, version, key, value)
     if inner_ref is not None and inner_ref.name != name:

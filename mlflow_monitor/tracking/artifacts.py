@@ -300,11 +300,18 @@ def _plot_drift(
             ax.hist(reference, bins=edges, density=True, alpha=0.5, label="reference")
             ax.hist(test, bins=edges, density=True, alpha=0.5, label="test window")
             f = by_name[name]
-            ax.set_title(f"{name}\nKS {f.statistic:.3f}, adj. p {f.adjusted_p_value:.2g}")
+            verdict = "DRIFTED" if f.drift_detected else "not drifted"
+            ax.set_title(
+                f"{name}: {verdict}\nKS {f.statistic:.3f}, adj. p {f.adjusted_p_value:.2g}",
+                color="tab:red" if f.drift_detected else "black",
+            )
             ax.legend(fontsize="small")
         for ax in list(axes)[len(samples) :]:
             ax.set_visible(False)
-        figure.suptitle("Most drifted features: reference vs. test window")
+        drifted = sum(f.drift_detected for f in drift.features)
+        figure.suptitle(
+            f"{drifted} of {len(drift.features)} features drifted; reference vs. test window"
+        )
         return True
     top = _ranked(drift.features)[:_BAR_FEATURES][::-1]
     if not top:
