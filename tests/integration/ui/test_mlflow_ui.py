@@ -21,6 +21,7 @@ from tests.support.mlflow_ui import Browser, MlflowUi
 from tests.support.paths import REPO
 
 SCREENSHOTS = REPO / "test-output" / "ui"
+_STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_MONITOR_STORE_URI")
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning"
 )
@@ -37,6 +38,9 @@ def demo_store(tmp_path_factory) -> Path:
     if earlier:
         return Path(earlier)
     out = tmp_path_factory.mktemp("demo")
+    # The journey honours a tracking or inference store named in the environment; an earlier
+    # test's ``mlflow.set_tracking_uri`` leaves one there, so the journey gets its own here.
+    env = {k: v for k, v in os.environ.items() if k not in _STORE_VARIABLES}
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "mlflow_journey.py"), "--output-dir", str(out)],
         check=False,
@@ -44,6 +48,7 @@ def demo_store(tmp_path_factory) -> Path:
         text=True,
         timeout=900,
         cwd=REPO,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
