@@ -5,6 +5,13 @@ The names are the documented ones (``<prefix>_precision``, ``<prefix>_drift_p_va
 generated from it too. Each :class:`MonitorMetrics` uses a fresh ``CollectorRegistry``
 unless one is passed in, so several monitors with different prefixes never collide.
 
+Every series carries ``model`` and ``version`` labels (the monitored model version), so the
+series of version 1 and of the version that replaced it stay apart after a retrain. The
+levels a check compares against are gauges too: ``<prefix>_baseline{metric="precision"}``
+holds each baseline metric, ``<prefix>_performance_threshold`` the relative drop that counts
+as degraded and ``<prefix>_drift_p_value_threshold`` the drift test's level, so dashboards and
+alerts read them from Prometheus instead of baking them in.
+
 Several worker processes (``mlflow-monitor serve --workers N``, gunicorn) share their metrics
 through ``prometheus_client``'s multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set:
 counters are summed over the workers, check results show the most recent value written by any
@@ -15,6 +22,7 @@ while any live worker monitors. :func:`exposition` reads them all.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METRIC_DEFINITIONS",
+    "MODEL_LABELS",
     "MULTIPROC_DIR_ENV",
     "MetricDefinition",
     "MonitorMetrics",
@@ -41,13 +50,17 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_DIR_ENV) or os.environ.get(MULTIPROC_DIR_ENV.lower()) or None
 
 
+MODEL_LABELS: tuple[str, ...] = ("model", "version")
+
+
 @dataclass(frozen=True)
 class MetricDefinition:
-    """One exported metric: suffix after the prefix, Prometheus type and help text."""
+    """One exported metric: suffix after the prefix, Prometheus type, help text and labels."""
 
     suffix: str
     kind: str  # "gauge" or "counter"
     help: str
+    labels: tuple[str, ...] = MODEL_LABELS
 
     def full_name(self, prefix: str) -> str:
         """Exposed name; counters carry the ``_total`` suffix as Prometheus requires."""
@@ -80,6 +93,22 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "Prediction records dropped because the inference store's queue was full or the "
         "database refused them",
     ),
+    MetricDefinition(
+        "baseline",
+        "gauge",
+        "Baseline of each performance metric (label metric), from the version's evaluation",
+        (*MODEL_LABELS, "metric"),
+    ),
+    MetricDefinition(
+        "performance_threshold",
+        "gauge",
+        "Relative drop below the baseline at which a performance metric counts as degraded",
+    ),
+    MetricDefinition(
+        "drift_p_value_threshold",
+        "gauge",
+        "p-value below which a drift check finds drift (drift_p_value)",
+    ),
 )
 
 
@@ -89,28 +118,42 @@ class MonitorMetrics:
     Args:
         prefix: metric name prefix (``metrics_prefix``).
         registry: registry to register on; a new one by default.
+        model: the ``model`` label of every series (``model_name``).
+        version: the ``version`` label of every series (``model_version``).
     """
 
-    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        registry: CollectorRegistry | None = None,
+        *,
+        model: str = "default",
+        version: str = "0",
+    ) -> None:
         self.prefix = prefix
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.labels = {"model": str(model), "version": str(version)}
         self._metrics: dict[str, Any] = {}
+        self._families: dict[str, Any] = {}
         for definition in METRIC_DEFINITIONS:
             name = f"{prefix}_{definition.suffix}"
+            family: Any
             if definition.kind == "counter":
-                self._metrics[definition.suffix] = Counter(
-                    name, definition.help, registry=self.registry
-                )
+                family = Counter(name, definition.help, definition.labels, registry=self.registry)
             else:
                 # How worker processes combine in multiprocess mode (ignored otherwise).
-                self._metrics[definition.suffix] = Gauge(
+                family = Gauge(
                     name,
                     definition.help,
+                    definition.labels,
                     registry=self.registry,
                     multiprocess_mode=(
                         "livemax" if definition.suffix == "monitoring_status" else "mostrecent"
                     ),
                 )
+            self._families[definition.suffix] = family
+            if definition.labels == MODEL_LABELS:
+                self._metrics[definition.suffix] = family.labels(**self.labels)
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
         initial = {suffix: float("nan") for suffix in _UNKNOWN_UNTIL_CHECKED}
@@ -150,6 +193,18 @@ class MonitorMetrics:
         """Set the monitoring status gauge."""
         self._metrics["monitoring_status"].set(1 if running else 0)
 
+    def set_levels(self, drift_p_value: float, performance_threshold: float) -> None:
+        """Export the levels checks compare against (``drift_p_value``,
+        ``performance_threshold``)."""
+        self._metrics["drift_p_value_threshold"].set(drift_p_value)
+        self._metrics["performance_threshold"].set(performance_threshold)
+
+    def set_baseline(self, baseline: Mapping[str, float]) -> None:
+        """Export the baseline, one ``<prefix>_baseline{metric=...}`` series per metric."""
+        family = self._families["baseline"]
+        for metric, value in baseline.items():
+            family.labels(**self.labels, metric=metric).set(value)
+
     def observe_drift(self, result: DriftResult) -> None:
         """Export the outcome of a drift check."""
         self._metrics["drift_detected"].set(1 if result.drift_detected else 0)
@@ -165,7 +220,7 @@ class MonitorMetrics:
     def value(self, suffix: str) -> float:
         """Current value of one metric (counters: their total), e.g. for status reports."""
         name = METRIC_BY_SUFFIX[suffix].full_name(self.prefix)
-        sample = self.registry.get_sample_value(name)
+        sample = self.registry.get_sample_value(name, self.labels)
         return float(sample) if sample is not None else 0.0
 
     def restore_counters(self, totals: dict[str, float]) -> None:

@@ -99,9 +99,12 @@ class ModelMonitor:
                 min_samples=cfg.performance_min_samples,
                 positive_label=cfg.positive_label,
             )
-        self.prometheus_metrics: MonitorMetrics | None = (
-            MonitorMetrics(cfg.metrics_prefix, registry) if cfg.enable_prometheus else None
-        )
+        self.prometheus_metrics: MonitorMetrics | None = None
+        if cfg.enable_prometheus:
+            self.prometheus_metrics = MonitorMetrics(
+                cfg.metrics_prefix, registry, model=cfg.model_name, version=cfg.model_version
+            )
+            self.prometheus_metrics.set_levels(cfg.drift_p_value, cfg.performance_threshold)
         self._recorder = Recorder(self.store, self.prometheus_metrics, cfg.enable_drift_detection)
         callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
         self.triggers = TriggerPolicy(
@@ -169,6 +172,8 @@ class ModelMonitor:
             logger.warning("setup_performance_baseline ignored: performance tracking is off")
             return
         self.performance_tracker.set_baseline(baseline_metrics)
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.set_baseline(self.performance_tracker.baseline_)
 
     def add_retraining_callback(self, callback: Callback) -> None:
         """Call ``callback(reason, details)`` on every fired retraining trigger."""
@@ -607,6 +612,8 @@ class ModelMonitor:
             tracker.clear()
             tracker.baseline_ = dict(snapshot.baseline)
             tracker.update_many(snapshot.labelled)
+            if self.prometheus_metrics is not None:
+                self.prometheus_metrics.set_baseline(tracker.baseline_)
         if isinstance(self.store, InMemoryStore):
             labelled = snapshot.labelled if snapshot.baseline is not None else None
             self.store.load(snapshot.records, snapshot.window, labelled)
