@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 from mlflow_monitor._types import FloatArray
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, NotFittedError
+from mlflow_monitor.performance import calibration, expected
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -67,7 +68,6 @@ ERROR_METRICS = frozenset({"mae", "rmse"})
 _DRAWS = 400  # label draws behind a classification interval
 _FOLDS = 5  # cross-fitting folds of the calibration check and the loss model
 _MIN_REFERENCE = 50
-_BINS = 10  # bins of top-class confidence for the calibration error
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class PerformanceEstimator:
         self._calibrators: list[Any] | None = None
         self._loss_models: dict[str, Any] | None = None
         self._loss_spread: dict[str, tuple[float, float]] = {}
-        self._bin_gaps: FloatArray = np.zeros(_BINS)
+        self._bin_gaps: FloatArray = np.zeros(calibration.BINS)
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -263,23 +263,25 @@ class PerformanceEstimator:
         for fold in range(_FOLDS):
             train, test = folds != fold, folds == fold
             for c in columns:
-                crossfit[test, c] = _isotonic(probabilities[train, c], onehot[train, c]).predict(
-                    probabilities[test, c]
-                )
-        crossfit = _normalised(crossfit, binary=k == 2)
-        before = _brier(probabilities, onehot)
-        after = _brier(crossfit, onehot)
+                crossfit[test, c] = calibration.isotonic(
+                    probabilities[train, c], onehot[train, c]
+                ).predict(probabilities[test, c])
+        crossfit = calibration.normalised(crossfit, binary=k == 2)
+        before = calibration.brier(probabilities, onehot)
+        after = calibration.brier(crossfit, onehot)
         use = after < before
         self._calibrators = (
-            [_isotonic(probabilities[:, c], onehot[:, c]) for c in columns] if use else None
+            [calibration.isotonic(probabilities[:, c], onehot[:, c]) for c in columns]
+            if use
+            else None
         )
-        self._bin_gaps = _bin_gaps(crossfit if use else probabilities, onehot)
+        self._bin_gaps = calibration.bin_gaps(crossfit if use else probabilities, onehot)
         self.calibration_ = Calibration(
             "isotonic" if use else "none",
             brier_before=round(before, 6),
             brier_after=round(after, 6),
-            ece_before=round(_ece(probabilities, onehot), 6),
-            ece_after=round(_ece(crossfit, onehot), 6),
+            ece_before=round(calibration.ece(probabilities, onehot), 6),
+            ece_after=round(calibration.ece(crossfit, onehot), 6),
         )
 
     def _calibrated(self, probabilities: FloatArray) -> FloatArray:
@@ -290,7 +292,7 @@ class PerformanceEstimator:
         columns = [1] if k == 2 else list(range(k))
         for c, calibrator in zip(columns, self._calibrators, strict=True):
             out[:, c] = calibrator.predict(probabilities[:, c])
-        return _normalised(out, binary=k == 2)
+        return calibration.normalised(out, binary=k == 2)
 
     def _fit_regression(self, predictions: Any, targets: npt.NDArray[Any], features: Any) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -373,21 +375,21 @@ class PerformanceEstimator:
             raise DataValidationError("the window is empty")
         predicted = self._predicted_index(probabilities, predictions)
         rng = np.random.default_rng(self.random_state)
-        draws = _draw_labels(probabilities, _DRAWS, rng)  # (draws, n) class indices
+        draws = expected.draw_labels(probabilities, _DRAWS, rng)  # (draws, n) class indices
         if self.task == "binary":
             scores = probabilities[:, 1]
-            metrics = _binary_expected(scores, predicted)
-            metrics["roc_auc"] = _expected_auc(scores)
-            simulated = _binary_realized(draws, predicted, scores)
+            metrics = expected.binary_expected(scores, predicted)
+            metrics["roc_auc"] = expected.expected_auc(scores)
+            simulated = expected.binary_realized(draws, predicted, scores)
         else:
-            metrics = _multiclass_expected(probabilities, predicted)
-            simulated = _multiclass_realized(draws, predicted, probabilities.shape[1])
+            metrics = expected.multiclass_expected(probabilities, predicted)
+            simulated = expected.multiclass_realized(draws, predicted, probabilities.shape[1])
         tail = (1.0 - self.confidence) / 2.0
         assert self.calibration_ is not None
         # The probabilities are only as right as the reference showed: widen by the
         # calibration error measured on held-out reference rows as confident as the
         # window's (a window of unsure rows is widened by the error of unsure rows).
-        slack = _window_slack(self._bin_gaps, probabilities)
+        slack = calibration.window_slack(self._bin_gaps, probabilities)
         intervals = {}
         for name, values in simulated.items():
             finite = values[np.isfinite(values)]
@@ -468,182 +470,6 @@ def estimated_degradation(
         if drop > threshold:
             degraded[name] = float(drop)
     return degraded
-
-
-# --- expected metrics from calibrated probabilities -----------------------------------------
-
-
-def _binary_expected(p: FloatArray, predicted: npt.NDArray[Any]) -> dict[str, float]:
-    """Accuracy, precision, recall and F1 of the expected confusion matrix."""
-    positive = predicted == 1
-    tp = float(p[positive].sum())
-    fp = float((1.0 - p[positive]).sum())
-    fn = float(p[~positive].sum())
-    tn = float((1.0 - p[~positive]).sum())
-    n = tp + fp + fn + tn
-    return {
-        "accuracy": (tp + tn) / n,
-        "precision": tp / (tp + fp) if tp + fp > 0 else 0.0,
-        "recall": tp / (tp + fn) if tp + fn > 0 else 0.0,
-        "f1_score": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0,
-    }
-
-
-def _binary_realized(
-    draws: npt.NDArray[Any], predicted: npt.NDArray[Any], scores: FloatArray
-) -> dict[str, npt.NDArray[Any]]:
-    """The metrics of each draw of labels (1 = positive), for the intervals."""
-    positive = predicted[None, :] == 1
-    truth = draws == 1
-    tp = (positive & truth).sum(axis=1).astype(float)
-    fp = (positive & ~truth).sum(axis=1).astype(float)
-    fn = (~positive & truth).sum(axis=1).astype(float)
-    n = draws.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "accuracy": (n - fp - fn) / n,
-            "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0),
-            "recall": np.where(tp + fn > 0, tp / (tp + fn), 0.0),
-            "f1_score": np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
-            "roc_auc": _realized_auc(truth, scores),
-        }
-
-
-def _expected_auc(p: FloatArray) -> float:
-    """ROC AUC expected when each row is positive with probability ``p`` (scored by ``p``).
-
-    AUC is the share of (positive, negative) pairs ranked right; in expectation that is
-    sum over i ranked above j of p_i (1 - p_j), over sum of p_i (1 - p_j) for i != j.
-    """
-    order = np.argsort(p, kind="mergesort")
-    ranked = p[order]
-    # For each row, the weight of negatives ranked strictly below it (ties count half).
-    negatives = 1.0 - ranked
-    below = np.concatenate([[0.0], np.cumsum(negatives)[:-1]])
-    _, starts, counts = np.unique(ranked, return_index=True, return_counts=True)
-    tie_below = np.repeat(below[starts], counts)
-    tie_weight = np.repeat(np.add.reduceat(negatives, starts), counts) - negatives
-    right = float((ranked * (tie_below + 0.5 * tie_weight)).sum())
-    total = float(ranked.sum() * negatives.sum() - (ranked * negatives).sum())
-    return right / total if total > 0 else float("nan")
-
-
-def _realized_auc(truth: npt.NDArray[Any], scores: FloatArray) -> npt.NDArray[Any]:
-    """ROC AUC of each draw of labels, scored by ``scores`` (Mann-Whitney, ties half)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    n_pos = truth.sum(axis=1).astype(float)
-    n_neg = truth.shape[1] - n_pos
-    rank_sum = (truth * ranks[None, :]).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
-    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-
-
-def _multiclass_expected(p: FloatArray, predicted: npt.NDArray[Any]) -> dict[str, float]:
-    """Accuracy and macro F1 of the expected confusion matrix."""
-    n, k = p.shape
-    chosen = np.zeros_like(p, dtype=bool)
-    chosen[np.arange(n), predicted] = True
-    tp = (p * chosen).sum(axis=0)
-    fp = ((1.0 - p) * chosen).sum(axis=0)
-    fn = (p * ~chosen).sum(axis=0)
-    denominator = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
-    return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean())}
-
-
-def _multiclass_realized(
-    draws: npt.NDArray[Any], predicted: npt.NDArray[Any], k: int
-) -> dict[str, npt.NDArray[Any]]:
-    correct = draws == predicted[None, :]
-    f1s = []
-    for c in range(k):
-        chosen = predicted[None, :] == c
-        truth = draws == c
-        tp = (chosen & truth).sum(axis=1).astype(float)
-        fp = (chosen & ~truth).sum(axis=1).astype(float)
-        fn = (~chosen & truth).sum(axis=1).astype(float)
-        denominator = 2 * tp + fp + fn
-        f1s.append(np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0))
-    return {"accuracy": correct.mean(axis=1), "macro_f1": np.mean(f1s, axis=0)}
-
-
-def _draw_labels(p: FloatArray, draws: int, rng: np.random.Generator) -> npt.NDArray[Any]:
-    """``draws`` label vectors, each row's class drawn from its probabilities."""
-    cumulative = np.cumsum(p, axis=1)
-    u = rng.random((draws, p.shape[0]))
-    labels = np.zeros(u.shape, dtype=np.int64)
-    for c in range(p.shape[1] - 1):  # one (draws, n) comparison per class boundary
-        labels += u > cumulative[None, :, c]
-    return labels
-
-
-# --- calibration helpers ---------------------------------------------------------------------
-
-
-def _isotonic(x: FloatArray, y: FloatArray) -> Any:
-    from sklearn.isotonic import IsotonicRegression
-
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
-
-
-def _normalised(p: FloatArray, binary: bool) -> FloatArray:
-    if binary:
-        p = p.copy()
-        p[:, 0] = 1.0 - p[:, 1]
-        return p
-    totals = p.sum(axis=1, keepdims=True)
-    uniform = np.full_like(p, 1.0 / p.shape[1])
-    return np.where(totals > 0, p / np.where(totals > 0, totals, 1.0), uniform)
-
-
-def _brier(p: FloatArray, onehot: FloatArray) -> float:
-    if p.shape[1] == 2:
-        return float(np.mean((p[:, 1] - onehot[:, 1]) ** 2))
-    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
-
-
-def _confidence_bins(p: FloatArray) -> npt.NDArray[Any]:
-    """The bin of each row's top-class confidence (``_BINS`` equal bins of [0, 1])."""
-    edges = np.linspace(0.0, 1.0, _BINS + 1)
-    return np.asarray(np.clip(np.digitize(p.max(axis=1), edges[1:-1]), 0, _BINS - 1))
-
-
-def _bin_gaps(p: FloatArray, onehot: FloatArray) -> FloatArray:
-    """Per confidence bin, the gap between confidence and accuracy; a bin without reference
-    rows gets the largest gap of the others."""
-    confidence = p.max(axis=1)
-    correct = onehot[np.arange(p.shape[0]), p.argmax(axis=1)]
-    which = _confidence_bins(p)
-    gaps = np.full(_BINS, np.nan)
-    for b in range(_BINS):
-        members = which == b
-        n = int(members.sum())
-        if n:
-            gaps[b] = abs(confidence[members].mean() - correct[members].mean())
-    return np.where(np.isnan(gaps), np.nanmax(gaps), gaps)
-
-
-def _window_slack(gaps: FloatArray, p: FloatArray) -> float:
-    """The reference's calibration error, weighted by where the window's rows lie."""
-    shares = np.bincount(_confidence_bins(p), minlength=_BINS) / p.shape[0]
-    return float(shares @ gaps)
-
-
-def _ece(p: FloatArray, onehot: FloatArray, bins: int = 10) -> float:
-    """Expected calibration error of the top-class confidence."""
-    confidence = p.max(axis=1)
-    correct = onehot[np.arange(p.shape[0]), p.argmax(axis=1)]
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            error += members.mean() * abs(confidence[members].mean() - correct[members].mean())
-    return float(error)
 
 
 # --- regression helpers ----------------------------------------------------------------------
