@@ -80,6 +80,12 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "Prediction records dropped because the inference store's queue was full or the "
         "database refused them",
     ),
+    MetricDefinition(
+        "records_rejected",
+        "counter",
+        "Prediction records answered but not stored because their prediction id was already "
+        "recorded",
+    ),
 )
 
 
@@ -141,6 +147,10 @@ class MonitorMetrics:
     def count_dropped(self, n: int) -> None:
         """Add ``n`` prediction records the store dropped."""
         self._metrics["records_dropped"].inc(n)
+
+    def count_rejected(self, n: int) -> None:
+        """Add ``n`` prediction records the store refused for an id already recorded."""
+        self._metrics["records_rejected"].inc(n)
 
     def count_trigger(self) -> None:
         """Add one fired retraining trigger."""

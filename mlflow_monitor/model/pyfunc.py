@@ -41,7 +41,13 @@ from mlflow_monitor.model.outputs import interpret_output
 from mlflow_monitor.store import as_list
 from mlflow_monitor.store.ids import new_ids
 
-__all__ = ["RETURN_IDS_PARAM", "STORE_URI_ENV", "MonitoredModel", "resolve_store_uri"]
+__all__ = [
+    "RETURN_IDS_PARAM",
+    "STORE_URI_ENV",
+    "MonitoredModel",
+    "given_ids",
+    "resolve_store_uri",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +111,8 @@ class MonitoredModel(UnvalidatedPythonModel):
 
         An ``id_column`` in the input (default ``prediction_id``) supplies prediction ids
         and is removed before the inner model sees the input; otherwise ids are generated.
+        Given ids are checked before predicting (see :func:`given_ids`), so that every row
+        answered is one the monitor records.
         With ``params={"return_prediction_ids": True}`` the output is a DataFrame with a
         ``prediction_id`` column followed by the inner output's columns.
         """
@@ -115,7 +123,7 @@ class MonitoredModel(UnvalidatedPythonModel):
         id_column = self.settings.id_column
         ids: list[str] | None = None
         if isinstance(model_input, pd.DataFrame) and id_column in model_input.columns:
-            ids = [str(v) for v in model_input[id_column]]
+            ids = given_ids(model_input[id_column], id_column)
             model_input = model_input.drop(columns=[id_column])
         output = self.inner.predict(model_input, params)
         recorded = self._record(model_input, output, ids)
@@ -150,8 +158,11 @@ class MonitoredModel(UnvalidatedPythonModel):
                 predictions, probabilities, features=rows, prediction_ids=ids
             )
         except Exception:
-            # Monitoring must never break the prediction it watches.
+            # Monitoring must never break the prediction it watches; the loss is counted.
             logger.exception("recording %d predictions failed", _length(model_input))
+            metrics = self.monitor.prometheus_metrics
+            if metrics is not None:
+                metrics.count_dropped(_length(model_input))
             return None
 
     def _rows(self, model_input: Any) -> Any:
@@ -192,6 +203,27 @@ def resolve_store_uri(configured: str | None = None) -> str:
         path = Path(tracking.removeprefix("sqlite:///"))
         return f"sqlite:///{path.parent / 'mlflow-monitor.db'}"
     return "sqlite:///mlflow-monitor.db"
+
+
+def given_ids(column: pd.Series[Any], id_column: str) -> list[str]:
+    """The prediction ids an input's ``id_column`` gives, as strings.
+
+    Raises:
+        DataValidationError: a missing (null) id, an id repeated in the input, or one the
+            monitor cannot record (empty, over 255 characters, a NUL character or a lone
+            surrogate), naming the column.
+    """
+    from mlflow_monitor.exceptions import DataValidationError, FeedbackError
+    from mlflow_monitor.monitor.validation import prediction_id_column
+
+    missing = column.isna()
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataValidationError(f"{id_column}: row {row} has no id (null); give one per row")
+    try:
+        return as_list(prediction_id_column([str(v) for v in column], len(column)))
+    except (DataValidationError, FeedbackError) as exc:  # FeedbackError: an id repeated
+        raise DataValidationError(f"{id_column}: {exc}") from exc
 
 
 def _length(data: Any) -> int:

@@ -123,6 +123,18 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a value no UTF-8 can carry (a lone
+    surrogate kept by an older version) is still answered, never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        import json
+
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
 class FeedbackItem(BaseModel):
     """One true label for an earlier prediction."""
 
@@ -237,6 +249,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         title="mlflow-monitor",
         summary=f"Monitored model {redact_uri(settings.model_uri)}",
         lifespan=lifespan,
+        default_response_class=AsciiJSONResponse,
     )
 
     def require_token(
@@ -250,7 +263,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     @app.exception_handler(_UnauthorizedError)
     async def unauthorized(_request: Request, _exc: _UnauthorizedError) -> Response:
-        return JSONResponse(
+        return AsciiJSONResponse(
             {
                 "error_code": "UNAUTHENTICATED",
                 "message": f"a valid bearer token is required ({TOKEN_ENV})",
@@ -262,7 +275,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     @app.exception_handler(MonitorError)
     async def monitor_error(_request: Request, exc: MonitorError) -> Response:
         status, code = _error_status(exc)
-        return JSONResponse({"error_code": code, "message": str(exc)}, status_code=status)
+        return AsciiJSONResponse({"error_code": code, "message": str(exc)}, status_code=status)
 
     @app.exception_handler(MlflowException)
     async def mlflow_error(_request: Request, exc: MlflowException) -> Response:
@@ -277,7 +290,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return JSONResponse(
+        return AsciiJSONResponse(
             {"error_code": "INVALID_PARAMETER_VALUE", "message": problems}, status_code=422
         )
 
