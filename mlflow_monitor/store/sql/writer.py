@@ -8,9 +8,10 @@ rows in chunks of at most ``batch_size``, one transaction each, at least every
 surrogate no driver can encode) is isolated by halving the chunk until it stands alone, then
 dropped and counted; its neighbours are written. While the database is unreachable (stopped,
 restarting, a SQLite file locked past the busy timeout) the rows stay queued and the thread
-tries again, waiting up to 5 s between attempts. When the queue is full, ``add`` waits ``put_timeout`` seconds at most, then
-drops what does not fit and counts it (``dropped``). :meth:`~BatchWriter.close` writes what
-is queued, giving an unreachable database a set time before it drops (and counts) the rest.
+tries again, waiting up to 5 s between attempts. When the queue is full, ``add`` waits
+``put_timeout`` seconds at most, then drops what does not fit and counts it (``dropped``).
+:meth:`~BatchWriter.close` writes what is queued, giving an unreachable database a set time
+before it drops (and counts) the rest.
 
 :class:`~mlflow_monitor.store.sql.store.SqlInferenceStore` owns one writer and does the reading;
 the tables and how rows are encoded are in :mod:`mlflow_monitor.store.sql.schema`.
