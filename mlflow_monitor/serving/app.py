@@ -23,7 +23,11 @@ any worker finds a prediction made by any other once it has been written (within
 Errors are JSON ``{"error_code", "message"}`` with a 4xx status for anything the client can
 fix: a malformed payload (400), an unknown prediction id (404), a label that was already given
 (409), a value the monitor or the model rejects (422), a body over the size limit (413), a
-missing or wrong token (401). A 503 means the inference store is unavailable.
+missing or wrong token (401). A 503 means the inference store is unavailable or did not
+answer in time: ``/health`` waits 2 s at most for the store's state, the other monitoring
+endpoints 5 s (a feedback batch 5 s per label), so a locked or stalled database never hangs a
+client or an orchestrator's probe (see :mod:`mlflow_monitor.serving.store_calls`). ``/ping``
+never touches the store: use it for liveness and ``/health`` for readiness.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import hmac
 import logging
 import math
 import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -55,6 +60,7 @@ from mlflow_monitor.exceptions import (
 from mlflow_monitor.model.loading import load_monitored_model
 from mlflow_monitor.redaction import describe_exception, redact_uri
 from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
+from mlflow_monitor.serving.store_calls import HEALTH_SECONDS, Progress, StoreCalls
 
 __all__ = ["MAX_FEEDBACK_BATCH", "create_app"]
 
@@ -200,6 +206,19 @@ def _client_ids(given: list[Any], id_column: str) -> list[str]:
         raise DataValidationError(f"{id_column}: {exc}") from exc
 
 
+def _writer_state(store: Any) -> dict[str, Any]:
+    """What this process knows of its store without asking the database."""
+    since = getattr(store, "unavailable_since", None)
+    return {
+        "model_name": getattr(store, "model_name", None),
+        "model_version": getattr(store, "model_version", None),
+        "state": "unavailable" if since is not None else "not answering",
+        "unavailable_seconds": None if since is None else round(time.monotonic() - since, 1),
+        "dropped": getattr(store, "dropped", 0),
+        "rejected": getattr(store, "rejected", 0),
+    }
+
+
 def _error_status(exc: MonitorError) -> tuple[int, str]:
     for cls, status, code in _STATUS_OF_ERROR:
         if isinstance(exc, cls):
@@ -233,12 +252,14 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     id_column = monitored.settings.id_column
     labels = monitored.settings.labels
     threshold = monitored.settings.threshold
+    store_calls = StoreCalls()
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
         yield
         # Stop the checks, release the leader lock and write what is still queued.
         await asyncio.to_thread(monitor.close)
+        store_calls.close()
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             from prometheus_client import multiprocess
@@ -301,13 +322,30 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     @app.get("/health")
     async def health() -> Any:
-        """Liveness plus whether this worker's monitor runs and leads the checks."""
-        status = await asyncio.to_thread(monitor.get_monitoring_status)
+        """Liveness plus whether this worker's monitor runs and leads the checks, and the
+        store's counts; 503 with what this process knows of the store when the store does
+        not answer within 2 s."""
+        about = {"model_uri": redact_uri(settings.model_uri), "pid": os.getpid()}
+        try:
+            status = await store_calls.shared(
+                "reading the health", monitor.get_monitoring_status, HEALTH_SECONDS
+            )
+        except StoreError as exc:
+            return AsciiJSONResponse(
+                {
+                    "status": "store_unavailable",
+                    **about,
+                    "monitoring_active": monitor.is_monitoring,
+                    "leader": monitor.is_leader,
+                    "store": _writer_state(monitor.store),
+                    "message": str(exc),
+                },
+                status_code=503,
+            )
         return _finite(
             {
                 "status": "ok",
-                "model_uri": redact_uri(settings.model_uri),
-                "pid": os.getpid(),
+                **about,
                 "monitoring_active": status["monitoring_active"],
                 "leader": status.get("leader"),
                 "store": status["store"],
@@ -381,7 +419,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     @app.get("/monitoring/status")
     async def status() -> Any:
         """The status of this worker's monitor; ``store`` counts every worker's records."""
-        return _finite(await asyncio.to_thread(monitor.get_monitoring_status))
+        return _finite(await store_calls.run("reading the status", monitor.get_monitoring_status))
 
     @app.post("/monitoring/feedback", dependencies=[Depends(require_token)])
     async def feedback(payload: FeedbackItem | FeedbackBatch) -> dict[str, Any]:
@@ -389,14 +427,18 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         ``{"feedback": [...]}``. A single label answers 404 for an unknown id and 409 for one
         already labelled; a batch records what it can and lists the rejected items."""
         if isinstance(payload, FeedbackItem):
-            await asyncio.to_thread(
-                monitor.record_feedback, payload.prediction_id, payload.true_label
+            item = payload
+            await store_calls.run(
+                "recording a label",
+                lambda: monitor.record_feedback(item.prediction_id, item.true_label),
             )
             return {"recorded": 1, "rejected": []}
 
-        def record_all() -> dict[str, Any]:
+        def record_all(progress: Progress) -> dict[str, Any]:
             rejected = []
             for index, item in enumerate(payload.feedback):
+                if index and not progress.step():
+                    break  # the request was answered 503: the store stalled
                 try:
                     monitor.record_feedback(item.prediction_id, item.true_label)
                 except (FeedbackError, DataValidationError) as exc:
@@ -412,7 +454,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
                     )
             return {"recorded": len(payload.feedback) - len(rejected), "rejected": rejected}
 
-        return await asyncio.to_thread(record_all)
+        return await store_calls.run_with_progress("recording labels", record_all)
 
     @app.post("/monitoring/trigger-retraining", dependencies=[Depends(require_token)])
     async def trigger(payload: TriggerRequest | None = None) -> Any:
