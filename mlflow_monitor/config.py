@@ -19,6 +19,7 @@ from mlflow_monitor.exceptions import ConfigError
 from mlflow_monitor.redaction import redact_config, redact_uri
 
 __all__ = [
+    "CONNECTION_OPTIONS",
     "DRIFT_BACKENDS",
     "DRIFT_DTYPES",
     "FEATURE_CORRECTIONS",
@@ -43,6 +44,24 @@ _UPDATE_REF_KEYS = ("last", "sigma")
 # (about 292 years on Linux); a longer (or infinite) interval would crash the waiting thread.
 _MAX_WAIT_SECONDS = threading.TIMEOUT_MAX
 _MAX_SIGMA = 1e300
+
+
+CONNECTION_OPTIONS = frozenset(
+    {
+        "store_uri",
+        "tracking_uri",
+        "experiment_name",
+        "log_checks",
+        "retrain_project_uri",
+        "retrain_entry_point",
+        "retrain_env_manager",
+        "retrain_parameters",
+        "retraining_callback",
+    }
+)
+"""Options that say where a monitor connects and what it runs: a state file never sets them
+(``load_monitor`` takes them from the caller only), so loading state never runs a command or
+opens a file or server the file names."""
 
 
 def _default_update_ref() -> dict[str, Any]:
