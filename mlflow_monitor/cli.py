@@ -258,17 +258,20 @@ def status(target: str, as_json: bool) -> None:
 def feedback(
     model_uri: str, prediction_id: str | None, label: str | None, csv_file: str | None
 ) -> None:
-    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them)."""
-    if csv_file:
-        import pandas as pd
+    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them).
 
-        frame = pd.read_csv(csv_file, dtype={"prediction_id": str})
-        missing = {"prediction_id", "true_label"} - set(frame.columns)
-        if missing:
-            raise MonitorClickError(f"{csv_file}: missing columns {sorted(missing)}")
-        pairs = list(zip(frame["prediction_id"], frame["true_label"], strict=True))
+    Exits 1 when some labels were rejected (unknown or already labelled ids), 2 when the
+    input is unusable (a malformed CSV: nothing is recorded then).
+    """
+    from mlflow_monitor.monitor.feedback_file import parse_label, read_feedback_csv
+
+    if csv_file:
+        try:
+            pairs = read_feedback_csv(csv_file)
+        except MonitorError as exc:
+            raise MonitorClickError(str(exc)) from exc
     elif prediction_id is not None and label is not None:
-        pairs = [(prediction_id, int(label) if label.lstrip("-").isdigit() else label)]
+        pairs = [(prediction_id, parse_label(label))]
     else:
         raise click.UsageError("give --id and --label, or --file")
     monitor = _load_monitored(model_uri).monitor

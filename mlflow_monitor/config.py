@@ -9,6 +9,7 @@ allowed.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -233,10 +234,15 @@ def _fail(key: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{key} must be {expected}, got {value!r}")
 
 
+_MAX_COUNT = 2**31 - 1
+# Sizes and counts above this are refused: they are used as lengths (deque maxlen, array
+# sizes), which overflow a C ssize_t near 2**63, and nothing sensible needs more.
+
+
 def _int(cfg: MonitorConfig, key: str, minimum: int) -> None:
     value = getattr(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(key, value, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_COUNT:
+        raise _fail(key, value, f"an integer >= {minimum} (at most {_MAX_COUNT})")
 
 
 def _number(cfg: MonitorConfig, key: str, low: float, high: float | None, open_low: bool) -> None:
@@ -289,8 +295,8 @@ def validate_update_ref(value: Any, key: str = "drift_update_ref") -> None:
             f"reference rows to keep) and 'sigma' (kernel bandwidth multiplier), got {value!r}"
         )
     last = value.get("last")
-    if isinstance(last, bool) or not isinstance(last, int) or last < 2:
-        raise _fail(f"{key}['last']", last, "an integer >= 2")
+    if isinstance(last, bool) or not isinstance(last, int) or not 2 <= last <= _MAX_COUNT:
+        raise _fail(f"{key}['last']", last, f"an integer >= 2 (at most {_MAX_COUNT})")
     sigma = value.get("sigma", 1.0)
     ok = isinstance(sigma, int | float) and not isinstance(sigma, bool)
     if not (ok and 0 < sigma < _MAX_SIGMA):
@@ -355,6 +361,10 @@ def _validate_mlflow(cfg: MonitorConfig) -> None:
     params = cfg.retrain_parameters
     if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
         raise _fail("retrain_parameters", params, "a dict of parameter name to value")
+    try:  # saved in state files and wrapped models, and passed to the project run
+        json.dumps(dict(params), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _fail("retrain_parameters", params, f"JSON-serialisable values ({exc})") from exc
 
 
 def _validate_store(cfg: MonitorConfig) -> None:

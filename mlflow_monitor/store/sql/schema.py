@@ -357,7 +357,14 @@ def open_engine(uri: str, busy_timeout: float) -> Engine:
                 f"store_uri {uri!r} is an in-memory SQLite database, which other processes "
                 "cannot see; give a file path, or no store_uri for a process-local store"
             )
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(url.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"store_uri {uri!r}: cannot create the directory {str(directory)!r} for the "
+                f"SQLite file: {exc.strerror or exc}"
+            ) from exc
     connect_args: dict[str, Any] = {}
     if url.get_driver_name() in ("psycopg", "psycopg2"):  # both speak through libpq
         connect_args = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in url.query}
