@@ -137,6 +137,12 @@ EXIT_BOTH = 5
     help="Largest request body accepted, in MiB.",
 )
 @click.option(
+    "--max-rows",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Most rows per prediction request (default: a tenth of store_queue_size, 10,000).",
+)
+@click.option(
     "--no-checks",
     is_flag=True,
     help="Only record; run the periodic checks elsewhere (e.g. `mlflow-monitor check`).",
@@ -149,6 +155,7 @@ def serve(
     workers: int,
     store_uri: str | None,
     max_body_mb: float,
+    max_rows: int | None,
     no_checks: bool,
     log_level: str,
 ) -> None:
@@ -172,6 +179,7 @@ def serve(
             token=os.environ.get(TOKEN_ENV),
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             schedule_checks=not no_checks,
+            max_rows=max_rows,
         )
         run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
     except MonitorError as exc:

@@ -17,10 +17,12 @@ extraction and the drift statistics run later, in checks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,15 @@ STORE_URI_ENV = "MLFLOW_MONITOR_STORE_URI"
 
 
 class MonitoredModel(UnvalidatedPythonModel):
-    """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`."""
+    """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`.
+
+    Attributes:
+        admit: None, or ``admit(rows)`` returning a context manager that each ``predict``
+            call enters before predicting and leaves once it recorded; it raises to refuse
+            the call (the serve app sets it, see :mod:`mlflow_monitor.serving.admission`).
+    """
+
+    admit: Callable[[int], AbstractContextManager[Any]] | None = None
 
     def load_context(self, context: Any) -> None:
         """Load the inner model and build the monitor from the artifacts."""
@@ -125,8 +135,10 @@ class MonitoredModel(UnvalidatedPythonModel):
         if isinstance(model_input, pd.DataFrame) and id_column in model_input.columns:
             ids = given_ids(model_input[id_column], id_column)
             model_input = model_input.drop(columns=[id_column])
-        output = self.inner.predict(model_input, params)
-        recorded = self._record(model_input, output, ids)
+        admit = self.admit
+        with admit(_length(model_input)) if admit is not None else contextlib.nullcontext():
+            output = self.inner.predict(model_input, params)
+            recorded = self._record(model_input, output, ids)
         if return_ids:
             ids = as_list(recorded) if recorded else ids or new_ids(_length(model_input))
             frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)

@@ -33,13 +33,14 @@ never touches the store: use it for liveness and ``/health`` for readiness.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import logging
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -59,6 +60,7 @@ from mlflow_monitor.exceptions import (
 )
 from mlflow_monitor.model.loading import load_monitored_model
 from mlflow_monitor.redaction import describe_exception, redact_uri
+from mlflow_monitor.serving.admission import Admission, OverloadedError, TooManyRowsError
 from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
 from mlflow_monitor.serving.store_calls import HEALTH_SECONDS, Progress, StoreCalls
 
@@ -185,6 +187,8 @@ def _finite(value: Any) -> Any:
 
 
 _STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
+    (TooManyRowsError, 413, "TOO_MANY_ROWS"),
+    (OverloadedError, 503, "OVERLOADED"),
     (UnknownPredictionError, 404, "UNKNOWN_PREDICTION_ID"),
     (FeedbackError, 409, "ALREADY_LABELLED"),
     (StoreError, 503, "STORE_UNAVAILABLE"),
@@ -253,6 +257,33 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     labels = monitored.settings.labels
     threshold = monitored.settings.threshold
     store_calls = StoreCalls()
+    admission = Admission(
+        queued=lambda: int(getattr(monitor.store, "queued", 0)),
+        queue_size=monitor.config.store_queue_size,
+        max_rows=settings.max_rows,
+        small_rows=monitor.config.store_batch_size,
+    )
+    # /invocations rows are counted where MLflow's scoring code hands them to the model; a
+    # refusal there is answered by the /invocations handler (MLflow would echo the payload).
+    refusal: contextvars.ContextVar[list[MonitorError] | None] = contextvars.ContextVar(
+        "refusal", default=None
+    )
+
+    @contextmanager
+    def admit_invocation(rows: int) -> Iterator[None]:
+        try:
+            admission.reserve(rows)
+        except MonitorError as exc:
+            seen = refusal.get()
+            if seen is not None:
+                seen.append(exc)
+            raise
+        try:
+            yield
+        finally:
+            admission.release(rows)
+
+    monitored.admit = admit_invocation
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
@@ -296,7 +327,10 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     @app.exception_handler(MonitorError)
     async def monitor_error(_request: Request, exc: MonitorError) -> Response:
         status, code = _error_status(exc)
-        return AsciiJSONResponse({"error_code": code, "message": str(exc)}, status_code=status)
+        headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
+        return AsciiJSONResponse(
+            {"error_code": code, "message": str(exc)}, status_code=status, headers=headers
+        )
 
     @app.exception_handler(MlflowException)
     async def mlflow_error(_request: Request, exc: MlflowException) -> Response:
@@ -362,7 +396,28 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         instances, inputs) or Parquet; the answer is ``{"predictions": ...}``."""
         data = await request.body()
         content_type = request.headers.get("content-type") or ""
-        result = await asyncio.to_thread(score_invocation, data, content_type, model, input_schema)
+        refused: list[MonitorError] = []
+        token = refusal.set(refused)
+        try:
+            result = await asyncio.to_thread(
+                score_invocation, data, content_type, model, input_schema
+            )
+        except MlflowException:
+            if not refused:
+                raise
+            result = None
+        finally:
+            refusal.reset(token)
+        if refused:  # the admission policy's answer, not MLflow's (which quotes the payload)
+            exc = refused[0]
+            status, code = _error_status(exc)
+            if isinstance(exc, TooManyRowsError):
+                status, code = 400, "INVALID_PARAMETER_VALUE"  # as MLflow says for bad input
+            headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
+            return AsciiJSONResponse(
+                {"error_code": code, "message": str(exc)}, status_code=status, headers=headers
+            )
+        assert result is not None
         return Response(result.response, status_code=result.status, media_type=result.mimetype)
 
     @app.post("/predict")
@@ -392,7 +447,10 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
             ids = new_ids(len(records))
         frame[id_column] = ids
         try:
+            # The monitored model admits the rows first (admit_invocation): 413 or 503.
             output = await asyncio.to_thread(model.predict, frame)
+        except MonitorError:
+            raise
         except MlflowException:
             raise  # the input does not match the model's signature: 400, as MLflow says
         except Exception as exc:

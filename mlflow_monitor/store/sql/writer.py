@@ -139,6 +139,12 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._last_warning = float("-inf")
 
+    @property
+    def queued(self) -> int:
+        """Rows waiting in the queue now."""
+        with self._cond:
+            return self._queued
+
     def counts(self) -> tuple[int, int, int]:
         """Rows queued, dropped and rejected, read together."""
         with self._cond:
