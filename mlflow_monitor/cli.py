@@ -137,6 +137,12 @@ EXIT_BOTH = 5
     help="Largest request body accepted, in MiB.",
 )
 @click.option(
+    "--max-rows",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Most rows per prediction request (default: a tenth of store_queue_size, 10,000).",
+)
+@click.option(
     "--no-checks",
     is_flag=True,
     help="Only record; run the periodic checks elsewhere (e.g. `mlflow-monitor check`).",
@@ -149,6 +155,7 @@ def serve(
     workers: int,
     store_uri: str | None,
     max_body_mb: float,
+    max_rows: int | None,
     no_checks: bool,
     log_level: str,
 ) -> None:
@@ -171,6 +178,7 @@ def serve(
             token=os.environ.get(TOKEN_ENV),
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             schedule_checks=not no_checks,
+            max_rows=max_rows,
         )
         run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
     except MonitorError as exc:
@@ -280,17 +288,20 @@ def _status_of(target: str, store_uri: str | None) -> dict[str, Any]:
 def feedback(
     model_uri: str, prediction_id: str | None, label: str | None, csv_file: str | None
 ) -> None:
-    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them)."""
-    if csv_file:
-        import pandas as pd
+    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them).
 
-        frame = pd.read_csv(csv_file, dtype={"prediction_id": str})
-        missing = {"prediction_id", "true_label"} - set(frame.columns)
-        if missing:
-            raise MonitorClickError(f"{csv_file}: missing columns {sorted(missing)}")
-        pairs = list(zip(frame["prediction_id"], frame["true_label"], strict=True))
+    Exits 1 when some labels were rejected (unknown or already labelled ids), 2 when the
+    input is unusable (a malformed CSV: nothing is recorded then).
+    """
+    from mlflow_monitor.monitor.feedback_file import parse_label, read_feedback_csv
+
+    if csv_file:
+        try:
+            pairs = read_feedback_csv(csv_file)
+        except MonitorError as exc:
+            raise MonitorClickError(str(exc)) from exc
     elif prediction_id is not None and label is not None:
-        pairs = [(prediction_id, int(label) if label.lstrip("-").isdigit() else label)]
+        pairs = [(prediction_id, parse_label(label))]
     else:
         raise click.UsageError("give --id and --label, or --file")
     monitor = _load_monitored(model_uri).monitor

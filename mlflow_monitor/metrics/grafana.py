@@ -107,9 +107,12 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
             ("feedback", "labels"),
             ("feedback_rejected", "rejected labels"),
             ("records_dropped", "dropped records"),
+            ("records_rejected", "rejected records"),
         )
     ]
-    grid.add(_timeseries("Predictions, labels, rejected labels and dropped records / s", rates), 12)
+    grid.add(
+        _timeseries("Predictions, labels, rejected labels and records not stored / s", rates), 12
+    )
     triggered = f"increase({names['retraining_triggered']}{_INSTANCE}[$__rate_interval])"
     bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
     bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)

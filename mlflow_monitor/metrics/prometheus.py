@@ -94,6 +94,12 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "database refused them",
     ),
     MetricDefinition(
+        "records_rejected",
+        "counter",
+        "Prediction records answered but not stored because their prediction id was already "
+        "recorded",
+    ),
+    MetricDefinition(
         "baseline",
         "gauge",
         "Baseline of each performance metric (label metric), from the version's evaluation",
@@ -184,6 +190,10 @@ class MonitorMetrics:
     def count_dropped(self, n: int) -> None:
         """Add ``n`` prediction records the store dropped."""
         self._metrics["records_dropped"].inc(n)
+
+    def count_rejected(self, n: int) -> None:
+        """Add ``n`` prediction records the store refused for an id already recorded."""
+        self._metrics["records_rejected"].inc(n)
 
     def count_trigger(self) -> None:
         """Add one fired retraining trigger."""

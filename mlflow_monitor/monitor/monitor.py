@@ -670,24 +670,41 @@ def create_monitor(
     return ModelMonitor(config, registry=registry, clock=clock)
 
 
-def load_monitor(path: str | os.PathLike[str], **overrides: Any) -> ModelMonitor:
+def load_monitor(
+    path: str | os.PathLike[str], *, trust_connections: bool = False, **overrides: Any
+) -> ModelMonitor:
     """Build a monitor with the config saved in ``path`` and restore its state.
+
+    A state file restores monitoring data and settings only: the options that connect the
+    monitor or launch something (:data:`~mlflow_monitor.config.CONNECTION_OPTIONS`:
+    ``store_uri``, ``tracking_uri``, ``retrain_project_uri`` and the other retraining and
+    tracking options) keep their defaults unless given in ``overrides``, so a crafted file can
+    neither run a project nor create a file or reach a server of its choosing.
 
     Args:
         path: a file written by :meth:`ModelMonitor.save_state`.
-        **overrides: config options to change (e.g. ``retraining_callback=fn``, which is
-            never saved).
+        trust_connections: also take the saved connection options (only for a file you
+            wrote yourself; the file's digest detects damage, not a forger).
+        **overrides: config options to set (e.g. ``store_uri=...``,
+            ``retraining_callback=fn``, which is never saved).
 
     Returns:
         The restored monitor (not started).
 
     Raises:
-        StateError: the file is missing, corrupt or not a state file.
-        ConfigError: an override is invalid.
+        StateError: the file is missing, corrupt, too large or not a state file.
+        ConfigError: an override, or a saved option, is invalid.
     """
+    from mlflow_monitor.config import CONNECTION_OPTIONS
+
     snapshot = read_snapshot(path)
     saved = dict(snapshot.config)
     saved.pop("retraining_callback", None)
+    if not trust_connections:
+        ignored = sorted(k for k in CONNECTION_OPTIONS & set(saved) if saved[k] is not None)
+        if ignored:
+            logger.info("not taken from the state file (pass them to connect): %s", ignored)
+        saved = {k: v for k, v in saved.items() if k not in CONNECTION_OPTIONS}
     monitor = ModelMonitor({**saved, **overrides})
     monitor.restore(snapshot)
     return monitor

@@ -372,7 +372,13 @@ def open_engine(uri: str, busy_timeout: float, *, read_only: bool = False) -> En
                 query={**url.query, "uri": "true"},
             )
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"store_uri {uri!r}: cannot create the directory {str(path.parent)!r} for "
+                    f"the SQLite file: {exc.strerror or exc}"
+                ) from exc
     connect_args: dict[str, Any] = {}
     if url.get_driver_name() in ("psycopg", "psycopg2"):  # both speak through libpq
         connect_args = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in url.query}

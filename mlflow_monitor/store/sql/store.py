@@ -174,6 +174,7 @@ class SqlInferenceStore(InferenceStore):
     put_timeout = _OnWriter[float]()
     dropped = _OnWriter[int]()
     rejected = _OnWriter[int]()
+    queued = _OnWriter[int]()
     unavailable_since = _OnWriter[float | None]()
 
     def __init__(

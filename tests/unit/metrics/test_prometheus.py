@@ -30,6 +30,8 @@ DOCUMENTED = {
     "fake_review_detection_records_dropped_total": "counter",
     # Issue #6: rejected feedback is counted.
     "fake_review_detection_feedback_rejected_total": "counter",
+    # Issue #16: predictions answered whose id was already recorded.
+    "fake_review_detection_records_rejected_total": "counter",
     # The levels checks compare against, so dashboards and alerts need no constants.
     "fake_review_detection_baseline": "gauge",
     "fake_review_detection_performance_threshold": "gauge",
