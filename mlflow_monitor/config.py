@@ -22,6 +22,7 @@ __all__ = [
     "DRIFT_BACKENDS",
     "DRIFT_DTYPES",
     "FEATURE_CORRECTIONS",
+    "TASKS",
     "MonitorConfig",
     "RetrainingCallback",
     "check_backend_dtype",
@@ -35,6 +36,8 @@ DRIFT_BACKENDS = ("builtin", "alibi-detect")
 DRIFT_DTYPES = ("float64", "float32")
 RETRAIN_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
+# What the model predicts; performance/tasks.py defines each task's metrics.
+TASKS = ("binary", "multiclass", "regression")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _STORE_URI = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _MAX_NAME_LENGTH = 255
@@ -54,7 +57,9 @@ class MonitorConfig:
     """Validated monitor options. Build one with :meth:`from_dict`.
 
     The first group are the documented options (``SEED-API``); the second group are additions
-    with defaults that keep the documented behaviour. The third group chooses the inference
+    with defaults that keep the documented behaviour (``task`` is ``"binary"``,
+    ``"multiclass"`` or ``"regression"``: what the model predicts, which chooses the
+    performance metrics and what a prediction may be). The third group chooses the inference
     store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
@@ -80,6 +85,7 @@ class MonitorConfig:
     enable_prometheus: bool = True
     retraining_callback: RetrainingCallback | None = None
 
+    task: str = "binary"
     performance_min_samples: int = 100
     positive_label: int | str = 1
     drift_window_size: int = 1000
@@ -295,6 +301,7 @@ def _validate(cfg: MonitorConfig) -> None:
         _flag(cfg, key)
     if cfg.retraining_callback is not None and not callable(cfg.retraining_callback):
         raise _fail("retraining_callback", cfg.retraining_callback, "a callable(reason, details)")
+    _choice(cfg, "task", TASKS)
     _int(cfg, "performance_min_samples", 1)
     if isinstance(cfg.positive_label, bool) or not isinstance(cfg.positive_label, int | str):
         raise _fail("positive_label", cfg.positive_label, "an int or str class label")

@@ -130,13 +130,22 @@ class DriftResult:
         )
 
 
+# The metric names of the non-binary tasks (performance/tasks.py holds their definitions;
+# results sit below performance, so the names are repeated here to read snapshots back).
+_TASK_METRICS = {
+    "multiclass": ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"),
+    "regression": ("mae", "rmse", "r2", "mape"),
+}
+
+
 @dataclass(frozen=True)
 class PerformanceSnapshot:
     """Rolling performance over the labelled window, compared with the baseline.
 
     Attributes:
         precision, recall, accuracy, f1_score: metrics over the window (binary, with
-            ``positive_label`` as the positive class).
+            ``positive_label`` as the positive class; for ``task="multiclass"`` the macro
+            precision, recall and F1 and the accuracy; 0.0 for ``task="regression"``).
         n_samples: labelled predictions in the window.
         enough_samples: ``n_samples >= min_samples``; no verdict is given below it.
         degraded: some metric is more than ``threshold`` (relative) below its baseline.
@@ -147,6 +156,11 @@ class PerformanceSnapshot:
         true_positives, false_positives, false_negatives, true_negatives: the confusion
             matrix of the window, every label other than ``positive_label`` counting as
             negative (zero in snapshots made before the counts were kept).
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        task_metrics: the multiclass or regression metrics by name (empty for binary,
+            whose metrics are the four fields).
+        class_recall: multiclass only, the recall of each true class in the window (keyed
+            by the class as text).
     """
 
     precision: float
@@ -164,10 +178,15 @@ class PerformanceSnapshot:
     false_positives: int = 0
     false_negatives: int = 0
     true_negatives: int = 0
+    task: str = "binary"
+    task_metrics: dict[str, float] = field(default_factory=dict)
+    class_recall: dict[str, float] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The four metrics by name."""
+        """The task's metrics by name (binary: precision, recall, accuracy, f1_score)."""
+        if self.task != "binary":
+            return dict(self.task_metrics)
         return {
             "precision": self.precision,
             "recall": self.recall,
@@ -187,8 +206,19 @@ class PerformanceSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as a JSON-serialisable dict."""
+        extra: dict[str, Any] = {}
+        if self.task != "binary":  # binary snapshots keep the seed's keys, and only them
+            extra = {
+                "task": self.task,
+                "class_recall": dict(self.class_recall),
+                "precision": self.precision,
+                "recall": self.recall,
+                "accuracy": self.accuracy,
+                "f1_score": self.f1_score,
+            }
         return {
             **self.metrics,
+            **extra,
             "n_samples": self.n_samples,
             "enough_samples": self.enough_samples,
             "degraded": self.degraded,
@@ -202,7 +232,12 @@ class PerformanceSnapshot:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceSnapshot:
         """Inverse of :meth:`to_dict`."""
+        task = str(data.get("task", "binary"))  # absent from binary snapshots
+        names = _TASK_METRICS.get(task, ())
         return cls(
+            task=task,
+            task_metrics={n: float(data[n]) for n in names if n in data},
+            class_recall={str(k): float(v) for k, v in data.get("class_recall", {}).items()},
             precision=float(data["precision"]),
             recall=float(data["recall"]),
             accuracy=float(data["accuracy"]),

@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from mlflow_monitor.results import DriftResult, PerformanceSnapshot
 
 __all__ = [
+    "CLASS_RECALL",
+    "MAX_EXPORTED_CLASSES",
     "METRIC_DEFINITIONS",
     "MULTIPROC_DIR_ENV",
+    "TASK_METRIC_DEFINITIONS",
     "MetricDefinition",
     "MonitorMetrics",
     "exposition",
@@ -83,16 +86,48 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
 )
 
 
+# The performance gauges of the other tasks, made only by monitors of that task (a binary
+# monitor exports exactly METRIC_DEFINITIONS). The accuracy of a multiclass monitor goes to
+# the documented ``accuracy`` gauge.
+TASK_METRIC_DEFINITIONS: dict[str, tuple[MetricDefinition, ...]] = {
+    "binary": (),
+    "multiclass": (
+        MetricDefinition("macro_precision", "gauge", "Macro-averaged precision over the window"),
+        MetricDefinition("macro_recall", "gauge", "Macro-averaged recall over the window"),
+        MetricDefinition("macro_f1", "gauge", "Macro-averaged F1 score over the window"),
+        MetricDefinition("weighted_f1", "gauge", "Support-weighted F1 score over the window"),
+    ),
+    "regression": (
+        MetricDefinition("mae", "gauge", "Mean absolute error over the rolling labelled window"),
+        MetricDefinition("rmse", "gauge", "Root mean squared error over the window"),
+        MetricDefinition("r2", "gauge", "Coefficient of determination (R^2) over the window"),
+        MetricDefinition("mape", "gauge", "Mean absolute percentage error over the window"),
+    ),
+}
+CLASS_RECALL = MetricDefinition(
+    "class_recall", "gauge", "Recall of one true class over the window (label class_label)"
+)
+# Classes exported with their own class_recall series: label values stay bounded however
+# many classes a model has (the rest are in the check run's metrics).
+MAX_EXPORTED_CLASSES = 50
+
+
 class MonitorMetrics:
-    """The documented gauges and counters under ``prefix``.
+    """The documented gauges and counters under ``prefix``, and the task's metrics.
 
     Args:
         prefix: metric name prefix (``metrics_prefix``).
         registry: registry to register on; a new one by default.
+        task: the monitor's task; ``"multiclass"`` and ``"regression"`` add their metrics'
+            gauges (:data:`TASK_METRIC_DEFINITIONS`; multiclass also ``class_recall`` with a
+            ``class_label`` label, for at most :data:`MAX_EXPORTED_CLASSES` classes).
     """
 
-    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, prefix: str, registry: CollectorRegistry | None = None, task: str = "binary"
+    ) -> None:
         self.prefix = prefix
+        self.task = task
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._metrics: dict[str, Any] = {}
         for definition in METRIC_DEFINITIONS:
@@ -111,9 +146,27 @@ class MonitorMetrics:
                         "livemax" if definition.suffix == "monitoring_status" else "mostrecent"
                     ),
                 )
+        task_definitions = TASK_METRIC_DEFINITIONS.get(task, ())
+        for definition in task_definitions:
+            self._metrics[definition.suffix] = Gauge(
+                f"{prefix}_{definition.suffix}",
+                definition.help,
+                registry=self.registry,
+                multiprocess_mode="mostrecent",
+            )
+        self._class_recall: Any = None
+        if task == "multiclass":
+            self._class_recall = Gauge(
+                f"{prefix}_{CLASS_RECALL.suffix}",
+                CLASS_RECALL.help,
+                ["class_label"],
+                registry=self.registry,
+                multiprocess_mode="mostrecent",
+            )
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
-        initial = {suffix: float("nan") for suffix in _UNKNOWN_UNTIL_CHECKED}
+        unknown = (*_UNKNOWN_UNTIL_CHECKED, *(d.suffix for d in task_definitions))
+        initial = {suffix: float("nan") for suffix in unknown}
         initial.update(drift_detected=0.0, performance_degraded=0.0)
         for suffix, value in initial.items():
             if multiprocess_dir() is None:
@@ -159,7 +212,11 @@ class MonitorMetrics:
     def observe_performance(self, snapshot: PerformanceSnapshot) -> None:
         """Export the outcome of a performance check."""
         for name, value in snapshot.metrics.items():
-            self._metrics[name].set(value)
+            if name in self._metrics:
+                self._metrics[name].set(value)
+        if self._class_recall is not None:
+            for label, value in sorted(snapshot.class_recall.items())[:MAX_EXPORTED_CLASSES]:
+                self._class_recall.labels(class_label=label).set(value)
         self._metrics["performance_degraded"].set(1 if snapshot.degraded else 0)
 
     def value(self, suffix: str) -> float:

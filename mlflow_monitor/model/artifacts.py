@@ -78,6 +78,8 @@ class WrapperSettings:
         threshold: probability at or above which a prediction counts as positive.
         labels: ``(negative, positive)`` class labels.
         input_columns: the reference's columns, in order: how recorded input rows are read.
+        classes: a multiclass model's classes in the order of its probability columns
+            (empty when unknown; a probability matrix then gives class indices).
     """
 
     inner_model_uri: str
@@ -85,6 +87,7 @@ class WrapperSettings:
     threshold: float = 0.5
     labels: tuple[Any, Any] = (0, 1)
     input_columns: tuple[str, ...] = field(default_factory=tuple)
+    classes: tuple[Any, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WrapperSettings:
@@ -97,6 +100,7 @@ class WrapperSettings:
             threshold=float(data.get("threshold", 0.5)),
             labels=(labels[0], labels[1]),
             input_columns=tuple(str(c) for c in data.get("input_columns") or ()),
+            classes=tuple(data.get("classes") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +111,7 @@ class WrapperSettings:
             "threshold": self.threshold,
             "labels": list(self.labels),
             "input_columns": list(self.input_columns),
+            "classes": list(self.classes),
         }
 
 
@@ -202,8 +207,8 @@ def load_reference_features(path: str | Path) -> tuple[FloatArray, ReferenceBand
             return features, None
 
 
-def load_baseline(baseline: Any) -> dict[str, float]:
-    """Baseline metrics from a dict or a JSON file, validated.
+def load_baseline(baseline: Any, task: str = "binary") -> dict[str, float]:
+    """Baseline metrics of ``task`` from a dict or a JSON file, validated.
 
     Raises:
         DataValidationError: a missing or unreadable file, or metrics that are not valid.
@@ -216,4 +221,4 @@ def load_baseline(baseline: Any) -> dict[str, float]:
             baseline = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise DataValidationError(f"baseline file {str(path)!r} is not JSON: {exc}") from exc
-    return validate_baseline(baseline)
+    return validate_baseline(baseline, task)

@@ -133,8 +133,13 @@ class MonitoredModel(UnvalidatedPythonModel):
         """Record one predict call; the prediction ids (generated when ``ids`` is None), or
         None when recording failed."""
         try:
+            settings = self.settings
             predictions, probabilities = interpret_output(
-                output, threshold=self.settings.threshold, labels=self.settings.labels
+                output,
+                threshold=settings.threshold,
+                labels=settings.labels,
+                task=self.monitor.config.task,
+                classes=settings.classes,
             )
             rows = self._rows(model_input)
             if len(predictions) == 1:  # one row: the monitor's cheaper single-prediction path

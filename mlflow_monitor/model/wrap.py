@@ -21,7 +21,7 @@ from typing import Any
 from mlflow_monitor._version import __version__
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift.extraction import FeatureExtractor
-from mlflow_monitor.exceptions import ConfigError, MonitorError
+from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
 from mlflow_monitor.model.artifacts import (
     ARTIFACTS,
     RETURN_IDS_PARAM,
@@ -57,6 +57,7 @@ class WrappedModel:
         inner: the wrapped registry version (None when wrapping a run or path URI).
         features: how drift features are extracted (``numeric``, ``pipeline``, ``function``).
         n_features: width of the drift features.
+        task: the monitor's task (given, or inferred from the model's output).
     """
 
     name: str
@@ -64,6 +65,7 @@ class WrappedModel:
     inner: ModelRef | None
     features: str
     n_features: int
+    task: str = "binary"
 
     @property
     def uri(self) -> str:
@@ -121,6 +123,57 @@ def _validating() -> Iterator[None]:
             os.environ[VALIDATION_ENV] = previous
 
 
+# Reference rows the inner model predicts at wrap time, to check its output and infer the task.
+_CHECKED_ROWS = 1000
+
+
+def _checked_task(inner: Any, reference: Any, given_task: Any) -> str:
+    """The monitor's task: ``given_task``, or the one the inner model's output on the
+    reference looks like; the output must have one prediction per row.
+
+    Raises:
+        DataValidationError: the output has another length or cannot be read.
+    """
+    from mlflow_monitor.model.outputs import infer_task
+
+    sample = reference.head(_CHECKED_ROWS)
+    try:
+        output = inner.predict(sample)
+    except Exception as exc:
+        raise DataValidationError(
+            f"the model failed to predict the first {len(sample)} reference rows: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    n_out = len(output) if hasattr(output, "__len__") else 0
+    if n_out != len(sample):
+        raise DataValidationError(
+            f"the model returned {n_out} predictions for {len(sample)} reference rows; its "
+            "output must have one prediction per input row (a pipeline fit on one text column "
+            "may need that column, not the whole DataFrame)"
+        )
+    if given_task is not None:
+        return str(given_task)
+    task = infer_task(output)
+    logger.info("task inferred from the model's output on the reference: %s", task)
+    return task
+
+
+def _task_baseline(baseline_metrics: Any, task: str, given: bool) -> dict[str, float]:
+    try:
+        return load_baseline(baseline_metrics, task)
+    except DataValidationError as exc:
+        origin = "given" if given else "inferred from the model's output; pass task= to choose"
+        raise DataValidationError(f"{exc} (task {task!r}, {origin})") from exc
+
+
+def _classes(raw_model: Any) -> tuple[Any, ...]:
+    """A classifier's classes (scikit-learn's ``classes_``) as plain values, or ()."""
+    classes = getattr(raw_model, "classes_", None)
+    if classes is None:
+        return ()
+    return tuple(c.item() if hasattr(c, "item") else c for c in classes)
+
+
 def wrap(
     model_uri: str,
     reference_data: Any,
@@ -145,10 +198,13 @@ def wrap(
         model_uri: the model to monitor, e.g. ``models:/reviews/3`` or ``models:/reviews@prod``.
         reference_data: training inputs (DataFrame, or a ``.parquet``/``.csv`` path); drift
             is measured against them.
-        baseline_metrics: ``precision``/``recall``/``accuracy``/``f1_score`` from the held-out
-            evaluation (dict or JSON file path).
+        baseline_metrics: the task's metrics from the held-out evaluation (dict or JSON
+            file path): ``precision``/``recall``/``accuracy``/``f1_score`` for binary,
+            ``accuracy``/``macro_f1``/... for multiclass, ``mae``/``rmse``/``r2``/``mape``
+            for regression.
         config: monitor options (see :class:`~mlflow_monitor.config.MonitorConfig`); no
-            callbacks (they are not serialisable).
+            callbacks (they are not serialisable). Without ``task``, the task is inferred
+            from the inner model's output on the reference and stored in ``monitor.json``.
         registered_model_name: name to register under; ``<inner name>-monitored`` by default.
             Pass the inner name to add a new version of the same model instead.
         features: drift feature extraction: ``auto``, ``numeric``, ``pipeline``,
@@ -165,7 +221,9 @@ def wrap(
         The registered monitored model version.
 
     Raises:
-        MonitorError: bad reference, baseline, config or an unreadable model.
+        MonitorError: bad reference, baseline, config or an unreadable model; a model whose
+            output on the reference has not one prediction per row; a baseline that does
+            not fit the task.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -182,7 +240,7 @@ def wrap(
     name = registered_model_name or (
         f"{inner_ref.name}-monitored" if inner_ref else "monitored-model"
     )
-    baseline = load_baseline(baseline_metrics)
+    given_task = (config or {}).get("task")
     options = _monitor_options(config)
     reference = load_reference(reference_data)
     stream = inner_ref or ModelRef(name, "0")
@@ -201,6 +259,9 @@ def wrap(
         except mlflow.exceptions.MlflowException as exc:
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
         raw_model = raw_model_of(inner)
+        task = _checked_task(inner, reference, given_task)
+        options["task"] = task
+        baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features)
         reference_features = extractor.fit(reference, raw_model)
@@ -218,6 +279,7 @@ def wrap(
             threshold=threshold,
             labels=labels,
             input_columns=tuple(str(c) for c in reference.columns),
+            classes=_classes(raw_model) if task == "multiclass" else (),
         )
         write_settings(work / ARTIFACTS["monitor"], options, wrapper)
         artifacts = {
@@ -256,4 +318,6 @@ def wrap(
     experiment = options.get("experiment_name") or f"monitoring/{stream.name}"
     inner_version = (inner_ref.name, inner_ref.version) if inner_ref is not None else None
     note_wrapped(client, (name, version), inner_version, experiment)
-    return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])
+    return WrappedModel(
+        name, version, inner_ref, str(extractor.kind_), reference_features.shape[1], task
+    )

@@ -33,6 +33,7 @@ from mlflow_monitor.monitor.recording import Recorder
 from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 from mlflow_monitor.monitor.state import MonitorSnapshot, read_snapshot, write_snapshot
 from mlflow_monitor.monitor.status import monitoring_status, recent_checks, stored_triggers
+from mlflow_monitor.monitor.targets import TargetRules
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import (
@@ -98,11 +99,19 @@ class ModelMonitor:
                 threshold=cfg.performance_threshold,
                 min_samples=cfg.performance_min_samples,
                 positive_label=cfg.positive_label,
+                task=cfg.task,
             )
         self.prometheus_metrics: MonitorMetrics | None = (
-            MonitorMetrics(cfg.metrics_prefix, registry) if cfg.enable_prometheus else None
+            MonitorMetrics(cfg.metrics_prefix, registry, cfg.task)
+            if cfg.enable_prometheus
+            else None
         )
-        self._recorder = Recorder(self.store, self.prometheus_metrics, cfg.enable_drift_detection)
+        self._recorder = Recorder(
+            self.store,
+            self.prometheus_metrics,
+            cfg.enable_drift_detection,
+            TargetRules(cfg.task, cfg.positive_label),
+        )
         callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
         self.triggers = TriggerPolicy(
             cfg.retraining_cooldown_minutes,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_monitor._types import Label, as_label
+from mlflow_monitor._types import Label, as_label, as_target
 from mlflow_monitor.exceptions import MonitorError, StateError
 from mlflow_monitor.performance import validate_baseline
 from mlflow_monitor.results import CheckResult, utcnow
@@ -229,11 +229,15 @@ def read_snapshot(path: str | os.PathLike[str]) -> MonitorSnapshot:
         labelled: list[tuple[Label, Label]] = []
         baseline: dict[str, float] | None = None
         if performance is not None:
+            task = str((meta.get("config") or {}).get("task", "binary"))
+            saved = as_target if task == "regression" else as_label
             labelled = [
-                (as_label(p, "saved prediction"), as_label(t, "saved label"))
+                (saved(p, "saved prediction"), saved(t, "saved label"))
                 for p, t in performance["window"]
             ]
-            baseline = validate_baseline(performance["baseline"]) if performance["baseline"] else {}
+            baseline = (
+                validate_baseline(performance["baseline"], task) if performance["baseline"] else {}
+            )
         triggers = dict(meta["triggers"])
         [TriggerEvent.from_dict(event) for event in triggers["history"]]  # validate first
         return MonitorSnapshot(

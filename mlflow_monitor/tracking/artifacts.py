@@ -108,8 +108,12 @@ def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
             metrics[performance_key(f"{name}_delta")] = snapshot.metrics[name] - value
     metrics[performance_key("window_size")] = float(snapshot.n_samples)
     metrics[performance_key("degraded")] = float(snapshot.degraded)
-    for name, count in snapshot.confusion.items():
-        metrics[performance_key(f"confusion/{name}")] = float(count)
+    if snapshot.task == "binary":  # the confusion counts are binary ones
+        for name, count in snapshot.confusion.items():
+            metrics[performance_key(f"confusion/{name}")] = float(count)
+    suffixes = feature_metric_suffixes(list(snapshot.class_recall))
+    for label, value in snapshot.class_recall.items():
+        metrics[performance_key(f"class_recall/{suffixes[label]}")] = value
     return metrics
 
 
