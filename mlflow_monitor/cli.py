@@ -64,7 +64,7 @@ def cli(tracking_uri: str | None) -> None:
 )
 @click.option(
     "--features",
-    type=click.Choice(["auto", "numeric", "pipeline", "function"]),
+    type=click.Choice(["auto", "numeric", "pipeline", "tabular", "function"]),
     default="auto",
     show_default=True,
     help="How drift features are extracted.",

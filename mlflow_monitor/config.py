@@ -59,7 +59,10 @@ class MonitorConfig:
     The first group are the documented options (``SEED-API``); the second group are additions
     with defaults that keep the documented behaviour (``task`` is ``"binary"``,
     ``"multiclass"`` or ``"regression"``: what the model predicts, which chooses the
-    performance metrics and what a prediction may be). The third group chooses the inference
+    performance metrics and what a prediction may be; ``quality_max_missing_share`` and
+    ``quality_max_unseen_share``, None by default, make a drift check whose window has a
+    column above that share of missing values or unseen categories fire a ``data_quality``
+    trigger). The third group chooses the inference
     store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
@@ -94,6 +97,8 @@ class MonitorConfig:
     drift_backend: str = "builtin"
     drift_dtype: str = "float64"
     drift_feature_correction: str = "bonferroni"
+    quality_max_missing_share: float | None = None
+    quality_max_unseen_share: float | None = None
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
     random_seed: int | None = None
@@ -318,6 +323,9 @@ def _validate(cfg: MonitorConfig) -> None:
     _choice(cfg, "drift_dtype", DRIFT_DTYPES)
     check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
+    for key in ("quality_max_missing_share", "quality_max_unseen_share"):
+        if getattr(cfg, key) is not None:
+            _number(cfg, key, 0.0, 1.0, open_low=False)
     _duration(cfg, "retraining_cooldown_minutes", 60, open_low=False)
     _int(cfg, "max_pending_feedback", 1)
     seed = cfg.random_seed

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 if TYPE_CHECKING:
-    from mlflow_monitor.results import DriftResult, PerformanceSnapshot
+    from mlflow_monitor.results import (
+        DataQualityResult,
+        DriftResult,
+        PerformanceSnapshot,
+        PredictionDrift,
+    )
 
 __all__ = [
     "CLASS_RECALL",
@@ -107,6 +112,33 @@ TASK_METRIC_DEFINITIONS: dict[str, tuple[MetricDefinition, ...]] = {
 CLASS_RECALL = MetricDefinition(
     "class_recall", "gauge", "Recall of one true class over the window (label class_label)"
 )
+# Data quality of the last drift check's window: per column (label ``column``, at most
+# MAX_EXPORTED_COLUMNS of them, the worst first) and the schema changes.
+QUALITY_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    MetricDefinition(
+        "data_missing_share", "gauge", "Share of missing values per column (label column)"
+    ),
+    MetricDefinition(
+        "data_unseen_share", "gauge", "Share of categories the reference never had (label column)"
+    ),
+    MetricDefinition(
+        "data_out_of_range_share",
+        "gauge",
+        "Share of values outside the reference range (label column)",
+    ),
+    MetricDefinition(
+        "data_schema_changes", "gauge", "Missing, new and retyped columns in the window"
+    ),
+)
+MAX_EXPORTED_COLUMNS = 50
+PREDICTION_DRIFT_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    MetricDefinition(
+        "prediction_drift_detected", "gauge", "1 if the last check found the outputs drifted"
+    ),
+    MetricDefinition(
+        "prediction_drift_p_value", "gauge", "Smallest corrected p-value of the output tests"
+    ),
+)
 # Classes exported with their own class_recall series: label values stay bounded however
 # many classes a model has (the rest are in the check run's metrics).
 MAX_EXPORTED_CLASSES = 50
@@ -154,6 +186,15 @@ class MonitorMetrics:
                 registry=self.registry,
                 multiprocess_mode="mostrecent",
             )
+        for definition in QUALITY_DEFINITIONS:
+            if definition.suffix != "data_schema_changes":  # made by the first quality result
+                self._metrics[definition.suffix] = Gauge(
+                    f"{prefix}_{definition.suffix}",
+                    definition.help,
+                    ["column"],
+                    registry=self.registry,
+                    multiprocess_mode="mostrecent",
+                )
         self._class_recall: Any = None
         if task == "multiclass":
             self._class_recall = Gauge(
@@ -208,6 +249,41 @@ class MonitorMetrics:
         self._metrics["drift_detected"].set(1 if result.drift_detected else 0)
         self._metrics["drift_p_value"].set(result.p_value)
         self._metrics["drift_distance"].set(result.distance)
+
+    def observe_quality(self, quality: DataQualityResult) -> None:
+        """Export the data quality of a drift check's window."""
+        worst = sorted(
+            quality.columns,
+            key=lambda c: -(c.missing_share + (c.unseen_share or 0) + (c.out_of_range_share or 0)),
+        )[:MAX_EXPORTED_COLUMNS]
+        for column in worst:
+            self._metrics["data_missing_share"].labels(column=column.name).set(column.missing_share)
+            if column.unseen_share is not None:
+                gauge = self._metrics["data_unseen_share"]
+                gauge.labels(column=column.name).set(column.unseen_share)
+            if column.out_of_range_share is not None:
+                gauge = self._metrics["data_out_of_range_share"]
+                gauge.labels(column=column.name).set(column.out_of_range_share)
+        self._gauge(QUALITY_DEFINITIONS[-1]).set(quality.schema_changes)
+
+    def observe_prediction_drift(self, result: PredictionDrift) -> None:
+        """Export the outcome of a prediction drift test."""
+        detected, p_value = PREDICTION_DRIFT_DEFINITIONS
+        self._gauge(detected).set(1 if result.drift_detected else 0)
+        smallest = min((o.adjusted_p_value for o in result.outputs), default=1.0)
+        self._gauge(p_value).set(smallest)
+
+    def _gauge(self, definition: MetricDefinition) -> Any:
+        """An unlabelled gauge made on first use, so a monitor that never reports it exports
+        only the documented metrics."""
+        if definition.suffix not in self._metrics:
+            self._metrics[definition.suffix] = Gauge(
+                f"{self.prefix}_{definition.suffix}",
+                definition.help,
+                registry=self.registry,
+                multiprocess_mode="mostrecent",
+            )
+        return self._metrics[definition.suffix]
 
     def observe_performance(self, snapshot: PerformanceSnapshot) -> None:
         """Export the outcome of a performance check."""

@@ -11,7 +11,9 @@ The layout of the version's artifacts (:data:`ARTIFACTS`):
   (:class:`~mlflow_monitor.drift.extraction.FeatureExtractor`);
 - ``baseline.json``: the baseline metrics;
 - ``monitor.json``: the monitor's options and the wrapper's own settings
-  (:class:`WrapperSettings`), read by :func:`read_settings`.
+  (:class:`WrapperSettings`), read by :func:`read_settings`;
+- ``reference_outputs.json``: the inner model's predictions (and probabilities) on the first
+  reference rows, for prediction drift.
 
 Models wrapped by earlier versions lack some of these keys or files; every reader here fills
 in what an older model does not have.
@@ -55,6 +57,7 @@ ARTIFACTS = {
     "features": "features",
     "baseline": "baseline.json",
     "monitor": "monitor.json",
+    "reference_outputs": "reference_outputs.json",
 }
 # The monitored model's own parameter (in its signature): answer with the prediction ids.
 RETURN_IDS_PARAM = "return_prediction_ids"

@@ -127,9 +127,9 @@ def _validating() -> Iterator[None]:
 _CHECKED_ROWS = 1000
 
 
-def _checked_task(inner: Any, reference: Any, given_task: Any) -> str:
+def _checked_task(inner: Any, reference: Any, given_task: Any) -> tuple[str, Any]:
     """The monitor's task: ``given_task``, or the one the inner model's output on the
-    reference looks like; the output must have one prediction per row.
+    reference looks like; and that output, which must have one prediction per row.
 
     Raises:
         DataValidationError: the output has another length or cannot be read.
@@ -152,10 +152,23 @@ def _checked_task(inner: Any, reference: Any, given_task: Any) -> str:
             "may need that column, not the whole DataFrame)"
         )
     if given_task is not None:
-        return str(given_task)
+        return str(given_task), output
     task = infer_task(output)
     logger.info("task inferred from the model's output on the reference: %s", task)
-    return task
+    return task, output
+
+
+def _reference_outputs(output: Any, task: str, wrapper: WrapperSettings) -> dict[str, Any]:
+    """What the inner model predicted on the reference, as ``reference_outputs.json`` holds
+    it (prediction drift compares the served outputs with it)."""
+    from mlflow_monitor.drift.predictions import OutputReference
+    from mlflow_monitor.model.outputs import interpret_output
+
+    predictions, probabilities = interpret_output(
+        output, wrapper.threshold, wrapper.labels, task=task, classes=wrapper.classes
+    )
+    values = [v.item() if hasattr(v, "item") else v for v in predictions]
+    return OutputReference(task, values, probabilities).to_dict()
 
 
 def _task_baseline(baseline_metrics: Any, task: str, given: bool) -> dict[str, float]:
@@ -188,6 +201,7 @@ def wrap(
     threshold: float = 0.5,
     labels: tuple[Any, Any] = (0, 1),
     embed_inner_model: bool = True,
+    feature_types: dict[str, str] | None = None,
 ) -> WrappedModel:
     """Log and register a monitored pyfunc around an MLflow model.
 
@@ -208,7 +222,7 @@ def wrap(
         registered_model_name: name to register under; ``<inner name>-monitored`` by default.
             Pass the inner name to add a new version of the same model instead.
         features: drift feature extraction: ``auto``, ``numeric``, ``pipeline``,
-            ``function`` (see :mod:`mlflow_monitor.drift.extraction`).
+            ``tabular``, ``function`` (see :mod:`mlflow_monitor.drift.extraction`).
         preprocess_fn: ``"package.module:function"`` turning model input into features.
         max_features: width above which features are projected (truncated SVD).
         id_column: input column holding caller-supplied prediction ids.
@@ -216,6 +230,8 @@ def wrap(
         labels: ``(negative, positive)`` class labels.
         embed_inner_model: copy the inner model into the artifacts (True) or keep a pinned
             ``models:/name/version`` reference that is loaded at serve time (False).
+        feature_types: column name to kind (``numeric``, ``categorical``, ``datetime``,
+            ``text``), overriding the kinds inferred from the reference.
 
     Returns:
         The registered monitored model version.
@@ -259,11 +275,11 @@ def wrap(
         except mlflow.exceptions.MlflowException as exc:
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
         raw_model = raw_model_of(inner)
-        task = _checked_task(inner, reference, given_task)
+        task, reference_output = _checked_task(inner, reference, given_task)
         options["task"] = task
         baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
-        extractor = FeatureExtractor(features, preprocess_fn, max_features)
+        extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)
         reference_features = extractor.fit(reference, raw_model)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
         extractor.save(work / ARTIFACTS["features"])
@@ -282,6 +298,8 @@ def wrap(
             classes=_classes(raw_model) if task == "multiclass" else (),
         )
         write_settings(work / ARTIFACTS["monitor"], options, wrapper)
+        outputs = _reference_outputs(reference_output, task, wrapper)
+        (work / ARTIFACTS["reference_outputs"]).write_text(json.dumps(outputs))
         artifacts = {
             key: str(work / path)
             for key, path in ARTIFACTS.items()

@@ -113,7 +113,9 @@ class Recorder:
         if self._raw_features():
             return [features]  # raw input, preprocessed in batches at check time
         detector = self.detector
-        return as_feature_row(features, detector.n_features if detector else None)[np.newaxis]
+        width = detector.n_features if detector else None
+        # A missing value is a finding of the data quality check, never a failed recording.
+        return as_feature_row(features, width, allow_missing=True)[np.newaxis]
 
     def _batch_features(self, features: Any, n: int) -> Any:
         """The drift rows of ``n`` predictions: a float matrix, an object matrix of raw rows,
@@ -123,7 +125,8 @@ class Recorder:
         rows: Any
         if not self._raw_features():
             detector = self.detector
-            rows = as_feature_matrix(features, detector.n_features if detector else None)
+            width = detector.n_features if detector else None
+            rows = as_feature_matrix(features, width, allow_missing=True)
         elif hasattr(features, "columns") and hasattr(features, "to_dict"):
             rows = features.to_dict("records")  # a DataFrame of raw inputs
         elif isinstance(features, np.ndarray) and features.ndim == 2 and features.dtype == object:

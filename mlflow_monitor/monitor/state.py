@@ -60,6 +60,20 @@ def _digest(members: dict[str, np.ndarray[Any, Any]]) -> str:
     return sha.hexdigest()
 
 
+def _plain_json(value: Any) -> Any:
+    """Raw input rows' values JSON cannot hold as they are: numpy scalars, dates and times
+    (as ISO text, read back as text), pandas' missing values (as null)."""
+    import datetime as dt
+
+    if type(value).__name__ in ("NAType", "NaTType"):  # NaT is a datetime too
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, Any]) -> Path:
     """Write ``meta`` (JSON-serialisable) and numeric ``arrays`` to ``path`` atomically.
 
@@ -74,7 +88,7 @@ def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict
         raise StateError(f"cannot save state to {str(target)!r}: directory does not exist")
     document = {"format": STATE_FORMAT, "version": STATE_VERSION, **meta}
     members: dict[str, np.ndarray[Any, Any]] = {
-        _META: np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
+        _META: np.frombuffer(json.dumps(document, default=_plain_json).encode(), dtype=np.uint8)
     }
     for name, value in arrays.items():
         array = np.asarray(value)

@@ -36,10 +36,10 @@ def _split(loader):
     return train_test_split(x, y, test_size=0.4, random_state=0)
 
 
-def _log(model, x_train, name):
+def _log(model, x_train, name, **options):
     with mlflow.start_run():
         mlflow.sklearn.log_model(
-            model, name="m", registered_model_name=name, input_example=x_train.head(3)
+            model, name="m", registered_model_name=name, input_example=x_train.head(3), **options
         )
 
 
@@ -160,3 +160,53 @@ def test_monitor_json_holds_the_task(wine, tmp_path, runner, given, stored):
     options, settings = read_settings(next(model_dir.rglob("monitor.json")))
     assert options["task"] == stored
     assert settings.classes == ((0, 1, 2) if stored == "multiclass" else ())
+
+
+def test_a_mixed_type_column_transformer_journey(embedded_tracking, runner):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    from tests.unit.drift.test_tabular import mixed
+
+    frame = mixed(400, seed=0).drop(columns=["ordered", "review"])
+    frame["gift"] = frame["gift"].astype(str)
+    frame["size"] = frame["size"].astype(str)
+    frame.loc[frame.index[1], "color"] = None  # the signature then allows a missing color
+    labels = ((frame["price"].fillna(10) > 10) ^ (frame["color"] == "red")).astype(int)
+    pipeline = make_pipeline(
+        ColumnTransformer(
+            [
+                ("num", SimpleImputer(), ["price"]),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size", "gift"]),
+            ]
+        ),
+        LogisticRegression(),
+    ).fit(frame, labels)
+    _log(pipeline, frame, "shop", skops_trusted_types=["numpy.dtype"])
+    wrapped = wrap("models:/shop/1", frame, {"accuracy": 0.9}, CONFIG | {"drift_min_samples": 50})
+    assert (wrapped.task, wrapped.features) == ("binary", "tabular")
+    current = mixed(80, seed=5, colors=("red", "purple")).drop(columns=["ordered", "review"])
+    current["gift"] = current["gift"].astype(str)
+    current.loc[current.index[:10], "color"] = None
+    current["size"] = current["size"].astype(str)
+    current.loc[current.index[:5], "size"] = "XXL"  # a size the model never saw
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    output = monitored.predict(current)
+    assert np.array_equal(output, pipeline.predict(current))
+    monitor = monitored.unwrap_python_model().monitor
+    monitor.store.flush()
+    result = monitor.check_drift()
+    monitor.close()
+    assert result.status == "drift" and result.drift.drifted_features[0] == "color"
+    names = [f.name for f in result.drift.features]
+    assert names == ["price", "color", "size", "gift"]
+    outputs = result.prediction_drift  # the class balance served against the reference's
+    assert outputs is not None and outputs.n_test == 80 and outputs.n_reference == 400
+    assert [o.name for o in outputs.outputs] == ["prediction"]  # the pyfunc gives labels
+    by_name = {c.name: c for c in result.quality.columns}
+    assert by_name["color"].missing_share == pytest.approx(10 / 80)
+    assert by_name["size"].unseen_share == pytest.approx(5 / 80)
+    runs = mlflow.search_runs(experiment_names=["monitoring/shop"])
+    assert "metrics.quality/color/missing_share" in runs.columns
+    assert "metrics.feature/color/chi2_p_value" in runs.columns

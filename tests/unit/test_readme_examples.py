@@ -1,4 +1,4 @@
-"""The README's example per task runs as printed and gives the figures its comments show."""
+"""The README's examples run as printed and give the figures their comments show."""
 
 from __future__ import annotations
 
@@ -22,3 +22,12 @@ def test_the_tasks_example_runs_and_prints_its_comments():
     multiclass, regression = out.getvalue().splitlines()
     assert "'accuracy': 0.5" in multiclass and "'macro_f1': 0.333" in multiclass
     assert "'mae': 6.75" in regression and "'rmse': 8.25" in regression
+
+
+def test_the_mixed_data_example_runs_and_prints_its_comments():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(_block('reference = pd.DataFrame(\n    {\n        "price"'), {})
+    drifted, missing = out.getvalue().splitlines()
+    assert drifted == "['color']"
+    assert missing.startswith("{'price': 0.01, 'color': 0.0")
