@@ -81,7 +81,11 @@ def register(root: Path) -> tuple[str, str]:
     ).fit(train, labels)
     with mlflow.start_run():
         mlflow.sklearn.log_model(
-            pipeline, name="m", registered_model_name="shop", input_example=train.head(3)
+            pipeline,
+            name="m",
+            registered_model_name="shop",
+            input_example=train.head(3),
+            skops_trusted_types=["numpy.dtype"],
         )
     wrapped = wrap("models:/shop/1", train.head(1000), {"accuracy": 0.9})
     assert wrapped.features == "tabular", wrapped.features

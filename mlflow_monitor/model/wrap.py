@@ -171,6 +171,27 @@ def _reference_outputs(output: Any, task: str, wrapper: WrapperSettings) -> dict
     return OutputReference(task, values, probabilities).to_dict()
 
 
+def _check_features(features: Any) -> None:
+    """Refuse drift features no test can use: fewer than 2 rows, or every column constant.
+
+    Raises:
+        DataValidationError: naming what the extraction gave.
+    """
+    import numpy as np
+
+    rows = int(features.shape[0])
+    if rows < 2:
+        raise DataValidationError(
+            f"the drift feature extraction gave {rows} row(s) for the reference; it must give "
+            "one row per reference row"
+        )
+    if not np.ptp(features, axis=0).any():
+        raise DataValidationError(
+            f"the drift feature extraction gave a constant {rows} x {features.shape[1]} matrix "
+            "for the reference: no drift could ever be measured on it"
+        )
+
+
 def _task_baseline(baseline_metrics: Any, task: str, given: bool) -> dict[str, float]:
     try:
         return load_baseline(baseline_metrics, task)
@@ -281,6 +302,7 @@ def wrap(
         logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)
         reference_features = extractor.fit(reference, raw_model)
+        _check_features(reference_features)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
         extractor.save(work / ARTIFACTS["features"])
         keep_last = MonitorConfig.from_dict(options).reference_size

@@ -210,3 +210,10 @@ def test_a_mixed_type_column_transformer_journey(embedded_tracking, runner):
     runs = mlflow.search_runs(experiment_names=["monitoring/shop"])
     assert "metrics.quality/color/missing_share" in runs.columns
     assert "metrics.feature/color/chi2_p_value" in runs.columns
+
+
+def test_wrap_refuses_constant_drift_features(diabetes):
+    _, x_train, _, _ = diabetes
+    constant = x_train.assign(**{c: 1.0 for c in x_train.columns})
+    with pytest.raises(DataValidationError, match=r"constant .* matrix"):
+        wrap("models:/diabetes/1", constant, {"mae": 50.0})
