@@ -100,6 +100,8 @@ def test_a_regression_monitor_takes_floats_and_compares_errors(registry):
     assert result.status == "degraded" and set(snapshot.degraded_metrics) == {"mae", "r2"}
     assert registry.get_sample_value("fake_review_detection_mae") == pytest.approx(1.75)
     assert check_metrics(result)["performance/mae_baseline"] == 1.0
+    status = monitor.get_monitoring_status()["performance"]
+    assert status["task"] == "regression" and status["current"]["mae"] == pytest.approx(1.75)
 
 
 @pytest.mark.parametrize(
