@@ -1,4 +1,4 @@
-"""Small types every part shares: class labels, clocks, float arrays.
+"""Small types every part shares: class labels and targets, clocks, float arrays.
 
 They sit below every subpackage, so drift, performance, the stores and the monitor can all
 name them without importing each other.
@@ -6,6 +6,7 @@ name them without importing each other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,13 +21,15 @@ __all__ = [
     "FloatArray",
     "Label",
     "as_label",
+    "as_target",
     "scalar_value",
     "storable_text",
     "unstorable_reason",
 ]
 
-Label = int | str
-"""A class label as the monitor keeps it: an ``int`` or a ``str``."""
+Label = int | str | float
+"""A prediction or true label as the monitor keeps it: a class label (``int`` or ``str``),
+or for ``task="regression"`` a target value (``float``)."""
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware in UTC; tests pass a fake one."""
@@ -95,3 +98,23 @@ def as_label(value: Any, what: str) -> Label:
     if isinstance(value, int | str):
         return value
     raise DataValidationError(f"{what} must be a class label (int or str), got {value!r}")
+
+
+def as_target(value: Any, what: str) -> float:
+    """Validate a regression value: a finite number (numpy scalars accepted), as a float.
+
+    Raises:
+        DataValidationError: anything else (a bool, a str, NaN, infinity), naming ``what``.
+    """
+    if type(value) is float and math.isfinite(value):  # the common case, without the checks
+        return value
+    value = scalar_value(value, what)
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    if not math.isfinite(number):
+        raise DataValidationError(f"{what} must be a finite number, got {value!r}")
+    return number

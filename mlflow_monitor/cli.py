@@ -48,7 +48,8 @@ def cli(tracking_uri: str | None) -> None:
     "--baseline",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="JSON file with precision/recall/accuracy/f1_score from evaluation.",
+    help="JSON file with the task's metrics from evaluation (binary: precision/recall/"
+    "accuracy/f1_score; multiclass: accuracy/macro_f1/...; regression: mae/rmse/r2/mape).",
 )
 @click.option(
     "--config",
@@ -63,7 +64,7 @@ def cli(tracking_uri: str | None) -> None:
 )
 @click.option(
     "--features",
-    type=click.Choice(["auto", "numeric", "pipeline", "function"]),
+    type=click.Choice(["auto", "numeric", "pipeline", "tabular", "function"]),
     default="auto",
     show_default=True,
     help="How drift features are extracted.",
@@ -73,6 +74,13 @@ def cli(tracking_uri: str | None) -> None:
     default=None,
     help="'package.module:function' turning model input into features.",
 )
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    default=None,
+    help="What the model predicts (default: the config's task, else inferred from the "
+    "model's output on the reference).",
+)
 def wrap(
     model_uri: str,
     reference: str,
@@ -81,6 +89,7 @@ def wrap(
     name: str | None,
     features: str,
     preprocess_fn: str | None,
+    task: str | None,
 ) -> None:
     """Register a monitored version of MODEL_URI (e.g. models:/reviews/3)."""
     from mlflow_monitor.cli_tables import progress
@@ -88,6 +97,8 @@ def wrap(
 
     try:
         config = json.loads(Path(config_file).read_text()) if config_file else None
+        if task is not None:
+            config = {**(config or {}), "task": task}
         with progress():
             result = wrap_model(
                 model_uri,
@@ -103,6 +114,7 @@ def wrap(
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     click.echo(f"Registered {result.uri} wrapping {model_uri}")
+    click.echo(f"  task: {result.task}")
     click.echo(f"  drift features: {result.features}, {result.n_features} columns")
     click.echo(f"  load it with: mlflow.pyfunc.load_model({result.uri!r})")
     click.echo(f"  serve it with: mlflow models serve -m {result.uri} --env-manager local")
@@ -350,13 +362,13 @@ def baselines(name: str, fmt: str) -> None:
             baselines_table,
             print_wide_or_stacked,
         )
-        from mlflow_monitor.performance import METRIC_NAMES
 
         table = frame.reset_index()
         rows = table.astype(object).where(table.notna(), None).to_dict("records")
-        print_wide_or_stacked(
-            baselines_table(rows, METRIC_NAMES), baselines_stacked(rows, METRIC_NAMES)
-        )
+        names = [
+            str(c).removeprefix("baseline_") for c in frame.columns if c.startswith("baseline_")
+        ]
+        print_wide_or_stacked(baselines_table(rows, names), baselines_stacked(rows, names))
 
 
 @cli.command()

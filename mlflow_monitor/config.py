@@ -24,6 +24,7 @@ __all__ = [
     "DRIFT_BACKENDS",
     "DRIFT_DTYPES",
     "FEATURE_CORRECTIONS",
+    "TASKS",
     "MonitorConfig",
     "RetrainingCallback",
     "check_backend_dtype",
@@ -37,6 +38,8 @@ DRIFT_BACKENDS = ("builtin", "alibi-detect")
 DRIFT_DTYPES = ("float64", "float32")
 RETRAIN_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
+# What the model predicts; performance/tasks.py defines each task's metrics.
+TASKS = ("binary", "multiclass", "regression")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _STORE_URI = re.compile(r"^(sqlite|postgresql)(\+\w+)?://")
 _MAX_NAME_LENGTH = 255
@@ -74,7 +77,12 @@ class MonitorConfig:
     """Validated monitor options. Build one with :meth:`from_dict`.
 
     The first group are the documented options (``SEED-API``); the second group are additions
-    with defaults that keep the documented behaviour. The third group chooses the inference
+    with defaults that keep the documented behaviour (``task`` is ``"binary"``,
+    ``"multiclass"`` or ``"regression"``: what the model predicts, which chooses the
+    performance metrics and what a prediction may be; ``quality_max_missing_share`` and
+    ``quality_max_unseen_share``, None by default, make a drift check whose window has a
+    column above that share of missing values or unseen categories fire a ``data_quality``
+    trigger). The third group chooses the inference
     store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
@@ -100,6 +108,7 @@ class MonitorConfig:
     enable_prometheus: bool = True
     retraining_callback: RetrainingCallback | None = None
 
+    task: str = "binary"
     performance_min_samples: int = 100
     positive_label: int | str = 1
     drift_window_size: int = 1000
@@ -108,6 +117,8 @@ class MonitorConfig:
     drift_backend: str = "builtin"
     drift_dtype: str = "float64"
     drift_feature_correction: str = "bonferroni"
+    quality_max_missing_share: float | None = None
+    quality_max_unseen_share: float | None = None
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
     random_seed: int | None = None
@@ -320,6 +331,7 @@ def _validate(cfg: MonitorConfig) -> None:
         _flag(cfg, key)
     if cfg.retraining_callback is not None and not callable(cfg.retraining_callback):
         raise _fail("retraining_callback", cfg.retraining_callback, "a callable(reason, details)")
+    _choice(cfg, "task", TASKS)
     _int(cfg, "performance_min_samples", 1)
     if isinstance(cfg.positive_label, bool) or not isinstance(cfg.positive_label, int | str):
         raise _fail("positive_label", cfg.positive_label, "an int or str class label")
@@ -336,6 +348,9 @@ def _validate(cfg: MonitorConfig) -> None:
     _choice(cfg, "drift_dtype", DRIFT_DTYPES)
     check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
+    for key in ("quality_max_missing_share", "quality_max_unseen_share"):
+        if getattr(cfg, key) is not None:
+            _number(cfg, key, 0.0, 1.0, open_low=False)
     _duration(cfg, "retraining_cooldown_minutes", 60, open_low=False)
     _int(cfg, "max_pending_feedback", 1)
     seed = cfg.random_seed

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CheckResult", "DriftResult", "FeatureDrift", "PerformanceSnapshot", "utcnow"]
+__all__ = [
+    "CheckResult",
+    "ColumnQuality",
+    "DataQualityResult",
+    "DriftResult",
+    "FeatureDrift",
+    "PerformanceSnapshot",
+    "PredictionDrift",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -17,14 +26,27 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Result of the univariate test (two-sample Kolmogorov-Smirnov) of one feature.
+    """Result of the univariate test of one feature (an input column, or a text column's
+    descriptor such as ``review.text.length``).
 
     Attributes:
         name: feature name.
-        statistic: KS statistic (largest gap between the two empirical CDFs).
+        statistic: the test's statistic: KS (largest gap between the two empirical CDFs)
+            for numbers, chi-square for categories.
         p_value: raw p-value.
         adjusted_p_value: p-value after the multiple-testing correction.
         drift_detected: ``adjusted_p_value < p_val``.
+        kind: the column's kind: ``numeric``, ``categorical``, ``datetime`` or ``text``.
+        test: ``"ks"`` or ``"chi2"``.
+        effect_size: how far the distributions are apart, whatever the sample sizes:
+            ``wasserstein/std`` (the Wasserstein distance in reference standard deviations)
+            for numbers, Jensen-Shannon distance (0 to 1) for categories; None when not
+            computed (the numeric feature rows of a monitor without column kinds).
+        effect_size_name: the name of ``effect_size``'s measure.
+        unseen_share: categorical columns: the share of tested values the reference never
+            had.
+        changed_tokens: text columns: the tokens whose share of the words changed most,
+            with the change (current share minus reference share).
     """
 
     name: str
@@ -32,26 +54,50 @@ class FeatureDrift:
     p_value: float
     adjusted_p_value: float
     drift_detected: bool
+    kind: str = "numeric"
+    test: str = "ks"
+    effect_size: float | None = None
+    effect_size_name: str | None = None
+    unseen_share: float | None = None
+    changed_tokens: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-serialisable dict."""
-        return {
+        """Return the fields as a JSON-serialisable dict (the seed's keys, and the others
+        when they are set)."""
+        data: dict[str, Any] = {
             "name": self.name,
             "statistic": self.statistic,
             "p_value": self.p_value,
             "adjusted_p_value": self.adjusted_p_value,
             "drift_detected": self.drift_detected,
         }
+        if self.effect_size is not None or self.kind != "numeric" or self.test != "ks":
+            data.update(
+                kind=self.kind,
+                test=self.test,
+                effect_size=self.effect_size,
+                effect_size_name=self.effect_size_name,
+                unseen_share=self.unseen_share,
+                changed_tokens=dict(self.changed_tokens),
+            )
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
         """Inverse of :meth:`to_dict`."""
+        effect, unseen = data.get("effect_size"), data.get("unseen_share")
         return cls(
             name=str(data["name"]),
             statistic=float(data["statistic"]),
             p_value=float(data["p_value"]),
             adjusted_p_value=float(data["adjusted_p_value"]),
             drift_detected=bool(data["drift_detected"]),
+            kind=str(data.get("kind", "numeric")),
+            test=str(data.get("test", "ks")),
+            effect_size=None if effect is None else float(effect),
+            effect_size_name=data.get("effect_size_name"),
+            unseen_share=None if unseen is None else float(unseen),
+            changed_tokens={str(k): float(v) for k, v in data.get("changed_tokens", {}).items()},
         )
 
 
@@ -130,13 +176,22 @@ class DriftResult:
         )
 
 
+# The metric names of the non-binary tasks (performance/tasks.py holds their definitions;
+# results sit below performance, so the names are repeated here to read snapshots back).
+_TASK_METRICS = {
+    "multiclass": ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"),
+    "regression": ("mae", "rmse", "r2", "mape"),
+}
+
+
 @dataclass(frozen=True)
 class PerformanceSnapshot:
     """Rolling performance over the labelled window, compared with the baseline.
 
     Attributes:
         precision, recall, accuracy, f1_score: metrics over the window (binary, with
-            ``positive_label`` as the positive class).
+            ``positive_label`` as the positive class; for ``task="multiclass"`` the macro
+            precision, recall and F1 and the accuracy; 0.0 for ``task="regression"``).
         n_samples: labelled predictions in the window.
         enough_samples: ``n_samples >= min_samples``; no verdict is given below it.
         degraded: some metric is more than ``threshold`` (relative) below its baseline.
@@ -147,6 +202,11 @@ class PerformanceSnapshot:
         true_positives, false_positives, false_negatives, true_negatives: the confusion
             matrix of the window, every label other than ``positive_label`` counting as
             negative (zero in snapshots made before the counts were kept).
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        task_metrics: the multiclass or regression metrics by name (empty for binary,
+            whose metrics are the four fields).
+        class_recall: multiclass only, the recall of each true class in the window (keyed
+            by the class as text).
     """
 
     precision: float
@@ -164,10 +224,15 @@ class PerformanceSnapshot:
     false_positives: int = 0
     false_negatives: int = 0
     true_negatives: int = 0
+    task: str = "binary"
+    task_metrics: dict[str, float] = field(default_factory=dict)
+    class_recall: dict[str, float] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The four metrics by name."""
+        """The task's metrics by name (binary: precision, recall, accuracy, f1_score)."""
+        if self.task != "binary":
+            return dict(self.task_metrics)
         return {
             "precision": self.precision,
             "recall": self.recall,
@@ -187,8 +252,19 @@ class PerformanceSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as a JSON-serialisable dict."""
+        extra: dict[str, Any] = {}
+        if self.task != "binary":  # binary snapshots keep the seed's keys, and only them
+            extra = {
+                "task": self.task,
+                "class_recall": dict(self.class_recall),
+                "precision": self.precision,
+                "recall": self.recall,
+                "accuracy": self.accuracy,
+                "f1_score": self.f1_score,
+            }
         return {
             **self.metrics,
+            **extra,
             "n_samples": self.n_samples,
             "enough_samples": self.enough_samples,
             "degraded": self.degraded,
@@ -202,7 +278,12 @@ class PerformanceSnapshot:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceSnapshot:
         """Inverse of :meth:`to_dict`."""
+        task = str(data.get("task", "binary"))  # absent from binary snapshots
+        names = _TASK_METRICS.get(task, ())
         return cls(
+            task=task,
+            task_metrics={n: float(data[n]) for n in names if n in data},
+            class_recall={str(k): float(v) for k, v in data.get("class_recall", {}).items()},
             precision=float(data["precision"]),
             recall=float(data["recall"]),
             accuracy=float(data["accuracy"]),
@@ -234,6 +315,9 @@ class CheckResult:
         reason: why a check was skipped.
         triggered: whether the check fired a retraining trigger.
         timestamp: when the check finished (UTC).
+        quality: drift checks that ran: the data quality of the tested window.
+        prediction_drift: drift checks that ran, with reference outputs: the model's recent
+            outputs against the reference's.
     """
 
     kind: str
@@ -243,6 +327,8 @@ class CheckResult:
     reason: str | None = None
     triggered: bool = False
     timestamp: datetime = field(default_factory=utcnow)
+    quality: DataQualityResult | None = None
+    prediction_drift: PredictionDrift | None = None
 
     @property
     def ran(self) -> bool:
@@ -259,12 +345,19 @@ class CheckResult:
             "reason": self.reason,
             "triggered": self.triggered,
             "timestamp": self.timestamp.isoformat(),
+            **({"quality": self.quality.to_dict()} if self.quality is not None else {}),
+            **(
+                {"prediction_drift": self.prediction_drift.to_dict()}
+                if self.prediction_drift is not None
+                else {}
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
         """Inverse of :meth:`to_dict`."""
         drift, performance = data.get("drift"), data.get("performance")
+        quality, outputs = data.get("quality"), data.get("prediction_drift")
         return cls(
             kind=str(data["kind"]),
             status=str(data["status"]),
@@ -273,4 +366,161 @@ class CheckResult:
             reason=data.get("reason"),
             triggered=bool(data.get("triggered", False)),
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
+            quality=DataQualityResult.from_dict(quality) if quality else None,
+            prediction_drift=PredictionDrift.from_dict(outputs) if outputs else None,
+        )
+
+
+@dataclass(frozen=True)
+class ColumnQuality:
+    """Data quality of one input column in a tested window, against the reference.
+
+    Attributes:
+        name: the column.
+        kind: ``numeric``, ``categorical``, ``datetime`` or ``text``.
+        missing_share: share of the window's values that are missing (None, NaN) or
+            unreadable as the column's kind.
+        reference_missing_share: the same share in the reference.
+        out_of_range_share: numeric and datetime columns: share of present values outside
+            the reference's range (None for other kinds).
+        unseen_share: categorical columns: share of present values the reference never had
+            (None for other kinds).
+    """
+
+    name: str
+    kind: str
+    missing_share: float
+    reference_missing_share: float
+    out_of_range_share: float | None = None
+    unseen_share: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dict."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "missing_share": self.missing_share,
+            "reference_missing_share": self.reference_missing_share,
+            "out_of_range_share": self.out_of_range_share,
+            "unseen_share": self.unseen_share,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnQuality:
+        """Inverse of :meth:`to_dict`."""
+        out, unseen = data.get("out_of_range_share"), data.get("unseen_share")
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            missing_share=float(data["missing_share"]),
+            reference_missing_share=float(data.get("reference_missing_share", 0.0)),
+            out_of_range_share=None if out is None else float(out),
+            unseen_share=None if unseen is None else float(unseen),
+        )
+
+
+@dataclass(frozen=True)
+class DataQualityResult:
+    """Data quality of a tested window: per column against the reference, and its schema.
+
+    Attributes:
+        n_rows: rows in the window.
+        columns: one entry per reference column, in the reference's order.
+        missing_columns: reference columns no row of the window has.
+        new_columns: columns of the window the reference does not have.
+        type_changes: column to ``"<reference kind> -> <kind now>"`` for a column whose
+            present values are mostly unreadable as the reference's kind.
+        timestamp: when it was computed (UTC).
+    """
+
+    n_rows: int
+    columns: tuple[ColumnQuality, ...]
+    missing_columns: tuple[str, ...] = ()
+    new_columns: tuple[str, ...] = ()
+    type_changes: dict[str, str] = field(default_factory=dict)
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def schema_changes(self) -> int:
+        """Missing columns, new columns and type changes, counted together."""
+        return len(self.missing_columns) + len(self.new_columns) + len(self.type_changes)
+
+    @property
+    def max_missing_share(self) -> float:
+        """The largest missing share of any column (0 without columns)."""
+        return max((c.missing_share for c in self.columns), default=0.0)
+
+    @property
+    def max_unseen_share(self) -> float:
+        """The largest unseen-category share of any categorical column (0 without any)."""
+        return max((c.unseen_share or 0.0 for c in self.columns), default=0.0)
+
+    @property
+    def max_out_of_range_share(self) -> float:
+        """The largest out-of-range share of any numeric or datetime column."""
+        return max((c.out_of_range_share or 0.0 for c in self.columns), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-serialisable dict."""
+        return {
+            "n_rows": self.n_rows,
+            "columns": [c.to_dict() for c in self.columns],
+            "missing_columns": list(self.missing_columns),
+            "new_columns": list(self.new_columns),
+            "type_changes": dict(self.type_changes),
+            "schema_changes": self.schema_changes,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataQualityResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            n_rows=int(data["n_rows"]),
+            columns=tuple(ColumnQuality.from_dict(c) for c in data["columns"]),
+            missing_columns=tuple(str(c) for c in data.get("missing_columns", ())),
+            new_columns=tuple(str(c) for c in data.get("new_columns", ())),
+            type_changes={str(k): str(v) for k, v in data.get("type_changes", {}).items()},
+            timestamp=datetime.fromisoformat(str(data["timestamp"])),
+        )
+
+
+@dataclass(frozen=True)
+class PredictionDrift:
+    """The outcome of one prediction drift test.
+
+    Attributes:
+        drift_detected: some output's corrected p-value is below ``p_val``.
+        outputs: one result per compared output: ``prediction`` (class balance, or the
+            regression value), ``probability`` (the score).
+        n_reference: reference outputs compared.
+        n_test: recent outputs compared.
+        p_val: the significance level.
+    """
+
+    drift_detected: bool
+    outputs: tuple[FeatureDrift, ...]
+    n_reference: int
+    n_test: int
+    p_val: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-serialisable dict."""
+        return {
+            "drift_detected": self.drift_detected,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "n_reference": self.n_reference,
+            "n_test": self.n_test,
+            "p_val": self.p_val,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredictionDrift:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            drift_detected=bool(data["drift_detected"]),
+            outputs=tuple(FeatureDrift.from_dict(o) for o in data["outputs"]),
+            n_reference=int(data["n_reference"]),
+            n_test=int(data["n_test"]),
+            p_val=float(data["p_val"]),
         )

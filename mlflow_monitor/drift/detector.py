@@ -28,6 +28,7 @@ from mlflow_monitor.drift.backends import backend_named
 from mlflow_monitor.drift.bandwidth import ReferenceBandwidth, kept_rows
 from mlflow_monitor.drift.features import as_feature_matrix, feature_names_of
 from mlflow_monitor.drift.mmd import median_heuristic_sigma
+from mlflow_monitor.drift.tabular import TabularEncoder
 from mlflow_monitor.drift.univariate import ks_feature_tests
 from mlflow_monitor.exceptions import (
     ConfigError,
@@ -99,6 +100,17 @@ class DriftDetector:
         self.feature_names_: list[str] = []
         self.sigma_: float | None = None
         self.last_batch_: FloatArray | None = None
+        # Mixed tabular input (set by the monitor): the preprocess_fn is its encoding, and
+        # the per-feature results are its per-column tests, named after the input columns.
+        self.encoder: TabularEncoder | None = None
+
+    @classmethod
+    def for_columns(cls, config: MonitorConfig, encoder: TabularEncoder) -> DriftDetector:
+        """A detector of raw mixed tabular rows: the multivariate test reads
+        ``encoder``'s numeric encoding, each input column gets the test of its kind."""
+        detector = cls.from_config(config, encoder.transform)
+        detector.encoder = encoder
+        return detector
 
     @classmethod
     def from_config(
@@ -233,6 +245,8 @@ class DriftDetector:
         )
         if matrix.shape[0] < 2:
             raise DataValidationError(f"reference must have at least 2 rows, got {matrix.shape[0]}")
+        if self.encoder is not None and names is None:  # raw rows the encoder encodes
+            names = self.encoder.feature_names_
         self.feature_names_ = names or [f"feature_{i}" for i in range(matrix.shape[1])]
         self._set_reference(matrix, bandwidth)
         logger.debug("drift reference set: %d rows x %d features", *matrix.shape)
@@ -274,7 +288,10 @@ class DriftDetector:
         mmd = self._backend.test(
             reference, batch, self.sigma_, self.n_permutations, self.p_val, self._rng
         )
-        features = self._feature_tests(reference, batch)
+        if self.encoder is not None:
+            features = self.encoder.column_tests(x, self.p_val, self.feature_correction)
+        else:
+            features = self._feature_tests(reference, batch)
         result = DriftResult(
             drift_detected=mmd.p_value < self.p_val,
             p_value=mmd.p_value,

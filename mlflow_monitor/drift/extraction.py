@@ -9,7 +9,16 @@ precedence:
 2. ``"pipeline"``: the inner model is a scikit-learn ``Pipeline`` with more than one step;
    its transform steps (all but the final estimator) produce the features, exactly what the
    estimator sees.
-3. ``"numeric"``: the numeric columns of the input DataFrame, as they are.
+3. ``"tabular"``: a DataFrame with categorical (str, ``category``, bool) or datetime
+   columns, or with missing values: each column encoded by its kind
+   (:class:`~mlflow_monitor.drift.tabular.TabularEncoder`; ``feature_types`` overrides the
+   inferred kinds).
+4. ``"numeric"``: the numeric columns of the input DataFrame, as they are.
+
+Whatever makes the features, a DataFrame reference that is not all finite numbers (text
+columns too) also gets a :class:`~mlflow_monitor.drift.tabular.TabularEncoder`,
+:attr:`FeatureExtractor.encoder_`: drift results then name the input columns (``color``,
+``review.text.length``), never the components of a projection.
 
 If the result is sparse or wider than ``max_features`` (default 32), a linear projection
 (truncated SVD, fitted on the reference) reduces it to ``max_features`` dense columns, so a
@@ -27,13 +36,16 @@ from typing import Any
 import numpy as np
 
 from mlflow_monitor._types import FloatArray
+from mlflow_monitor.drift.columns import column_kinds, needs_column_kinds
 from mlflow_monitor.drift.features import as_feature_matrix
+from mlflow_monitor.drift.tabular import TabularEncoder
 from mlflow_monitor.exceptions import ConfigError, DataValidationError
 
 __all__ = ["EXTRACTION_KINDS", "FeatureExtractor", "resolve_callable"]
 
-EXTRACTION_KINDS = ("auto", "function", "pipeline", "numeric")
+EXTRACTION_KINDS = ("auto", "function", "pipeline", "tabular", "numeric")
 _SPEC_FILE = "features.json"
+_COLUMNS_FILE = "columns.json"
 _PROJECTION_FILE = "projection.npz"
 
 
@@ -66,6 +78,27 @@ def _transform_steps(model: Any) -> Any | None:
     return model[:-1]
 
 
+def _mixed(reference: Any, feature_types: dict[str, str]) -> bool:
+    """A DataFrame with a categorical or datetime column or a missing value: encoded column
+    by column (text and numbers alone go to a pipeline or stay numeric). A column of
+    distinct strings is an identifier, whose values never repeat: it does not count."""
+    if not needs_column_kinds(reference) and not feature_types:
+        return False
+    kinds = column_kinds(reference, feature_types)
+    if bool(reference.isna().to_numpy().any()) or "datetime" in kinds.values():
+        return True
+    return any(
+        kind == "categorical" and (name in feature_types or _repeats(reference[name]))
+        for name, kind in kinds.items()
+    )
+
+
+def _repeats(series: Any) -> bool:
+    from pandas.api import types
+
+    return types.is_bool_dtype(series.dtype) or series.nunique(dropna=True) < len(series)
+
+
 def _is_sparse(matrix: Any) -> bool:
     return hasattr(matrix, "tocsr") and hasattr(matrix, "nnz")
 
@@ -78,10 +111,16 @@ class FeatureExtractor:
             ``"pipeline"`` or ``"numeric"``.
         preprocess_fn: import path of a function for ``kind="function"`` (or ``"auto"``).
         max_features: width above which a projection fitted on the reference is applied.
+        feature_types: column name to kind for the column tests (and ``"tabular"``
+            features), overriding the inferred kinds.
     """
 
     def __init__(
-        self, kind: str = "auto", preprocess_fn: str | None = None, max_features: int = 32
+        self,
+        kind: str = "auto",
+        preprocess_fn: str | None = None,
+        max_features: int = 32,
+        feature_types: dict[str, str] | None = None,
     ) -> None:
         if kind not in EXTRACTION_KINDS:
             raise ConfigError(f"features must be one of {EXTRACTION_KINDS}, got {kind!r}")
@@ -93,15 +132,19 @@ class FeatureExtractor:
         self.kind_: str | None = None
         self.columns_: list[str] = []
         self.feature_names_: list[str] = []
+        self.feature_types = dict(feature_types or {})
         self.projection_: FloatArray | None = None
+        self.encoder_: TabularEncoder | None = None
         self._function: Callable[[Any], Any] | None = None
         self._pipeline: Any = None
 
-    def _choose(self, model: Any) -> str:
+    def _choose(self, model: Any, reference: Any = None) -> str:
         if self.kind != "auto":
             return self.kind
         if self.preprocess_fn:
             return "function"
+        if reference is not None and _mixed(reference, self.feature_types):
+            return "tabular"
         if _transform_steps(model) is not None:
             return "pipeline"
         return "numeric"
@@ -128,6 +171,9 @@ class FeatureExtractor:
             return self._function(data)
         if self.kind_ == "pipeline":
             return self._pipeline.transform(data)
+        if self.kind_ == "tabular":
+            assert self.encoder_ is not None
+            return self.encoder_.transform(data)
         frame = data
         if hasattr(frame, "columns"):
             missing = [c for c in self.columns_ if c not in frame.columns]
@@ -146,8 +192,13 @@ class FeatureExtractor:
         Returns:
             The reference features, shape ``(n_rows, n_features)``.
         """
-        self.kind_ = self._choose(model)
+        self.kind_ = self._choose(model, reference)
         self.bind(model)
+        self.encoder_ = None
+        if self.kind_ == "tabular" or (
+            self.kind_ != "function" and (self.feature_types or needs_column_kinds(reference))
+        ):
+            self.encoder_ = TabularEncoder(self.feature_types).fit(reference)
         if self.kind_ == "numeric":
             if not hasattr(reference, "select_dtypes"):
                 raise DataValidationError(
@@ -170,6 +221,9 @@ class FeatureExtractor:
             self.feature_names_ = [f"component_{i}" for i in range(features.shape[1])]
         elif self.kind_ == "numeric":
             self.feature_names_ = list(self.columns_)
+        elif self.kind_ == "tabular":
+            assert self.encoder_ is not None
+            self.feature_names_ = list(self.encoder_.feature_names_)
         else:
             self.feature_names_ = [f"feature_{i}" for i in range(features.shape[1])]
         return features
@@ -207,8 +261,11 @@ class FeatureExtractor:
             "columns": self.columns_,
             "feature_names": self.feature_names_,
             "projection": self.projection_ is not None,
+            "feature_types": self.feature_types,
         }
         (target / _SPEC_FILE).write_text(json.dumps(spec, indent=2))
+        if self.encoder_ is not None:
+            (target / _COLUMNS_FILE).write_text(json.dumps(self.encoder_.to_dict()))
         if self.projection_ is not None:
             np.savez(target / _PROJECTION_FILE, components=self.projection_)
 
@@ -217,11 +274,19 @@ class FeatureExtractor:
         """Read what :meth:`save` wrote and bind it to ``model``."""
         source = Path(directory)
         spec = json.loads((source / _SPEC_FILE).read_text())
-        extractor = cls(spec["kind"], spec.get("preprocess_fn"), int(spec["max_features"]))
+        extractor = cls(
+            spec["kind"],
+            spec.get("preprocess_fn"),
+            int(spec["max_features"]),
+            spec.get("feature_types"),
+        )
         extractor.kind_ = spec["kind"]
         extractor.columns_ = list(spec.get("columns") or [])
         extractor.feature_names_ = list(spec.get("feature_names") or [])
         if spec.get("projection"):
             with np.load(source / _PROJECTION_FILE, allow_pickle=False) as archive:
                 extractor.projection_ = np.asarray(archive["components"], dtype=np.float64)
+        columns = source / _COLUMNS_FILE  # absent from models wrapped before column kinds
+        if columns.is_file():
+            extractor.encoder_ = TabularEncoder.from_dict(json.loads(columns.read_text()))
         return extractor.bind(model)

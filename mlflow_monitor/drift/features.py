@@ -1,7 +1,8 @@
 """Turning what users pass as features into validated numeric matrices.
 
 Accepts numpy arrays, nested lists, pandas DataFrames/Series and dicts of feature name to
-value. Everything becomes a 2-D float64 array of finite values; anything else raises
+value. Everything becomes a 2-D float64 array of finite values (or, with ``allow_missing``,
+NaN for a missing value); anything else raises
 :class:`~mlflow_monitor.exceptions.DataValidationError` naming what was wrong.
 """
 
@@ -75,8 +76,23 @@ def _check_finite(array: FloatArray, what: str) -> None:
         )
 
 
+def _as_missing(array: FloatArray, what: str) -> FloatArray:
+    """``array``, whose NaN values (None became NaN) are missing values; an infinity is not
+    a missing value but a bad one, and is refused."""
+    if array.ndim == 1 and math.isfinite(array.dot(array)):
+        return array
+    if np.isinf(array).any():
+        bad = np.argwhere(np.isinf(array))[0]
+        position = tuple(int(i) for i in bad)
+        raise DataValidationError(
+            f"{what} must be finite numbers or missing (None, NaN), got {array[tuple(bad)]} "
+            f"at position {position}"
+        )
+    return array
+
+
 def as_feature_matrix(
-    data: Any, n_features: int | None = None, what: str = "features"
+    data: Any, n_features: int | None = None, what: str = "features", allow_missing: bool = False
 ) -> FloatArray:
     """Validate a batch of feature rows.
 
@@ -85,6 +101,7 @@ def as_feature_matrix(
             only when its length equals ``n_features``.
         n_features: expected width, or None to accept any width.
         what: name used in error messages.
+        allow_missing: keep None and NaN as NaN (missing values) instead of refusing them.
 
     Returns:
         A C-contiguous float64 array of shape ``(n_rows, n_features)``.
@@ -107,16 +124,21 @@ def as_feature_matrix(
         raise DataValidationError(
             f"{what} must have {n_features} columns like the reference, got {array.shape[1]}"
         )
+    if allow_missing:
+        return np.ascontiguousarray(_as_missing(array, what))
     _check_finite(array, what)
     return np.ascontiguousarray(array)
 
 
-def as_feature_row(data: Any, n_features: int | None = None) -> FloatArray:
+def as_feature_row(
+    data: Any, n_features: int | None = None, allow_missing: bool = False
+) -> FloatArray:
     """Validate the features of one prediction and return them as a 1-D float64 vector.
 
     Args:
         data: a sequence, 1-D array, Series, one-row DataFrame or dict of one row's features.
         n_features: expected number of features, or None to accept any.
+        allow_missing: keep None and NaN as NaN (missing values).
 
     Raises:
         DataValidationError: not numeric, not finite, empty, several rows, or the wrong width.
@@ -149,5 +171,7 @@ def as_feature_row(data: Any, n_features: int | None = None) -> FloatArray:
         raise DataValidationError(
             f"features must have {n_features} values like the reference, got {row.shape[0]}"
         )
+    if allow_missing:
+        return _as_missing(row, "features")
     _check_finite(row, "features")
     return row

@@ -29,12 +29,20 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 if TYPE_CHECKING:
-    from mlflow_monitor.results import DriftResult, PerformanceSnapshot
+    from mlflow_monitor.results import (
+        DataQualityResult,
+        DriftResult,
+        PerformanceSnapshot,
+        PredictionDrift,
+    )
 
 __all__ = [
+    "CLASS_RECALL",
+    "MAX_EXPORTED_CLASSES",
     "METRIC_DEFINITIONS",
     "MODEL_LABELS",
     "MULTIPROC_DIR_ENV",
+    "TASK_METRIC_DEFINITIONS",
     "MetricDefinition",
     "MonitorMetrics",
     "exposition",
@@ -118,12 +126,68 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
 )
 
 
+# The performance gauges of the other tasks, made only by monitors of that task (a binary
+# monitor exports exactly METRIC_DEFINITIONS). The accuracy of a multiclass monitor goes to
+# the documented ``accuracy`` gauge.
+TASK_METRIC_DEFINITIONS: dict[str, tuple[MetricDefinition, ...]] = {
+    "binary": (),
+    "multiclass": (
+        MetricDefinition("macro_precision", "gauge", "Macro-averaged precision over the window"),
+        MetricDefinition("macro_recall", "gauge", "Macro-averaged recall over the window"),
+        MetricDefinition("macro_f1", "gauge", "Macro-averaged F1 score over the window"),
+        MetricDefinition("weighted_f1", "gauge", "Support-weighted F1 score over the window"),
+    ),
+    "regression": (
+        MetricDefinition("mae", "gauge", "Mean absolute error over the rolling labelled window"),
+        MetricDefinition("rmse", "gauge", "Root mean squared error over the window"),
+        MetricDefinition("r2", "gauge", "Coefficient of determination (R^2) over the window"),
+        MetricDefinition("mape", "gauge", "Mean absolute percentage error over the window"),
+    ),
+}
+CLASS_RECALL = MetricDefinition(
+    "class_recall", "gauge", "Recall of one true class over the window (label class_label)"
+)
+# Data quality of the last drift check's window: per column (label ``column``, at most
+# MAX_EXPORTED_COLUMNS of them, the worst first) and the schema changes.
+QUALITY_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    MetricDefinition(
+        "data_missing_share", "gauge", "Share of missing values per column (label column)"
+    ),
+    MetricDefinition(
+        "data_unseen_share", "gauge", "Share of categories the reference never had (label column)"
+    ),
+    MetricDefinition(
+        "data_out_of_range_share",
+        "gauge",
+        "Share of values outside the reference range (label column)",
+    ),
+    MetricDefinition(
+        "data_schema_changes", "gauge", "Missing, new and retyped columns in the window"
+    ),
+)
+MAX_EXPORTED_COLUMNS = 50
+PREDICTION_DRIFT_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    MetricDefinition(
+        "prediction_drift_detected", "gauge", "1 if the last check found the outputs drifted"
+    ),
+    MetricDefinition(
+        "prediction_drift_p_value", "gauge", "Smallest corrected p-value of the output tests"
+    ),
+)
+# Classes exported with their own class_recall series: label values stay bounded however
+# many classes a model has (the rest are in the check run's metrics).
+MAX_EXPORTED_CLASSES = 50
+
+
 class MonitorMetrics:
-    """The documented gauges and counters under ``prefix``.
+    """The documented gauges and counters under ``prefix``, and the task's metrics.
 
     Args:
         prefix: metric name prefix (``metrics_prefix``).
         registry: registry to register on; a new one by default.
+        task: the monitor's task; ``"multiclass"`` and ``"regression"`` add their metrics'
+            gauges (:data:`TASK_METRIC_DEFINITIONS`; multiclass also ``class_recall`` with a
+            ``class_label`` label, for at most :data:`MAX_EXPORTED_CLASSES` classes).
         model: the ``model`` label of every series (``model_name``).
         version: the ``version`` label of every series (``model_version``).
     """
@@ -132,11 +196,13 @@ class MonitorMetrics:
         self,
         prefix: str,
         registry: CollectorRegistry | None = None,
+        task: str = "binary",
         *,
         model: str = "default",
         version: str = "0",
     ) -> None:
         self.prefix = prefix
+        self.task = task
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.labels = {"model": str(model), "version": str(version)}
         self._metrics: dict[str, Any] = {}
@@ -160,9 +226,19 @@ class MonitorMetrics:
             self._families[definition.suffix] = family
             if definition.labels == MODEL_LABELS:
                 self._metrics[definition.suffix] = family.labels(**self.labels)
+        task_definitions = TASK_METRIC_DEFINITIONS.get(task, ())
+        for definition in task_definitions:
+            self._metrics[definition.suffix] = self._new_gauge(definition).labels(**self.labels)
+        for definition in QUALITY_DEFINITIONS:
+            if definition.suffix != "data_schema_changes":  # made by the first quality result
+                self._families[definition.suffix] = self._new_gauge(definition, "column")
+        self._class_recall: Any = None
+        if task == "multiclass":
+            self._class_recall = self._new_gauge(CLASS_RECALL, "class_label")
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
-        initial = {suffix: float("nan") for suffix in _UNKNOWN_UNTIL_CHECKED}
+        unknown = (*_UNKNOWN_UNTIL_CHECKED, *(d.suffix for d in task_definitions))
+        initial = {suffix: float("nan") for suffix in unknown}
         initial.update(drift_detected=0.0, performance_degraded=0.0)
         for suffix, value in initial.items():
             if multiprocess_dir() is None:
@@ -221,10 +297,54 @@ class MonitorMetrics:
         self._metrics["drift_p_value"].set(result.p_value)
         self._metrics["drift_distance"].set(result.distance)
 
+    def observe_quality(self, quality: DataQualityResult) -> None:
+        """Export the data quality of a drift check's window."""
+        worst = sorted(
+            quality.columns,
+            key=lambda c: -(c.missing_share + (c.unseen_share or 0) + (c.out_of_range_share or 0)),
+        )[:MAX_EXPORTED_COLUMNS]
+        families = self._families
+        for column in worst:
+            labels = {**self.labels, "column": column.name}
+            families["data_missing_share"].labels(**labels).set(column.missing_share)
+            if column.unseen_share is not None:
+                families["data_unseen_share"].labels(**labels).set(column.unseen_share)
+            if column.out_of_range_share is not None:
+                families["data_out_of_range_share"].labels(**labels).set(column.out_of_range_share)
+        self._gauge(QUALITY_DEFINITIONS[-1]).set(quality.schema_changes)
+
+    def observe_prediction_drift(self, result: PredictionDrift) -> None:
+        """Export the outcome of a prediction drift test."""
+        detected, p_value = PREDICTION_DRIFT_DEFINITIONS
+        self._gauge(detected).set(1 if result.drift_detected else 0)
+        smallest = min((o.adjusted_p_value for o in result.outputs), default=1.0)
+        self._gauge(p_value).set(smallest)
+
+    def _gauge(self, definition: MetricDefinition) -> Any:
+        """A gauge made on first use, so a monitor that never reports it exports only the
+        documented metrics."""
+        if definition.suffix not in self._metrics:
+            self._metrics[definition.suffix] = self._new_gauge(definition).labels(**self.labels)
+        return self._metrics[definition.suffix]
+
+    def _new_gauge(self, definition: MetricDefinition, *extra_labels: str) -> Any:
+        """A gauge family of ``definition`` with the model labels and ``extra_labels``."""
+        return Gauge(
+            f"{self.prefix}_{definition.suffix}",
+            definition.help,
+            [*definition.labels, *extra_labels],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+
     def observe_performance(self, snapshot: PerformanceSnapshot) -> None:
         """Export the outcome of a performance check."""
         for name, value in snapshot.metrics.items():
-            self._metrics[name].set(value)
+            if name in self._metrics:
+                self._metrics[name].set(value)
+        if self._class_recall is not None:
+            for label, value in sorted(snapshot.class_recall.items())[:MAX_EXPORTED_CLASSES]:
+                self._class_recall.labels(**self.labels, class_label=label).set(value)
         self._metrics["performance_degraded"].set(1 if snapshot.degraded else 0)
 
     def value(self, suffix: str) -> float:

@@ -11,7 +11,9 @@ The layout of the version's artifacts (:data:`ARTIFACTS`):
   (:class:`~mlflow_monitor.drift.extraction.FeatureExtractor`);
 - ``baseline.json``: the baseline metrics;
 - ``monitor.json``: the monitor's options and the wrapper's own settings
-  (:class:`WrapperSettings`), read by :func:`read_settings`.
+  (:class:`WrapperSettings`), read by :func:`read_settings`;
+- ``reference_outputs.json``: the inner model's predictions (and probabilities) on the first
+  reference rows, for prediction drift.
 
 Models wrapped by earlier versions lack some of these keys or files; every reader here fills
 in what an older model does not have.
@@ -42,6 +44,7 @@ __all__ = [
     "load_baseline",
     "load_reference",
     "load_reference_features",
+    "missing_values_note",
     "read_settings",
     "save_reference_features",
     "write_settings",
@@ -56,6 +59,7 @@ ARTIFACTS = {
     "features": "features",
     "baseline": "baseline.json",
     "monitor": "monitor.json",
+    "reference_outputs": "reference_outputs.json",
 }
 # The monitored model's own parameter (in its signature): answer with the prediction ids.
 RETURN_IDS_PARAM = "return_prediction_ids"
@@ -79,6 +83,8 @@ class WrapperSettings:
         threshold: probability at or above which a prediction counts as positive.
         labels: ``(negative, positive)`` class labels.
         input_columns: the reference's columns, in order: how recorded input rows are read.
+        classes: a multiclass model's classes in the order of its probability columns
+            (empty when unknown; a probability matrix then gives class indices).
     """
 
     inner_model_uri: str
@@ -86,6 +92,7 @@ class WrapperSettings:
     threshold: float = 0.5
     labels: tuple[Any, Any] = (0, 1)
     input_columns: tuple[str, ...] = field(default_factory=tuple)
+    classes: tuple[Any, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WrapperSettings:
@@ -98,6 +105,7 @@ class WrapperSettings:
             threshold=float(data.get("threshold", 0.5)),
             labels=(labels[0], labels[1]),
             input_columns=tuple(str(c) for c in data.get("input_columns") or ()),
+            classes=tuple(data.get("classes") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +116,7 @@ class WrapperSettings:
             "threshold": self.threshold,
             "labels": list(self.labels),
             "input_columns": list(self.input_columns),
+            "classes": list(self.classes),
         }
 
 
@@ -161,15 +170,21 @@ def load_reference(reference: Any) -> Any:
         raise DataValidationError(
             f"reference must have at least {MIN_REFERENCE_ROWS} rows, got {len(frame)}"
         )
-    for column in frame.columns:
-        values = frame[column]
-        missing = values.isna()
-        if missing.any():
-            raise DataValidationError(
-                f"reference column {column!r} has {int(missing.sum())} missing values "
-                f"(first at row {int(np.flatnonzero(missing.to_numpy())[0])}); drop or fill them"
-            )
     return frame
+
+
+def missing_values_note(frame: Any) -> str:
+    """Where a reference frame has missing values, as a note for an error message ("" when it
+    has none): a model or a feature extraction that fails on them says little itself."""
+    notes = []
+    for column in frame.columns:
+        missing = frame[column].isna().to_numpy()
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            notes.append(f"{column!r}: {int(missing.sum())} missing values (first at row {first})")
+    if not notes:
+        return ""
+    return f" (the reference has missing values: {'; '.join(notes[:3])}; drop or fill them)"
 
 
 def save_reference_features(
@@ -223,8 +238,8 @@ def load_reference_features(path: str | Path) -> tuple[FloatArray, ReferenceBand
             return features, None
 
 
-def load_baseline(baseline: Any) -> dict[str, float]:
-    """Baseline metrics from a dict or a JSON file, validated.
+def load_baseline(baseline: Any, task: str = "binary") -> dict[str, float]:
+    """Baseline metrics of ``task`` from a dict or a JSON file, validated.
 
     Raises:
         DataValidationError: a missing or unreadable file, or metrics that are not valid.
@@ -237,4 +252,4 @@ def load_baseline(baseline: Any) -> dict[str, float]:
             baseline = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise DataValidationError(f"baseline file {str(path)!r} is not JSON: {exc}") from exc
-    return validate_baseline(baseline)
+    return validate_baseline(baseline, task)

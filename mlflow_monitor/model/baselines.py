@@ -50,7 +50,9 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
     Returns:
         A DataFrame indexed by version (newest first) with columns ``aliases``,
         ``baseline_<metric>``, ``live_<metric>``, ``live_window``, ``drift_p_value``,
-        ``drift_detected``, ``last_check``, ``created_by`` and ``trigger_reason``.
+        ``drift_detected``, ``last_check``, ``created_by`` and ``trigger_reason``;
+        ``<metric>`` is each binary metric, and each multiclass or regression metric some
+        version has a baseline for.
 
     Raises:
         MonitorError: the model does not exist.
@@ -58,6 +60,7 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
     import mlflow
     import pandas as pd
 
+    from mlflow_monitor.performance.tasks import METRICS_BY_TASK
     from mlflow_monitor.performance.tracker import METRIC_NAMES
 
     client = mlflow.MlflowClient()
@@ -70,7 +73,18 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
         aliases.setdefault(str(version), []).append(alias)
     rows = []
     experiments: dict[str, Any] = {}
-    for version in client.search_model_versions(f"name = '{name}'"):
+    versions = list(client.search_model_versions(f"name = '{name}'"))
+    # The binary metrics always (the seed's columns), and the other tasks' metrics some
+    # version has a baseline for.
+    tagged = {k for v in versions for k in (v.tags or {}) if k.startswith(BASELINE_TAG_PREFIX)}
+    others = [
+        spec.name
+        for specs in METRICS_BY_TASK.values()
+        for spec in specs
+        if spec.name not in METRIC_NAMES and f"{BASELINE_TAG_PREFIX}{spec.name}" in tagged
+    ]
+    metric_names = [*METRIC_NAMES, *others]
+    for version in versions:
         tags = dict(version.tags or {})
         inner = parse_model_uri(tags.get(TAG_INNER_URI, ""), client)
         stream = inner or ModelRef(name, str(version.version))
@@ -78,7 +92,7 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
             "version": int(version.version),
             "aliases": ",".join(sorted(aliases.get(str(version.version), []))),
         }
-        for metric in METRIC_NAMES:
+        for metric in metric_names:
             value = tags.get(f"{BASELINE_TAG_PREFIX}{metric}")
             row[f"baseline_{metric}"] = float(value) if value is not None else None
         exp_name = experiment_name or f"monitoring/{stream.name}"
@@ -89,7 +103,7 @@ def compare_baselines(name: str, experiment_name: str | None = None) -> Any:
         if experiment is not None:
             perf = _latest_check(client, experiment.experiment_id, stream, "performance")
             drift = _latest_check(client, experiment.experiment_id, stream, "drift")
-        for metric in METRIC_NAMES:
+        for metric in metric_names:
             row[f"live_{metric}"] = _metric(perf, performance_key(metric), metric)
         row["live_window"] = _metric(perf, performance_key("window_size"), "window_size")
         row["drift_p_value"] = _metric(drift, drift_key("p_value"), "drift_p_value")

@@ -94,6 +94,10 @@ class MonitoredModel(UnvalidatedPythonModel):
                 preprocessed=True,
                 bandwidth=bandwidth,
             )
+        outputs = artifacts.get("reference_outputs")  # absent from older models
+        if outputs and Path(outputs).is_file():
+            saved = json.loads(Path(outputs).read_text())
+            self.monitor.setup_prediction_drift(saved["predictions"], saved.get("probabilities"))
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:
             self.monitor.setup_performance_baseline(baseline)
@@ -113,7 +117,9 @@ class MonitoredModel(UnvalidatedPythonModel):
         """A detector that extracts features from recorded raw rows at check time."""
         from mlflow_monitor.drift.detector import DriftDetector
 
-        return DriftDetector.from_config(self.monitor.config, self._features_of_rows)
+        detector = DriftDetector.from_config(self.monitor.config, self._features_of_rows)
+        detector.encoder = self.extractor.encoder_  # per-column tests, named after the input
+        return detector
 
     # model_input stays unannotated: MLflow derives an input schema from a type hint on it.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
@@ -153,8 +159,13 @@ class MonitoredModel(UnvalidatedPythonModel):
         """Record one predict call; the prediction ids (generated when ``ids`` is None), or
         None when recording failed."""
         try:
+            settings = self.settings
             predictions, probabilities = interpret_output(
-                output, threshold=self.settings.threshold, labels=self.settings.labels
+                output,
+                threshold=settings.threshold,
+                labels=settings.labels,
+                task=self.monitor.config.task,
+                classes=settings.classes,
             )
             rows = self._rows(model_input)
             if len(predictions) == 1:  # one row: the monitor's cheaper single-prediction path

@@ -33,6 +33,7 @@ from mlflow_monitor.model.artifacts import (
     WrapperSettings,
     load_baseline,
     load_reference,
+    missing_values_note,
     save_reference_features,
     write_settings,
 )
@@ -61,6 +62,7 @@ class WrappedModel:
         inner: the wrapped registry version (None when wrapping a run or path URI).
         features: how drift features are extracted (``numeric``, ``pipeline``, ``function``).
         n_features: width of the drift features.
+        task: the monitor's task (given, or inferred from the model's output).
     """
 
     name: str
@@ -68,6 +70,7 @@ class WrappedModel:
     inner: ModelRef | None
     features: str
     n_features: int
+    task: str = "binary"
 
     @property
     def uri(self) -> str:
@@ -138,6 +141,91 @@ def _check_reference_columns(reference: Any, inner: Any, model_uri: str) -> None
         )
 
 
+# Reference rows the inner model predicts at wrap time, to check its output and infer the task.
+_CHECKED_ROWS = 1000
+
+
+def _checked_task(inner: Any, reference: Any, given_task: Any) -> tuple[str, Any]:
+    """The monitor's task: ``given_task``, or the one the inner model's output on the
+    reference looks like; and that output, which must have one prediction per row.
+
+    Raises:
+        DataValidationError: the output has another length or cannot be read.
+    """
+    from mlflow_monitor.model.outputs import infer_task
+
+    sample = reference.head(_CHECKED_ROWS)
+    try:
+        output = inner.predict(sample)
+    except Exception as exc:
+        raise DataValidationError(
+            f"the model failed to predict the first {len(sample)} reference rows: "
+            f"{type(exc).__name__}: {exc}{missing_values_note(sample)}"
+        ) from exc
+    n_out = len(output) if hasattr(output, "__len__") else 0
+    if n_out != len(sample):
+        raise DataValidationError(
+            f"the model returned {n_out} predictions for {len(sample)} reference rows; its "
+            "output must have one prediction per input row (a pipeline fit on one text column "
+            "may need that column, not the whole DataFrame)"
+        )
+    if given_task is not None:
+        return str(given_task), output
+    task = infer_task(output)
+    logger.info("task inferred from the model's output on the reference: %s", task)
+    return task, output
+
+
+def _reference_outputs(output: Any, task: str, wrapper: WrapperSettings) -> dict[str, Any]:
+    """What the inner model predicted on the reference, as ``reference_outputs.json`` holds
+    it (prediction drift compares the served outputs with it)."""
+    from mlflow_monitor.drift.predictions import OutputReference
+    from mlflow_monitor.model.outputs import interpret_output
+
+    predictions, probabilities = interpret_output(
+        output, wrapper.threshold, wrapper.labels, task=task, classes=wrapper.classes
+    )
+    values = [v.item() if hasattr(v, "item") else v for v in predictions]
+    return OutputReference(task, values, probabilities).to_dict()
+
+
+def _check_features(features: Any) -> None:
+    """Refuse drift features no test can use: fewer than 2 rows, or every column constant.
+
+    Raises:
+        DataValidationError: naming what the extraction gave.
+    """
+    import numpy as np
+
+    rows = int(features.shape[0])
+    if rows < 2:
+        raise DataValidationError(
+            f"the drift feature extraction gave {rows} row(s) for the reference; it must give "
+            "one row per reference row"
+        )
+    if not np.ptp(features, axis=0).any():
+        raise DataValidationError(
+            f"the drift feature extraction gave a constant {rows} x {features.shape[1]} matrix "
+            "for the reference: no drift could ever be measured on it"
+        )
+
+
+def _task_baseline(baseline_metrics: Any, task: str, given: bool) -> dict[str, float]:
+    try:
+        return load_baseline(baseline_metrics, task)
+    except DataValidationError as exc:
+        origin = "given" if given else "inferred from the model's output; pass task= to choose"
+        raise DataValidationError(f"{exc} (task {task!r}, {origin})") from exc
+
+
+def _classes(raw_model: Any) -> tuple[Any, ...]:
+    """A classifier's classes (scikit-learn's ``classes_``) as plain values, or ()."""
+    classes = getattr(raw_model, "classes_", None)
+    if classes is None:
+        return ()
+    return tuple(c.item() if hasattr(c, "item") else c for c in classes)
+
+
 def wrap(
     model_uri: str,
     reference_data: Any,
@@ -152,6 +240,7 @@ def wrap(
     threshold: float = 0.5,
     labels: tuple[Any, Any] = (0, 1),
     embed_inner_model: bool = True,
+    feature_types: dict[str, str] | None = None,
 ) -> WrappedModel:
     """Log and register a monitored pyfunc around an MLflow model.
 
@@ -162,14 +251,17 @@ def wrap(
         model_uri: the model to monitor, e.g. ``models:/reviews/3`` or ``models:/reviews@prod``.
         reference_data: training inputs (DataFrame, or a ``.parquet``/``.csv`` path); drift
             is measured against them.
-        baseline_metrics: ``precision``/``recall``/``accuracy``/``f1_score`` from the held-out
-            evaluation (dict or JSON file path).
+        baseline_metrics: the task's metrics from the held-out evaluation (dict or JSON
+            file path): ``precision``/``recall``/``accuracy``/``f1_score`` for binary,
+            ``accuracy``/``macro_f1``/... for multiclass, ``mae``/``rmse``/``r2``/``mape``
+            for regression.
         config: monitor options (see :class:`~mlflow_monitor.config.MonitorConfig`); no
-            callbacks (they are not serialisable).
+            callbacks (they are not serialisable). Without ``task``, the task is inferred
+            from the inner model's output on the reference and stored in ``monitor.json``.
         registered_model_name: name to register under; ``<inner name>-monitored`` by default.
             Pass the inner name to add a new version of the same model instead.
         features: drift feature extraction: ``auto``, ``numeric``, ``pipeline``,
-            ``function`` (see :mod:`mlflow_monitor.drift.extraction`).
+            ``tabular``, ``function`` (see :mod:`mlflow_monitor.drift.extraction`).
         preprocess_fn: ``"package.module:function"`` turning model input into features.
         max_features: width above which features are projected (truncated SVD).
         id_column: input column holding caller-supplied prediction ids.
@@ -177,12 +269,16 @@ def wrap(
         labels: ``(negative, positive)`` class labels.
         embed_inner_model: copy the inner model into the artifacts (True) or keep a pinned
             ``models:/name/version`` reference that is loaded at serve time (False).
+        feature_types: column name to kind (``numeric``, ``categorical``, ``datetime``,
+            ``text``), overriding the kinds inferred from the reference.
 
     Returns:
         The registered monitored model version.
 
     Raises:
-        MonitorError: bad reference, baseline, config or an unreadable model.
+        MonitorError: bad reference, baseline, config or an unreadable model; a model whose
+            output on the reference has not one prediction per row; a baseline that does
+            not fit the task.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -199,7 +295,7 @@ def wrap(
     name = registered_model_name or (
         f"{inner_ref.name}-monitored" if inner_ref else "monitored-model"
     )
-    baseline = load_baseline(baseline_metrics)
+    given_task = (config or {}).get("task")
     options = _monitor_options(config)
     reference = load_reference(reference_data)
     stream = inner_ref or ModelRef(name, "0")
@@ -219,8 +315,11 @@ def wrap(
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
         _check_reference_columns(reference, inner, model_uri)
         raw_model = raw_model_of(inner)
+        task, reference_output = _checked_task(inner, reference, given_task)
+        options["task"] = task
+        baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
-        extractor = FeatureExtractor(features, preprocess_fn, max_features)
+        extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)
         try:
             with warnings.catch_warnings():
                 # An empty text divides by zero in a TF-IDF norm: found below, by row.
@@ -231,7 +330,7 @@ def wrap(
         except Exception as exc:  # the model's own transformers, on the reference rows
             raise DataValidationError(
                 f"cannot extract drift features from the reference data: "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {exc}{missing_values_note(reference)}"
             ) from exc
         finite = np.isfinite(np.asarray(reference_features, dtype=float)).all(axis=1)
         if not finite.all():
@@ -246,6 +345,7 @@ def wrap(
                 f"reference must have at least {MIN_REFERENCE_ROWS} rows of drift features, "
                 f"got {len(reference_features)}"
             )
+        _check_features(reference_features)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
         extractor.save(work / ARTIFACTS["features"])
         keep_last = MonitorConfig.from_dict(options).reference_size
@@ -260,8 +360,11 @@ def wrap(
             threshold=threshold,
             labels=labels,
             input_columns=tuple(str(c) for c in reference.columns),
+            classes=_classes(raw_model) if task == "multiclass" else (),
         )
         write_settings(work / ARTIFACTS["monitor"], options, wrapper)
+        outputs = _reference_outputs(reference_output, task, wrapper)
+        (work / ARTIFACTS["reference_outputs"]).write_text(json.dumps(outputs))
         artifacts = {
             key: str(work / path)
             for key, path in ARTIFACTS.items()
@@ -298,4 +401,6 @@ def wrap(
     experiment = options.get("experiment_name") or f"monitoring/{stream.name}"
     inner_version = (inner_ref.name, inner_ref.version) if inner_ref is not None else None
     note_wrapped(client, (name, version), inner_version, experiment)
-    return WrappedModel(name, version, inner_ref, str(extractor.kind_), reference_features.shape[1])
+    return WrappedModel(
+        name, version, inner_ref, str(extractor.kind_), reference_features.shape[1], task
+    )

@@ -16,9 +16,17 @@ import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.performance import PerformanceTracker
-from mlflow_monitor.results import CheckResult, DriftResult, PerformanceSnapshot
-from mlflow_monitor.retraining.triggers import DATA_DRIFT, PERFORMANCE_DEGRADATION
+from mlflow_monitor.quality import fill_missing, matrix_quality, tabular_quality
+from mlflow_monitor.results import (
+    CheckResult,
+    DataQualityResult,
+    DriftResult,
+    PerformanceSnapshot,
+    PredictionDrift,
+)
+from mlflow_monitor.retraining.triggers import DATA_DRIFT, DATA_QUALITY, PERFORMANCE_DEGRADATION
 from mlflow_monitor.store import InferenceStore
 
 __all__ = ["CheckOutcome", "DriftCheck", "PerformanceCheck"]
@@ -55,6 +63,7 @@ class DriftCheck:
     def __init__(self, store: InferenceStore, config: MonitorConfig) -> None:
         self.store = store
         self.config = config
+        self.outputs: OutputReference | None = None  # the reference's outputs, if given
         self._lock = threading.Lock()
 
     def pending_rows(self) -> int:
@@ -79,8 +88,8 @@ class DriftCheck:
                 return _skipped(
                     "drift", f"need {cfg.drift_min_samples} new feature rows, have {have}"
                 )
-            batch: Any = rows if detector.preprocess_fn is not None else np.vstack(rows)
             reference = detector.reference_  # replaced, not changed, by a reference update
+            batch, quality = _window(detector, rows)
             result = detector.detect(batch)
             samples = {
                 "reference": reference,
@@ -89,7 +98,22 @@ class DriftCheck:
             }
         status = "drift" if result.drift_detected else "ok"
         trigger = (DATA_DRIFT, _drift_details(result)) if result.drift_detected else None
-        return CheckOutcome(CheckResult("drift", status, drift=result), trigger, samples)
+        if trigger is None and quality is not None:
+            trigger = _quality_trigger(quality, cfg)
+        outputs = self._prediction_drift(result.n_test)
+        checked = CheckResult(
+            "drift", status, drift=result, quality=quality, prediction_drift=outputs
+        )
+        return CheckOutcome(checked, trigger, samples)
+
+    def _prediction_drift(self, n: int) -> PredictionDrift | None:
+        """The latest ``n`` outputs (as many as the tested rows) against the reference's."""
+        reference = self.outputs
+        if reference is None:
+            return None
+        recent = self.store.recent_predictions(n)
+        cfg = self.config
+        return reference.test(recent, cfg.drift_p_value, cfg.drift_feature_correction)
 
 
 class PerformanceCheck:
@@ -131,6 +155,43 @@ class PerformanceCheck:
             (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
         )
         return CheckOutcome(CheckResult("performance", status, performance=snapshot), trigger)
+
+
+def _window(detector: DriftDetector, rows: list[Any]) -> tuple[Any, DataQualityResult | None]:
+    """The batch the detector tests and the window's data quality.
+
+    Numeric rows keep missing values as NaN: they are counted, then filled with the
+    reference's column means for the tests. Raw rows go to the detector as they are; with
+    column kinds (a ``TabularEncoder``) their quality is read column by column.
+    """
+    if detector.preprocess_fn is None:
+        matrix = np.vstack(rows)
+        reference = detector.reference_
+        assert reference is not None
+        quality = matrix_quality(reference, matrix, detector.feature_names_)
+        return fill_missing(reference, matrix), quality
+    if detector.encoder is not None:
+        return rows, tabular_quality(detector.encoder, rows)
+    return rows, None
+
+
+def _quality_trigger(
+    quality: DataQualityResult, config: MonitorConfig
+) -> tuple[str, dict[str, Any]] | None:
+    """A data quality trigger when a column's missing or unseen share passes its limit."""
+    limits = {
+        "missing_share": config.quality_max_missing_share,
+        "unseen_share": config.quality_max_unseen_share,
+    }
+    breaches: dict[str, dict[str, float]] = {}
+    for column in quality.columns:
+        for measure, limit in limits.items():
+            value = getattr(column, measure)
+            if limit is not None and value is not None and value > limit:
+                breaches.setdefault(column.name, {})[measure] = value
+    if not breaches:
+        return None
+    return DATA_QUALITY, {"columns": breaches, "limits": limits, "n_rows": quality.n_rows}
 
 
 def _drift_details(result: DriftResult) -> dict[str, Any]:

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 from mlflow_monitor._types import Clock
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.drift.columns import needs_column_kinds
+from mlflow_monitor.drift.predictions import OutputReference
+from mlflow_monitor.drift.tabular import TabularEncoder
 from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.monitor import wiring
@@ -33,6 +36,7 @@ from mlflow_monitor.monitor.recording import Recorder
 from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 from mlflow_monitor.monitor.state import MonitorSnapshot, read_snapshot, write_snapshot
 from mlflow_monitor.monitor.status import monitoring_status, recent_checks, stored_triggers
+from mlflow_monitor.monitor.targets import TargetRules
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import (
@@ -98,14 +102,24 @@ class ModelMonitor:
                 threshold=cfg.performance_threshold,
                 min_samples=cfg.performance_min_samples,
                 positive_label=cfg.positive_label,
+                task=cfg.task,
             )
         self.prometheus_metrics: MonitorMetrics | None = None
         if cfg.enable_prometheus:
             self.prometheus_metrics = MonitorMetrics(
-                cfg.metrics_prefix, registry, model=cfg.model_name, version=cfg.model_version
+                cfg.metrics_prefix,
+                registry,
+                cfg.task,
+                model=cfg.model_name,
+                version=cfg.model_version,
             )
             self.prometheus_metrics.set_levels(cfg.drift_p_value, cfg.performance_threshold)
-        self._recorder = Recorder(self.store, self.prometheus_metrics, cfg.enable_drift_detection)
+        self._recorder = Recorder(
+            self.store,
+            self.prometheus_metrics,
+            cfg.enable_drift_detection,
+            TargetRules(cfg.task, cfg.positive_label),
+        )
         callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
         self.triggers = TriggerPolicy(
             cfg.retraining_cooldown_minutes,
@@ -138,15 +152,25 @@ class ModelMonitor:
     # -- setup ---------------------------------------------------------------------------
 
     def setup_drift_detection(
-        self, reference_data: Any, detector: DriftDetector | None = None
+        self,
+        reference_data: Any,
+        detector: DriftDetector | None = None,
+        feature_types: Mapping[str, str] | None = None,
     ) -> DriftDetector | None:
         """Set the reference data (usually the training features) for drift checks.
 
         Args:
             reference_data: 2-D numeric array or DataFrame; only the most recent
-                ``drift_update_ref['last']`` rows are kept.
+                ``drift_update_ref['last']`` rows are kept. A DataFrame with categorical
+                (str, ``category``, bool), datetime or text columns, or with missing values,
+                is tested column by column by kind
+                (:class:`~mlflow_monitor.drift.tabular.TabularEncoder`); its rows are then
+                recorded as they come (dicts or value lists) and read at check time.
             detector: a custom :class:`DriftDetector` (e.g. with a ``preprocess_fn``);
                 by default one is built from the config.
+            feature_types: column name to kind (``"numeric"``, ``"categorical"``,
+                ``"datetime"``, ``"text"``), overriding the inferred kinds; giving it tests
+                the reference column by column even when it is all numbers.
 
         Returns:
             The fitted detector, or None when drift detection is disabled.
@@ -155,11 +179,38 @@ class ModelMonitor:
         if not cfg.enable_drift_detection:
             logger.warning("setup_drift_detection ignored: enable_drift_detection is False")
             return None
+        if detector is None and (feature_types or needs_column_kinds(reference_data)):
+            encoder = TabularEncoder(feature_types).fit(reference_data)
+            detector = DriftDetector.for_columns(cfg, encoder)
         if detector is None:
             detector = DriftDetector.from_config(cfg)
         detector.fit(reference_data)
         self.drift_detector = detector
         return detector
+
+    def setup_prediction_drift(
+        self, reference_predictions: Any, reference_probabilities: Any = None
+    ) -> None:
+        """Set the model's outputs on the reference, to compare its recent outputs with.
+
+        Each drift check that runs then also tests the latest outputs (as many as the rows
+        it tests) against these: the score for binary, the class balance and the predicted
+        class's probability for multiclass, the predicted value for regression
+        (``CheckResult.prediction_drift``). It needs no labels. The data drift verdict is
+        unchanged by it.
+
+        Args:
+            reference_predictions: the model's predictions on the reference inputs.
+            reference_probabilities: binary: the positive class's probabilities;
+                multiclass: the predicted class's; or None.
+
+        Raises:
+            DataValidationError: fewer than 2 predictions, or probabilities of another
+                length.
+        """
+        self._drift_check.outputs = OutputReference(
+            self.config.task, reference_predictions, reference_probabilities
+        )
 
     def setup_performance_baseline(self, baseline_metrics: Mapping[str, Any]) -> None:
         """Set the metrics live performance is compared against.
@@ -320,6 +371,10 @@ class ModelMonitor:
         self._errors.pop("drift", None)
         if self.prometheus_metrics is not None and outcome.result.drift is not None:
             self.prometheus_metrics.observe_drift(outcome.result.drift)
+        if self.prometheus_metrics is not None and outcome.result.quality is not None:
+            self.prometheus_metrics.observe_quality(outcome.result.quality)
+        if self.prometheus_metrics is not None and outcome.result.prediction_drift is not None:
+            self.prometheus_metrics.observe_prediction_drift(outcome.result.prediction_drift)
         return self._conclude(outcome)
 
     def pending_drift_rows(self) -> int:
@@ -602,7 +657,9 @@ class ModelMonitor:
         detector = self.drift_detector
         if snapshot.drift is not None and self.config.enable_drift_detection:
             if detector is not None:
+                encoder = detector.encoder  # column kinds are settings, as the preprocess_fn
                 detector = DriftDetector(**detector.get_params())
+                detector.encoder = encoder
             else:
                 detector = DriftDetector.from_state(snapshot.drift, self.config.random_seed)
             detector.set_state(snapshot.drift, snapshot.drift_arrays)

@@ -18,16 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlflow_monitor._types import Label, as_label
+from mlflow_monitor._types import Label
 from mlflow_monitor.drift.features import as_feature_matrix, as_feature_row
 from mlflow_monitor.exceptions import DataValidationError, FeedbackError
-from mlflow_monitor.monitor.validation import (
-    label_column,
-    prediction_id_column,
-    prediction_id_value,
-    probability_column,
-    probability_value,
-)
+from mlflow_monitor.monitor.targets import TargetRules
+from mlflow_monitor.monitor.validation import prediction_id_column, prediction_id_value
 from mlflow_monitor.store import InferenceStore, PredictionBatch, as_list
 from mlflow_monitor.store.ids import next_id
 
@@ -45,6 +40,8 @@ class Recorder:
         store: where predictions and labels go.
         metrics: the monitor's Prometheus metrics, or None.
         keep_features: whether drift rows are kept (``enable_drift_detection``).
+        targets: what predictions, probabilities and labels may be (the task's rules);
+            binary with positive class 1 by default.
 
     Attributes:
         detector: the monitor's drift detector, which says how wide a feature row is and
@@ -53,9 +50,14 @@ class Recorder:
     """
 
     def __init__(
-        self, store: InferenceStore, metrics: MonitorMetrics | None, keep_features: bool
+        self,
+        store: InferenceStore,
+        metrics: MonitorMetrics | None,
+        keep_features: bool,
+        targets: TargetRules | None = None,
     ) -> None:
         self.store = store
+        self.targets = targets if targets is not None else TargetRules()
         self.metrics = metrics
         self.keep_features = keep_features
         self.detector: DriftDetector | None = None
@@ -119,7 +121,9 @@ class Recorder:
         if self._raw_features():
             return [features]  # raw input, preprocessed in batches at check time
         detector = self.detector
-        return as_feature_row(features, detector.n_features if detector else None)[np.newaxis]
+        width = detector.n_features if detector else None
+        # A missing value is a finding of the data quality check, never a failed recording.
+        return as_feature_row(features, width, allow_missing=True)[np.newaxis]
 
     def _batch_features(self, features: Any, n: int) -> Any:
         """The drift rows of ``n`` predictions: a float matrix, an object matrix of raw rows,
@@ -129,7 +133,8 @@ class Recorder:
         rows: Any
         if not self._raw_features():
             detector = self.detector
-            rows = as_feature_matrix(features, detector.n_features if detector else None)
+            width = detector.n_features if detector else None
+            rows = as_feature_matrix(features, width, allow_missing=True)
         elif hasattr(features, "columns") and hasattr(features, "to_dict"):
             rows = features.to_dict("records")  # a DataFrame of raw inputs
         elif isinstance(features, np.ndarray) and features.ndim == 2 and features.dtype == object:
@@ -153,15 +158,16 @@ class Recorder:
         prediction_ids: Any = None,
     ) -> Sequence[str]:
         """Validate and store a batch; its ids (see ``ModelMonitor.record_batch``)."""
-        labels = label_column(predictions, "prediction", None, keep_array=True)
+        targets = self.targets
+        labels = targets.label_column(predictions, "prediction", None)
         n = len(labels)
         batch = PredictionBatch(
             prediction_ids=prediction_id_column(prediction_ids, n),
             predictions=labels,
-            probabilities=probability_column(probabilities, n),
+            probabilities=targets.probability_column(probabilities, labels, n),
             true_labels=None
             if true_labels is None
-            else as_list(label_column(true_labels, "true_label", n, missing_ok=True)),
+            else as_list(targets.label_column(true_labels, "true_label", n, missing_ok=True)),
             features=self._batch_features(features, n),
         )
         if not n:
@@ -179,10 +185,11 @@ class Recorder:
         prediction_id: Any = None,
     ) -> str:
         """Validate and store one prediction; its id (see ``ModelMonitor.record_prediction``)."""
-        truth = None if true_label is None else as_label(true_label, "true_label")
+        targets = self.targets
+        truth = None if true_label is None else targets.label(true_label, "true_label")
         pid = next_id() if prediction_id is None else prediction_id_value(prediction_id)
-        label = as_label(prediction, "prediction")
-        number = probability_value(probability)
+        label = targets.label(prediction, "prediction")
+        number = targets.probability(probability, label)
         row = self._row_features(features)
         self.store.add_one(pid, label, number, truth, row, time.time())
         self._count_recorded(1, truth is not None)
@@ -191,7 +198,7 @@ class Recorder:
     def record_feedback(self, prediction_id: Any, true_label: Any) -> Label:
         """Attach a label to a stored prediction; rejected labels are counted and re-raised."""
         try:
-            truth = as_label(true_label, "true_label")
+            truth = self.targets.label(true_label, "true_label")
             self.store.label(prediction_id_value(prediction_id), truth)
         except (FeedbackError, DataValidationError):
             if self.metrics is not None:

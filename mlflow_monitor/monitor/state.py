@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_monitor._types import Label, as_label
+from mlflow_monitor._types import Label, as_label, as_target
 from mlflow_monitor.exceptions import MonitorError, StateError
 from mlflow_monitor.performance import validate_baseline
 from mlflow_monitor.results import CheckResult, utcnow
@@ -70,6 +70,20 @@ def _digest(members: dict[str, np.ndarray[Any, Any]]) -> str:
     return sha.hexdigest()
 
 
+def _plain_json(value: Any) -> Any:
+    """Raw input rows' values JSON cannot hold as they are: numpy scalars, dates and times
+    (as ISO text, read back as text), pandas' missing values (as null)."""
+    import datetime as dt
+
+    if type(value).__name__ in ("NAType", "NaTType"):  # NaT is a datetime too
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, Any]) -> Path:
     """Write ``meta`` (JSON-serialisable) and numeric ``arrays`` to ``path`` atomically.
 
@@ -84,7 +98,7 @@ def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict
         raise StateError(f"cannot save state to {str(target)!r}: directory does not exist")
     document = {"format": STATE_FORMAT, "version": STATE_VERSION, **meta}
     members: dict[str, np.ndarray[Any, Any]] = {
-        _META: np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
+        _META: np.frombuffer(json.dumps(document, default=_plain_json).encode(), dtype=np.uint8)
     }
     for name, value in arrays.items():
         array = np.asarray(value)
@@ -282,11 +296,15 @@ def read_snapshot(path: str | os.PathLike[str]) -> MonitorSnapshot:
         labelled: list[tuple[Label, Label]] = []
         baseline: dict[str, float] | None = None
         if performance is not None:
+            task = str((meta.get("config") or {}).get("task", "binary"))
+            saved = as_target if task == "regression" else as_label
             labelled = [
-                (as_label(p, "saved prediction"), as_label(t, "saved label"))
+                (saved(p, "saved prediction"), saved(t, "saved label"))
                 for p, t in performance["window"]
             ]
-            baseline = validate_baseline(performance["baseline"]) if performance["baseline"] else {}
+            baseline = (
+                validate_baseline(performance["baseline"], task) if performance["baseline"] else {}
+            )
         triggers = dict(meta["triggers"])
         [TriggerEvent.from_dict(event) for event in triggers["history"]]  # validate first
         return MonitorSnapshot(

@@ -155,6 +155,7 @@ def monitoring_status(monitor: StatusSource) -> dict[str, Any]:
         },
         "performance": {
             "enabled": monitor.config.enable_performance_tracking,
+            "task": monitor.config.task,
             "baseline": monitor.baseline,
             "current": current.to_dict() if current is not None else None,
             "last_check": last_perf,

@@ -1,9 +1,11 @@
-"""Rolling classification performance compared with a baseline.
+"""Rolling performance compared with a baseline.
 
 :class:`PerformanceTracker` keeps the most recent ``window_size`` labelled predictions and
-computes precision, recall, accuracy and F1 (binary, ``positive_label`` positive). A metric
-counts as degraded when it is more than ``threshold`` below its baseline, relatively:
-``(baseline - current) / baseline > threshold``. No verdict is given until the window holds
+computes its task's metrics (:mod:`~mlflow_monitor.performance.tasks`): for the default
+``task="binary"`` precision, recall, accuracy and F1 with ``positive_label`` positive. A
+metric counts as degraded when it is more than ``threshold`` worse than its baseline,
+relatively: ``(baseline - current) / baseline > threshold`` for a score, ``(current -
+baseline) / baseline`` for an error such as MAE. No verdict is given until the window holds
 ``min_samples`` labels, so the first few labels after a deploy cannot raise an alarm.
 """
 
@@ -14,8 +16,16 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlflow_monitor._types import Label, as_label
-from mlflow_monitor.exceptions import ConfigError, DataValidationError
+from mlflow_monitor._types import Label, as_label, as_target
+from mlflow_monitor.exceptions import ConfigError
+from mlflow_monitor.performance.tasks import (
+    BINARY,
+    REGRESSION,
+    check_task,
+    relative_degradation,
+    task_metrics,
+    validate_task_baseline,
+)
 from mlflow_monitor.results import PerformanceSnapshot
 
 __all__ = ["METRIC_NAMES", "PerformanceTracker", "confusion_counts", "validate_baseline"]
@@ -23,46 +33,30 @@ __all__ = ["METRIC_NAMES", "PerformanceTracker", "confusion_counts", "validate_b
 METRIC_NAMES = ("precision", "recall", "accuracy", "f1_score")
 
 
-def validate_baseline(metrics: Mapping[str, Any]) -> dict[str, float]:
+def validate_baseline(metrics: Mapping[str, Any], task: str = BINARY) -> dict[str, float]:
     """Check a baseline dict and return it with float values.
 
     Args:
-        metrics: some or all of ``precision``, ``recall``, ``accuracy``, ``f1_score``,
-            each in [0, 1].
+        metrics: some or all of the task's metrics (binary: ``precision``, ``recall``,
+            ``accuracy``, ``f1_score``, each in [0, 1]).
+        task: the monitor's task.
 
     Raises:
-        DataValidationError: not a dict, an unknown metric name or a value outside [0, 1].
+        DataValidationError: not a dict, an unknown metric name or a value out of range.
     """
-    if not isinstance(metrics, Mapping):
-        raise DataValidationError(
-            f"baseline must be a dict of {', '.join(METRIC_NAMES)}, got {type(metrics).__name__}"
-        )
-    baseline: dict[str, float] = {}
-    for name, value in metrics.items():
-        if name not in METRIC_NAMES:
-            raise DataValidationError(
-                f"baseline metric {name!r} is unknown; expected some of {', '.join(METRIC_NAMES)}"
-            )
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not 0.0 <= float(value) <= 1.0:
-            raise DataValidationError(
-                f"baseline metric {name!r} must be a number in [0, 1], got {value!r}"
-            )
-        baseline[name] = float(value)
-    if not baseline:
-        raise DataValidationError(f"baseline must name at least one of {', '.join(METRIC_NAMES)}")
-    return baseline
+    return validate_task_baseline(task, metrics)
 
 
 class PerformanceTracker:
-    """Rolling precision, recall, accuracy and F1 over the latest labelled predictions.
+    """Rolling metrics of a task over the latest labelled predictions.
 
     Args:
         window_size: labelled predictions kept (``performance_window_size``).
-        threshold: relative drop below the baseline that counts as degradation.
+        threshold: relative change for the worse that counts as degradation.
         min_samples: labels needed before any degradation verdict.
-        positive_label: the positive class for precision, recall and F1.
+        positive_label: the positive class for binary precision, recall and F1.
         baseline: optional baseline metrics (see :meth:`set_baseline`).
+        task: ``"binary"`` (default), ``"multiclass"`` or ``"regression"``.
     """
 
     def __init__(
@@ -72,6 +66,7 @@ class PerformanceTracker:
         min_samples: int = 100,
         positive_label: Label = 1,
         baseline: Mapping[str, float] | None = None,
+        task: str = BINARY,
     ) -> None:
         if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1:
             raise ConfigError(f"window_size must be an integer >= 1, got {window_size!r}")
@@ -79,6 +74,7 @@ class PerformanceTracker:
             raise ConfigError(f"threshold must be a number in (0, 1), got {threshold!r}")
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
             raise ConfigError(f"min_samples must be an integer >= 1, got {min_samples!r}")
+        self.task = check_task(task)
         self.window_size = window_size
         self.threshold = float(threshold)
         self.min_samples = min_samples
@@ -95,18 +91,23 @@ class PerformanceTracker:
         Returns:
             self.
         """
-        self.baseline_ = validate_baseline(metrics)
+        self.baseline_ = validate_baseline(metrics, self.task)
         return self
+
+    def _pair(self, prediction: Any, true_label: Any) -> tuple[Label, Label]:
+        if self.task == REGRESSION:
+            return as_target(prediction, "prediction"), as_target(true_label, "true_label")
+        return as_label(prediction, "prediction"), as_label(true_label, "true_label")
 
     def update(self, prediction: Any, true_label: Any) -> None:
         """Add one labelled prediction to the window (the oldest falls out when full)."""
-        pair = (as_label(prediction, "prediction"), as_label(true_label, "true_label"))
+        pair = self._pair(prediction, true_label)
         with self._lock:
             self._window.append(pair)
 
     def update_many(self, pairs: Iterable[tuple[Any, Any]]) -> None:
         """Add several ``(prediction, true_label)`` pairs, oldest first."""
-        checked = [(as_label(p, "prediction"), as_label(t, "true_label")) for p, t in pairs]
+        checked = [self._pair(p, t) for p, t in pairs]
         with self._lock:
             self._window.extend(checked)
 
@@ -131,31 +132,46 @@ class PerformanceTracker:
             ``enough_samples`` says why.
         """
         pairs = self.window()
-        counts = confusion_counts(pairs, self.positive_label)
-        metrics = _metrics(pairs, counts)
+        counts = confusion_counts(pairs, self.positive_label) if self.task == BINARY else None
+        by_class: dict[str, float] = {}
+        if counts is not None:
+            metrics = _metrics(pairs, counts)
+            fields = metrics
+        else:
+            predicted, actual = [p for p, _ in pairs], [t for _, t in pairs]
+            metrics, by_class = task_metrics(self.task, predicted, actual)
+            fields = {  # the seed's four fields, as close as the task has them
+                "precision": metrics.get("macro_precision", 0.0),
+                "recall": metrics.get("macro_recall", 0.0),
+                "accuracy": metrics.get("accuracy", 0.0),
+                "f1_score": metrics.get("macro_f1", 0.0),
+            }
         enough = len(pairs) >= self.min_samples
         drops: dict[str, float] = {}
         if enough:
             for name, base in self.baseline_.items():
-                if base > 0:
-                    drop = (base - metrics[name]) / base
-                    if drop > self.threshold:
-                        drops[name] = drop
+                drop = relative_degradation(self.task, name, base, metrics[name])
+                if drop is not None and drop > self.threshold:
+                    drops[name] = drop
+        tp, fp, fn, tn = counts if counts is not None else (0, 0, 0, 0)
         return PerformanceSnapshot(
-            precision=metrics["precision"],
-            recall=metrics["recall"],
-            accuracy=metrics["accuracy"],
-            f1_score=metrics["f1_score"],
+            precision=fields["precision"],
+            recall=fields["recall"],
+            accuracy=fields["accuracy"],
+            f1_score=fields["f1_score"],
             n_samples=len(pairs),
             enough_samples=enough,
             degraded=bool(drops),
             degraded_metrics=drops,
             baseline=dict(self.baseline_),
             threshold=self.threshold,
-            true_positives=counts[0],
-            false_positives=counts[1],
-            false_negatives=counts[2],
-            true_negatives=counts[3],
+            true_positives=tp,
+            false_positives=fp,
+            false_negatives=fn,
+            true_negatives=tn,
+            task=self.task,
+            task_metrics={} if counts is not None else metrics,
+            class_recall=by_class,
         )
 
 

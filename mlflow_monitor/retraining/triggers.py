@@ -27,6 +27,7 @@ from mlflow_monitor.results import utcnow
 
 __all__ = [
     "DATA_DRIFT",
+    "DATA_QUALITY",
     "MANUAL",
     "PERFORMANCE_DEGRADATION",
     "TriggerEvent",
@@ -36,6 +37,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATA_DRIFT = "data_drift"
+DATA_QUALITY = "data_quality"  # a column's missing or unseen share above its configured limit
 PERFORMANCE_DEGRADATION = "performance_degradation"
 MANUAL = "manual"
 

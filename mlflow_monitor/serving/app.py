@@ -47,7 +47,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from mlflow_monitor._mlflow_compat import score_invocation
 from mlflow_monitor.exceptions import (
@@ -144,10 +144,11 @@ class AsciiJSONResponse(JSONResponse):
 
 
 class FeedbackItem(BaseModel):
-    """One true label for an earlier prediction."""
+    """One true label (a class, or a regression model's target value) for an earlier
+    prediction; the monitor checks that it fits its task."""
 
     prediction_id: StrictStr = Field(min_length=1, max_length=255)
-    true_label: StrictInt | StrictStr
+    true_label: StrictInt | StrictStr | StrictFloat
 
 
 class FeedbackBatch(BaseModel):
@@ -460,7 +461,11 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
                 f"the model failed on this input: {describe_exception(exc)}"
             ) from exc
         predicted, probabilities = interpret_output(
-            output, threshold=threshold, labels=(labels[0], labels[1])
+            output,
+            threshold=threshold,
+            labels=(labels[0], labels[1]),
+            task=monitor.config.task,
+            classes=monitored.settings.classes,
         )
         answers = [
             {

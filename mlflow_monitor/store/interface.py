@@ -241,6 +241,14 @@ class InferenceStore(Protocol):
         oldest first."""
         ...
 
+    def recent_predictions(self, n: int) -> list[tuple[Label, float | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability)`` pairs, oldest
+        first, labelled or not (what prediction drift compares with the reference's).
+
+        A store of your own may leave it out: prediction drift is then not checked.
+        """
+        return []
+
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call, oldest first.
 

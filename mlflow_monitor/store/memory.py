@@ -390,6 +390,24 @@ class InMemoryStore(InferenceStore):
             start = max(len(self._labelled) - n, 0)
             return [self._labelled[i] for i in range(start, len(self._labelled))]
 
+    def recent_predictions(self, n: int) -> list[tuple[Label, float | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability)`` pairs, oldest first."""
+        parts: list[list[tuple[Label, float | None]]] = []
+        wanted = n
+        with self._lock:
+            for block in reversed(self._blocks):
+                end = len(block)
+                take = min(end - block.start, wanted)
+                if take <= 0:
+                    break
+                predicted = as_list(block.predictions[end - take : end])
+                scores = as_list(block.probabilities[end - take : end])
+                parts.append(
+                    [(_plain(p), _plain(q)) for p, q in zip(predicted, scores, strict=True)]
+                )
+                wanted -= take
+        return [pair for part in reversed(parts) for pair in part]
+
     # -- drift rows ----------------------------------------------------------------------
 
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:

@@ -27,11 +27,20 @@ from typing import Any
 import numpy as np
 
 from mlflow_monitor.exceptions import DataValidationError
-from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+from mlflow_monitor.results import (
+    CheckResult,
+    DataQualityResult,
+    DriftResult,
+    FeatureDrift,
+    PerformanceSnapshot,
+    PredictionDrift,
+)
 from mlflow_monitor.tracking.names import (
     drift_key,
     feature_key,
     performance_key,
+    prediction_key,
+    quality_key,
     readable,
     sanitize,
 )
@@ -94,9 +103,47 @@ def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
     suffixes = feature_metric_suffixes([f.name for f in drift.features])
     for feature in _ranked(drift.features)[:max_features]:
         suffix = suffixes[feature.name]
-        metrics[feature_key(suffix, "ks_statistic")] = feature.statistic
-        metrics[feature_key(suffix, "ks_p_value")] = feature.p_value
-        metrics[feature_key(suffix, "ks_adjusted_p_value")] = feature.adjusted_p_value
+        test = feature.test  # "ks" (the seed's keys) or "chi2"
+        metrics[feature_key(suffix, f"{test}_statistic")] = feature.statistic
+        metrics[feature_key(suffix, f"{test}_p_value")] = feature.p_value
+        metrics[feature_key(suffix, f"{test}_adjusted_p_value")] = feature.adjusted_p_value
+        if feature.effect_size is not None:
+            metrics[feature_key(suffix, "effect_size")] = feature.effect_size
+        if feature.unseen_share is not None:
+            metrics[feature_key(suffix, "unseen_share")] = feature.unseen_share
+    return metrics
+
+
+def _prediction_metrics(result: PredictionDrift) -> dict[str, float]:
+    """``prediction/...``: the verdict and each output's test."""
+    metrics = {prediction_key("drift_detected"): float(result.drift_detected)}
+    for output in result.outputs:
+        metrics[prediction_key(f"{output.name}/{output.test}_statistic")] = output.statistic
+        metrics[prediction_key(f"{output.name}/{output.test}_p_value")] = output.p_value
+        metrics[prediction_key(f"{output.name}/adjusted_p_value")] = output.adjusted_p_value
+        if output.effect_size is not None:
+            metrics[prediction_key(f"{output.name}/effect_size")] = output.effect_size
+    return metrics
+
+
+def _quality_metrics(quality: DataQualityResult, max_columns: int) -> dict[str, float]:
+    """``quality/...``: the worst shares over all columns, the schema changes, and the
+    shares of the ``max_columns`` columns with the most missing values."""
+    metrics = {
+        quality_key("max_missing_share"): quality.max_missing_share,
+        quality_key("max_unseen_share"): quality.max_unseen_share,
+        quality_key("max_out_of_range_share"): quality.max_out_of_range_share,
+        quality_key("schema_changes"): float(quality.schema_changes),
+    }
+    suffixes = feature_metric_suffixes([c.name for c in quality.columns])
+    ranked = sorted(quality.columns, key=lambda c: -c.missing_share)[:max_columns]
+    for column in ranked:
+        suffix = suffixes[column.name]
+        metrics[quality_key(f"{suffix}/missing_share")] = column.missing_share
+        if column.unseen_share is not None:
+            metrics[quality_key(f"{suffix}/unseen_share")] = column.unseen_share
+        if column.out_of_range_share is not None:
+            metrics[quality_key(f"{suffix}/out_of_range_share")] = column.out_of_range_share
     return metrics
 
 
@@ -108,8 +155,12 @@ def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
             metrics[performance_key(f"{name}_delta")] = snapshot.metrics[name] - value
     metrics[performance_key("window_size")] = float(snapshot.n_samples)
     metrics[performance_key("degraded")] = float(snapshot.degraded)
-    for name, count in snapshot.confusion.items():
-        metrics[performance_key(f"confusion/{name}")] = float(count)
+    if snapshot.task == "binary":  # the confusion counts are binary ones
+        for name, count in snapshot.confusion.items():
+            metrics[performance_key(f"confusion/{name}")] = float(count)
+    suffixes = feature_metric_suffixes(list(snapshot.class_recall))
+    for label, value in snapshot.class_recall.items():
+        metrics[performance_key(f"class_recall/{suffixes[label]}")] = value
     return metrics
 
 
@@ -130,6 +181,10 @@ def check_metrics(result: CheckResult, max_feature_metrics: int = 10) -> dict[st
     metrics: dict[str, float] = {}
     if result.drift is not None:
         metrics = _drift_metrics(result.drift, max_feature_metrics)
+        if result.quality is not None:
+            metrics.update(_quality_metrics(result.quality, max_feature_metrics))
+        if result.prediction_drift is not None:
+            metrics.update(_prediction_metrics(result.prediction_drift))
     elif result.performance is not None:
         metrics = _performance_metrics(result.performance)
     return {key: readable(float(value)) for key, value in metrics.items()}
@@ -246,10 +301,15 @@ def _write_drift_table(directory: Path, drift: DriftResult) -> None:
         for rank, feature in enumerate(_ranked(drift.features), start=1)
     ]
     columns = ["rank", "name", "statistic", "p_value", "adjusted_p_value", "drift_detected"]
+    if any("kind" in row for row in rows):  # tests by column kind, with effect sizes
+        columns += ["kind", "test", "effect_size", "effect_size_name", "unseen_share"]
+        columns += ["changed_tokens"]
     with (directory / "feature_drift.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*columns, "metric_suffix"])
+        writer = csv.DictWriter(handle, fieldnames=[*columns, "metric_suffix"], restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        for row in rows:
+            tokens = row.get("changed_tokens")
+            writer.writerow({**row, "changed_tokens": json.dumps(tokens)} if tokens else row)
     _write_json(
         directory / "feature_drift.json",
         {"correction": drift.correction, "p_val": drift.p_val, "features": rows},

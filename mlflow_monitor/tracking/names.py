@@ -23,6 +23,8 @@ __all__ = [
     "drift_key",
     "feature_key",
     "performance_key",
+    "prediction_key",
+    "quality_key",
     "readable",
     "sanitize",
 ]
@@ -54,6 +56,16 @@ def drift_key(name: str) -> str:
 def performance_key(name: str) -> str:
     """The key of a performance metric, e.g. ``performance/precision_delta``."""
     return f"performance/{name}"
+
+
+def prediction_key(name: str) -> str:
+    """The key of a prediction drift metric, e.g. ``prediction/probability/ks_p_value``."""
+    return f"prediction/{name}"
+
+
+def quality_key(name: str) -> str:
+    """The key of a data quality metric, e.g. ``quality/price/missing_share``."""
+    return f"quality/{name}"
 
 
 def feature_key(suffix: str, name: str) -> str:

@@ -21,7 +21,14 @@ from datetime import UTC
 import numpy as np
 
 from mlflow_monitor._version import __version__
-from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+from mlflow_monitor.results import (
+    CheckResult,
+    DataQualityResult,
+    DriftResult,
+    FeatureDrift,
+    PerformanceSnapshot,
+    PredictionDrift,
+)
 from mlflow_monitor.tracking.svg import (
     CURRENT_COLOUR,
     FOUND_COLOUR,
@@ -141,18 +148,28 @@ def _summary_items(result: CheckResult) -> list[str]:
 
 def _drift_section(drift: DriftResult, samples: Samples) -> str:
     rows = []
+    all_ks = all(f.test == "ks" for f in drift.features)
+    with_effect = any(f.effect_size is not None for f in drift.features)
     for feature in _ranked(drift.features)[:_MAX_TABLE_ROWS]:
         mark = _DRIFTED if feature.drift_detected else '<span class="mark good">✓</span>'
+        test = "" if all_ks else f" ({_e(feature.test)})"
+        effect = ""
+        if with_effect:
+            size = _NONE if feature.effect_size is None else _num(feature.effect_size)
+            unseen = f", {feature.unseen_share:.1%} unseen" if feature.unseen_share else ""
+            effect = f"<td>{size} {_e(feature.effect_size_name or '')}{unseen}</td>"
         rows.append(
             f'<tr class="{"drifted" if feature.drift_detected else ""}">'
-            f'<td class="name">{_e(feature.name)}</td><td>{_num(feature.statistic)}</td>'
+            f'<td class="name">{_e(feature.name)}</td><td>{_num(feature.statistic)}{test}</td>'
             f"<td>{_num(feature.p_value)}</td><td>{_num(feature.adjusted_p_value)}</td>"
-            f"<td>{mark}</td></tr>"
+            f"{effect}<td>{mark}</td></tr>"
         )
     more = len(drift.features) - _MAX_TABLE_ROWS
+    statistic = "KS statistic" if all_ks else "statistic (test)"
+    effect_header = "<th>effect size</th>" if with_effect else ""
     table = (
-        '<table><tr><th class="name">column</th><th>KS statistic</th><th>p-value (raw)</th>'
-        f"<th>p-value ({_e(drift.correction)})</th><th>verdict</th></tr>"
+        f'<table><tr><th class="name">column</th><th>{statistic}</th><th>p-value (raw)</th>'
+        f"<th>p-value ({_e(drift.correction)})</th>{effect_header}<th>verdict</th></tr>"
         + "".join(rows)
         + "</table>"
         + (
@@ -187,6 +204,59 @@ def _drift_section(drift: DriftResult, samples: Samples) -> str:
     return "<h2>Columns</h2>" + body
 
 
+def _prediction_section(result: PredictionDrift) -> str:
+    rows = "".join(
+        f'<tr class="{"drifted" if o.drift_detected else ""}"><td class="name">{_e(o.name)}</td>'
+        f"<td>{_e(o.test)}</td><td>{_num(o.statistic)}</td><td>{_num(o.adjusted_p_value)}</td>"
+        f"<td>{_NONE if o.effect_size is None else _num(o.effect_size)}</td>"
+        f"<td>{_DRIFTED if o.drift_detected else ''}</td></tr>"
+        for o in result.outputs
+    )
+    return (
+        "<h2>Prediction drift</h2>"
+        f'<p class="note">The model\'s latest {result.n_test} outputs against its '
+        f"{result.n_reference} outputs on the reference.</p>"
+        '<table><tr><th class="name">output</th><th>test</th><th>statistic</th>'
+        "<th>p-value (corrected)</th><th>effect size</th><th></th></tr>" + rows + "</table>"
+    )
+
+
+def _quality_section(quality: DataQualityResult) -> str:
+    def share(value: float | None) -> str:
+        return _NONE if value is None else f"{value:.1%}"
+
+    ranked = sorted(
+        quality.columns,
+        key=lambda c: -(c.missing_share + (c.unseen_share or 0) + (c.out_of_range_share or 0)),
+    )
+    rows = "".join(
+        f'<tr><td class="name">{_e(c.name)}</td><td>{_e(c.kind)}</td>'
+        f"<td>{share(c.missing_share)}</td><td>{share(c.reference_missing_share)}</td>"
+        f"<td>{share(c.unseen_share)}</td><td>{share(c.out_of_range_share)}</td></tr>"
+        for c in ranked[:_MAX_TABLE_ROWS]
+    )
+    schema = []
+    if quality.missing_columns:
+        schema.append("missing columns: " + ", ".join(map(_e, quality.missing_columns)))
+    if quality.new_columns:
+        schema.append("new columns: " + ", ".join(map(_e, quality.new_columns)))
+    for name, change in quality.type_changes.items():
+        schema.append(f"{_e(name)}: {_e(change)}")
+    schema_text = (
+        "<ul>" + "".join(f"<li>{item}</li>" for item in schema) + "</ul>"
+        if schema
+        else '<p class="note">Schema: the columns and their kinds are the reference\'s.</p>'
+    )
+    return (
+        f'<h2>Data quality</h2><p class="note">{quality.n_rows} rows in the window.</p>'
+        '<table><tr><th class="name">column</th><th>kind</th><th>missing</th>'
+        "<th>missing in reference</th><th>unseen categories</th><th>out of range</th></tr>"
+        + rows
+        + "</table>"
+        + schema_text
+    )
+
+
 def _performance_section(perf: PerformanceSnapshot) -> str:
     rows = []
     for name, value in perf.metrics.items():
@@ -204,6 +274,19 @@ def _performance_section(perf: PerformanceSnapshot) -> str:
         '<table><tr><th class="name">metric</th><th>current</th><th>baseline</th>'
         "<th>difference</th><th></th></tr>" + "".join(rows) + "</table>"
     )
+    if perf.task != "binary":
+        recalls = "".join(
+            f'<tr><td class="name">{_e(label)}</td><td>{_num(value)}</td></tr>'
+            for label, value in sorted(perf.class_recall.items())[:_MAX_TABLE_ROWS]
+        )
+        per_class = (
+            '<h3>Recall per class</h3><table><tr><th class="name">class</th><th>recall</th></tr>'
+            + recalls
+            + "</table>"
+            if recalls
+            else ""
+        )
+        return "<h2>Performance against the baseline</h2>" + table + per_class
     matrix = np.array(
         [[perf.true_negatives, perf.false_positives], [perf.false_negatives, perf.true_positives]]
     )
@@ -331,6 +414,10 @@ def render_report(
     ]
     if result.drift is not None:
         sections.append(_drift_section(result.drift, samples or {}))
+    if result.prediction_drift is not None:
+        sections.append(_prediction_section(result.prediction_drift))
+    if result.quality is not None:
+        sections.append(_quality_section(result.quality))
     if result.performance is not None and result.performance.n_samples:
         sections.append(_performance_section(result.performance))
     sections.append(_timeline_section(result, history))

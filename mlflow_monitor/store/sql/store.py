@@ -341,6 +341,22 @@ class SqlInferenceStore(InferenceStore):
         )
 
     @_unavailable_is_store_error
+    def recent_predictions(self, n: int) -> list[tuple[Label, float | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability)`` pairs, oldest first
+        (recorded by any process of the stream)."""
+        self._sync()
+        p = predictions.c
+        query = (
+            sa.select(p.prediction, p.probability)
+            .where(p.stream_id == self._stream)
+            .order_by(p.seq.desc())
+            .limit(n)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [(decode_label(row.prediction), row.probability) for row in reversed(rows)]
+
+    @_unavailable_is_store_error
     def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
         """The ``n`` most recently labelled ``(prediction, true_label)`` pairs, oldest first."""
         self._sync()

@@ -52,6 +52,8 @@ def test_a_model_wrapped_before_the_split_loads_and_predicts_as_before(legacy_mo
     # its settings came from the old monitor.json: same stream, same drift reference
     assert (monitor.config.model_name, monitor.config.model_version) == ("reviews", "1")
     assert monitor.drift_detector is not None and monitor.reference_size == 120
+    # its monitor.json has no task: a binary monitor, as the seed's
+    assert monitor.config.task == "binary" and python_model.settings.classes == ()
 
 
 def test_a_legacy_model_runs_its_checks(legacy_model):

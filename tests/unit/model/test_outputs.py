@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlflow_monitor import DataValidationError
-from mlflow_monitor.model.outputs import interpret_output
+from mlflow_monitor.model.outputs import infer_task, interpret_output
 
 
 def test_probability_vector():
@@ -57,3 +57,50 @@ def test_dataframe_columns():
 def test_unreadable_outputs(output, message):
     with pytest.raises(DataValidationError, match=message):
         interpret_output(output)
+
+
+@pytest.mark.parametrize(
+    ("output", "task"),
+    [
+        (np.array([0.1, 0.8, 0.4]), "binary"),
+        (np.array([[0.9, 0.1], [0.2, 0.8]]), "binary"),
+        (np.array([0, 1, 1, 0]), "binary"),
+        (np.array(["fake", "real", "fake"]), "binary"),
+        (np.array([0, 1, 2, 1]), "multiclass"),
+        (np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), "multiclass"),
+        (np.array(["a", "b", "c"]), "multiclass"),
+        (np.array([12.5, 80.25, 3.0]), "regression"),
+        (pd.DataFrame({"prediction": [1.5, -2.25]}), "regression"),
+    ],
+    ids=[
+        "probabilities",
+        "proba-matrix",
+        "int-labels",
+        "str-labels",
+        "three-classes",
+        "class-proba-matrix",
+        "three-str-classes",
+        "values",
+        "frame-values",
+    ],
+)
+def test_the_task_is_inferred_from_the_output(output, task):
+    assert infer_task(output) == task
+
+
+def test_multiclass_outputs_give_the_most_probable_class():
+    matrix = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    labels, probabilities = interpret_output(matrix, task="multiclass", classes=("a", "b", "c"))
+    assert labels.tolist() == ["a", "c"] and probabilities.tolist() == [0.7, 0.8]
+    indices, _ = interpret_output(matrix, task="multiclass")
+    assert indices.tolist() == [0, 2]
+    assert interpret_output(np.array([2.0, 0.0]), task="multiclass")[0].tolist() == [2, 0]
+    with pytest.raises(DataValidationError, match="not whole numbers"):
+        interpret_output(np.array([0.5, 1.5]), task="multiclass")
+
+
+def test_regression_outputs_are_values_without_probabilities():
+    values, probabilities = interpret_output(np.array([[1.5], [2.0]]), task="regression")
+    assert values.tolist() == [1.5, 2.0] and probabilities is None
+    with pytest.raises(DataValidationError, match="one number per row"):
+        interpret_output(np.array([["a"], ["b"]]), task="regression")

@@ -186,7 +186,9 @@ def _store_files(uri: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in files if p.exists() and p.stat().st_size}
 
 
-def test_cli_status_of_a_model_only_reads_its_store(wrapped, runner):
+def test_cli_status_of_a_model_only_reads_its_store(wrapped, runner, tmp_path):
+    import sqlite3
+
     from mlflow_monitor.cli import cli
     from mlflow_monitor.model.pyfunc import resolve_store_uri
 
@@ -194,9 +196,14 @@ def test_cli_status_of_a_model_only_reads_its_store(wrapped, runner):
     monitored.predict(make_reviews(5, seed=9)[["text"]])
     monitor = monitored.unwrap_python_model().monitor
     monitor.close()
-    uri = resolve_store_uri()
+    # A copy of the store that no other monitor of this test process writes to.
+    shared = resolve_store_uri().removeprefix("sqlite:///")
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(shared) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    uri = f"sqlite:///{copy}"
     before = _store_files(uri)
-    result = runner.invoke(cli, ["status", "--json", wrapped.uri])
+    result = runner.invoke(cli, ["status", "--json", "--store-uri", uri, wrapped.uri])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["source"] == "store"
@@ -204,8 +211,10 @@ def test_cli_status_of_a_model_only_reads_its_store(wrapped, runner):
     assert report["store"]["predictions"] == monitor.store.counts().predictions >= 5
     assert report["monitoring_active"] is False and report["leader"] is False
     assert report["performance"]["baseline"] == BASELINE
-    assert runner.invoke(cli, ["status", wrapped.uri]).exit_code == 0
+    assert runner.invoke(cli, ["status", "--store-uri", uri, wrapped.uri]).exit_code == 0
     assert _store_files(uri) == before  # not a byte written, in the file or its log
+    default = runner.invoke(cli, ["status", "--json", wrapped.uri])  # the store servers share
+    assert json.loads(default.output)["store"]["predictions"] >= 5
 
 
 def test_cli_status_registers_no_stream_for_a_version_never_served(wrapped, runner, tmp_path):

@@ -82,9 +82,9 @@ anything = st.one_of(nested, numpy_scalars, arrays, series, frames)
 good_rows = st.lists(st.floats(-1e6, 1e6), min_size=N_FEATURES, max_size=N_FEATURES)
 
 
-def _monitor() -> Any:
+def _monitor(task: str = "binary") -> Any:
     monitor = create_monitor(
-        {"drift_min_samples": 10, "drift_window_size": 20, "random_seed": 0},
+        {"drift_min_samples": 10, "drift_window_size": 20, "random_seed": 0, "task": task},
         registry=CollectorRegistry(),
     )
     monitor.setup_drift_detection(np.random.default_rng(0).normal(size=(40, N_FEATURES)))
@@ -309,7 +309,7 @@ FORMER_BUGS = [
 
 
 def test_whole_float_labels_beyond_int64_are_kept_exactly():
-    monitor = _monitor()
+    monitor = _monitor("multiclass")  # a binary monitor refuses any class but 0 and 1
     (pid,) = monitor.record_predictions(np.array([2.0**70]))
     assert monitor.store.get(pid).prediction == 2**70  # not wrapped to -2**63
 
