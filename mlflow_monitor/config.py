@@ -88,6 +88,9 @@ class MonitorConfig:
     drift_backend: str = "builtin"
     drift_dtype: str = "float64"
     drift_feature_correction: str = "bonferroni"
+    drift_alarm_checks: float = 2000.0
+    drift_alarm_allowance: float = 1.0
+    drift_min_effect: float = 0.1
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
     random_seed: int | None = None
@@ -311,6 +314,9 @@ def _validate(cfg: MonitorConfig) -> None:
     _choice(cfg, "drift_dtype", DRIFT_DTYPES)
     check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
+    _number(cfg, "drift_alarm_checks", 2.0, 1e12, open_low=False)
+    _number(cfg, "drift_alarm_allowance", 0.0, 8.0, open_low=True)
+    _number(cfg, "drift_min_effect", 0.0, 1e6, open_low=False)
     _duration(cfg, "retraining_cooldown_minutes", 60, open_low=False)
     _int(cfg, "max_pending_feedback", 1)
     seed = cfg.random_seed

@@ -24,11 +24,14 @@ from mlflow_monitor.config import (
     check_resolution,
     validate_update_ref,
 )
+from mlflow_monitor.drift.attribution import feature_shares
 from mlflow_monitor.drift.backends import backend_named
 from mlflow_monitor.drift.bandwidth import ReferenceBandwidth, kept_rows
+from mlflow_monitor.drift.effects import reference_scales
 from mlflow_monitor.drift.features import as_feature_matrix, feature_names_of
 from mlflow_monitor.drift.mmd import median_heuristic_sigma
 from mlflow_monitor.drift.univariate import ks_feature_tests
+from mlflow_monitor.drift.verdict import check_p_value, check_score
 from mlflow_monitor.exceptions import (
     ConfigError,
     DataValidationError,
@@ -98,6 +101,7 @@ class DriftDetector:
         self.reference_: FloatArray | None = None
         self.feature_names_: list[str] = []
         self.sigma_: float | None = None
+        self.scales_: FloatArray | None = None
         self.last_batch_: FloatArray | None = None
 
     @classmethod
@@ -247,6 +251,7 @@ class DriftDetector:
         else:
             median = median_heuristic_sigma(self.reference_, self._rng)
         self.sigma_ = median * self._bandwidth_scale()
+        self.scales_ = reference_scales(self.reference_)
 
     def detect(self, x: Any) -> DriftResult:
         """Test a batch of recent rows against the reference.
@@ -275,9 +280,13 @@ class DriftDetector:
             reference, batch, self.sigma_, self.n_permutations, self.p_val, self._rng
         )
         features = self._feature_tests(reference, batch)
+        # alibi-detect's p-value can be 0: it never counts the observed split
+        floor = 1.0 / (1.0 + self.n_permutations)
+        mmd_evidence = mmd.tail_p_value if mmd.tail_p_value is not None else mmd.p_value
+        p_value = check_p_value(max(mmd_evidence, 0.0) or floor, features)
         result = DriftResult(
-            drift_detected=mmd.p_value < self.p_val,
-            p_value=mmd.p_value,
+            drift_detected=p_value < self.p_val,
+            p_value=p_value,
             distance=mmd.statistic,
             distance_threshold=mmd.distance_threshold,
             p_val=self.p_val,
@@ -287,14 +296,19 @@ class DriftDetector:
             sigma=float(self.sigma_),
             features=features,
             correction=self.feature_correction,
+            mmd_p_value=mmd.p_value,
+            score=check_score(p_value),
+            effect_size=max((f.effect for f in features), default=0.0),
+            attribution=feature_shares(features, int(reference.shape[0]), int(batch.shape[0])),
         )
         if self.update_ref is not None:
             self._set_reference(np.concatenate([reference, batch]))
         return result
 
     def _feature_tests(self, reference: FloatArray, batch: FloatArray) -> tuple[FeatureDrift, ...]:
+        scales = self.scales_ if self.scales_ is not None and reference is self.reference_ else None
         return ks_feature_tests(
-            reference, batch, self.feature_names_, self.p_val, self.feature_correction
+            reference, batch, self.feature_names_, self.p_val, self.feature_correction, scales
         )
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
@@ -329,3 +343,4 @@ class DriftDetector:
             if sigma is not None
             else median_heuristic_sigma(self.reference_) * self._bandwidth_scale()
         )
+        self.scales_ = reference_scales(self.reference_)

@@ -90,13 +90,23 @@ def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
         drift_key("n_test"): float(drift.n_test),
         drift_key("n_reference"): float(drift.n_reference),
         drift_key("n_drifted_features"): float(sum(f.drift_detected for f in drift.features)),
+        drift_key("score"): drift.score,
+        drift_key("effect_size"): drift.effect_size,
     }
+    if drift.mmd_p_value is not None:
+        metrics[drift_key("mmd_p_value")] = drift.mmd_p_value
+    if drift.alarm is not None:
+        metrics[drift_key("alarm")] = float(drift.alarm.fired)
+        metrics[drift_key("evidence")] = drift.alarm.statistic
+        metrics[drift_key("alarm_threshold")] = drift.alarm.threshold
     suffixes = feature_metric_suffixes([f.name for f in drift.features])
     for feature in _ranked(drift.features)[:max_features]:
         suffix = suffixes[feature.name]
         metrics[feature_key(suffix, "ks_statistic")] = feature.statistic
-        metrics[feature_key(suffix, "ks_p_value")] = feature.p_value
-        metrics[feature_key(suffix, "ks_adjusted_p_value")] = feature.adjusted_p_value
+        # the p-value the verdict used (corrected); the uncorrected one under its own name
+        metrics[feature_key(suffix, "ks_p_value")] = feature.adjusted_p_value
+        metrics[feature_key(suffix, "ks_raw_p_value")] = feature.p_value
+        metrics[feature_key(suffix, "effect")] = feature.effect
     return metrics
 
 
@@ -245,7 +255,16 @@ def _write_drift_table(directory: Path, drift: DriftResult) -> None:
         {"rank": rank, **feature.to_dict(), "metric_suffix": suffixes[feature.name]}
         for rank, feature in enumerate(_ranked(drift.features), start=1)
     ]
-    columns = ["rank", "name", "statistic", "p_value", "adjusted_p_value", "drift_detected"]
+    columns = [
+        "rank",
+        "name",
+        "statistic",
+        "p_value",
+        "adjusted_p_value",
+        "drift_detected",
+        "effect",
+        "mean_shift",
+    ]
     with (directory / "feature_drift.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*columns, "metric_suffix"])
         writer.writeheader()

@@ -223,7 +223,7 @@ def test_feature_metric_suffixes(names, expected):
 def test_long_feature_names_fit_mlflow_keys():
     suffixes = feature_metric_suffixes(["x" * 400, "x" * 401])
     assert len(set(suffixes.values())) == 2
-    assert all(len(f"feature/{s}/ks_adjusted_p_value") <= 250 for s in suffixes.values())
+    assert all(len(f"feature/{s}/ks_raw_p_value") <= 250 for s in suffixes.values())
 
 
 @pytest.mark.parametrize(
