@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 PreprocessFn = Callable[[Any], Any]
 
+# Below this many reference rows per window row, a check's false-alarm rate depends
+# noticeably on the reference (see DriftDetector._warn_if_reference_is_small).
+SMALL_REFERENCE_RATIO = 3
+
 
 class DriftDetector:
     """Detects whether recent feature rows come from the reference distribution.
@@ -103,6 +107,7 @@ class DriftDetector:
         self.sigma_: float | None = None
         self.scales_: FloatArray | None = None
         self.last_batch_: FloatArray | None = None
+        self._warned_small = False
 
     @classmethod
     def from_config(
@@ -276,6 +281,7 @@ class DriftDetector:
             raise DataValidationError(f"test batch must have at least 2 rows, got {len(batch)}")
         reference = self.reference_
         self.last_batch_ = batch
+        self._warn_if_reference_is_small(reference.shape[0], batch.shape[0])
         mmd = self._backend.test(
             reference, batch, self.sigma_, self.n_permutations, self.p_val, self._rng
         )
@@ -304,6 +310,26 @@ class DriftDetector:
         if self.update_ref is not None:
             self._set_reference(np.concatenate([reference, batch]))
         return result
+
+    def _warn_if_reference_is_small(self, n_reference: int, n_test: int) -> None:
+        """Say once when the reference is under :data:`SMALL_REFERENCE_RATIO` x the window.
+
+        The tests are calibrated over references drawn from the population; for one fixed
+        reference their false-alarm rate differs from ``p_val`` by an amount that grows
+        with ``m / (n + m)`` (at n = 400, m = 300 some references give 1%, others 15%).
+        """
+        if self._warned_small or n_reference >= SMALL_REFERENCE_RATIO * n_test:
+            return
+        self._warned_small = True
+        logger.warning(
+            "the drift reference has %d rows for a %d-row window: with a reference under "
+            "%dx the window, how often healthy windows are significant depends on the luck of "
+            "this reference; keep more reference rows (drift_update_ref['last']) or test "
+            "smaller windows (drift_window_size)",
+            n_reference,
+            n_test,
+            SMALL_REFERENCE_RATIO,
+        )
 
     def _feature_tests(self, reference: FloatArray, batch: FloatArray) -> tuple[FeatureDrift, ...]:
         scales = self.scales_ if self.scales_ is not None and reference is self.reference_ else None
