@@ -32,6 +32,7 @@ Run: ``python benchmarks/bench_alarms.py`` (about 5 minutes; ``--quick`` for a s
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import time
 import warnings
@@ -316,6 +317,8 @@ def main() -> None:
         "--only", choices=["triggers", "detections", "levels"], help="run one figure only"
     )
     args = parser.parse_args()
+    # small references are the point of some streams: the detector's warning would repeat
+    logging.getLogger("mlflow_monitor").setLevel(logging.ERROR)
     POLICY.update(
         expected_checks=args.alarm_checks, allowance=args.allowance, min_effect=args.min_effect
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -43,6 +44,7 @@ _UPDATE_REF_KEYS = ("last", "sigma")
 # (about 292 years on Linux); a longer (or infinite) interval would crash the waiting thread.
 _MAX_WAIT_SECONDS = threading.TIMEOUT_MAX
 _MAX_SIGMA = 1e300
+_MAX_INT = sys.maxsize
 
 
 def _default_update_ref() -> dict[str, Any]:
@@ -219,8 +221,11 @@ def _fail(key: str, value: Any, expected: str) -> ConfigError:
 
 def _int(cfg: MonitorConfig, key: str, minimum: int) -> None:
     value = getattr(cfg, key)
+    # Sizes become buffer lengths and float divisors: beyond sys.maxsize they overflow.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(key, value, f"an integer >= {minimum}")
+    if value > _MAX_INT:
+        raise _fail(key, value, f"an integer >= {minimum}, at most {_MAX_INT}")
 
 
 def _number(cfg: MonitorConfig, key: str, low: float, high: float | None, open_low: bool) -> None:

@@ -102,3 +102,28 @@ def test_a_new_leader_continues_the_former_ones_evidence(rng, tmp_path):
     finally:
         former.close()
         successor.close()
+
+
+def test_the_alarm_options_reach_the_policy():
+    monitor = create_monitor(
+        {"drift_alarm_checks": 500, "drift_alarm_allowance": 1.5, "drift_min_effect": 0.3}
+    )
+    policy = monitor.drift_alarm
+    assert (policy.expected_checks, policy.allowance, policy.min_effect) == (500, 1.5, 0.3)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"drift_alarm_checks": 1},
+        {"drift_alarm_allowance": 0},
+        {"drift_min_effect": -0.1},
+        {"drift_min_effect": float("nan")},
+    ],
+    ids=["checks", "allowance", "effect", "nan"],
+)
+def test_bad_alarm_options_are_refused(option):
+    from mlflow_monitor import ConfigError
+
+    with pytest.raises(ConfigError, match=next(iter(option))):
+        create_monitor(option)
