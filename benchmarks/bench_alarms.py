@@ -25,8 +25,11 @@ the next check's), as they do in the monitor.
    of several fixed Gaussian references, over many fresh windows each; the goal is every
    reference within [0.5, 1.6] x alpha = [2.5%, 8%].
 
-Run: ``python benchmarks/bench_alarms.py`` (about 5 minutes; ``--quick`` for a smaller run,
-``--skip-alibi`` without alibi-detect, ``--help`` for the sizes).
+Run: ``python benchmarks/bench_alarms.py`` (about 5 minutes on an idle 2-core machine, three
+times that under load; ``--quick`` for a one-minute run, ``--skip-alibi`` without alibi-detect,
+``--only`` for one figure, ``--alarm-checks``/``--allowance``/``--min-effect`` to try other
+alarm settings, ``--help`` for the sizes). alibi-detect takes 1-5 s a check at these sizes, so
+it runs on the first few windows of each setting only.
 """
 
 from __future__ import annotations
@@ -302,14 +305,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 1 minute)")
     parser.add_argument("--skip-alibi", action="store_true")
     parser.add_argument("--gauss-refs", type=int, default=3)
-    parser.add_argument("--gauss-checks", type=int, default=200)
+    parser.add_argument("--gauss-checks", type=int, default=150)
     parser.add_argument("--streams", type=int, default=10, help="random splits per data set")
     parser.add_argument("--stream-checks", type=int, default=40)
     parser.add_argument("--trials", type=int, default=2, help="random splits per shift case")
-    parser.add_argument("--levels-refs", type=int, default=8)
-    parser.add_argument("--levels-windows", type=int, default=300)
-    parser.add_argument("--alibi-stream-checks", type=int, default=12)
-    parser.add_argument("--alibi-level-windows", type=int, default=20)
+    parser.add_argument("--levels-refs", type=int, default=6)
+    parser.add_argument("--levels-windows", type=int, default=250)
+    parser.add_argument("--alibi-stream-checks", type=int, default=8)
+    parser.add_argument("--alibi-level-windows", type=int, default=10)
     parser.add_argument("--alarm-checks", type=float, default=POLICY["expected_checks"])
     parser.add_argument("--allowance", type=float, default=POLICY["allowance"])
     parser.add_argument("--min-effect", type=float, default=POLICY["min_effect"])
