@@ -142,8 +142,10 @@ def run_stream(
 def per_1000(count: int, checks: int) -> str:
     if not checks:
         return "not run"
-    # one-sided 95% upper bound of a Poisson rate (exact for 0: 3.0 events)
-    upper = 3.0 if count == 0 else count + 1.645 * math.sqrt(count) + 1.5
+    from scipy.stats import chi2
+
+    # exact one-sided 95% upper bound of a Poisson count (3.0 for none, 4.74 for one)
+    upper = float(chi2.ppf(0.95, 2 * (count + 1))) / 2
     return f"{1000 * count / checks:.2f} ({count}/{checks}; <= {1000 * upper / checks:.1f})"
 
 

@@ -56,8 +56,10 @@ class DriftDetector:
 
     The multivariate test is an MMD² two-sample permutation test with a Gaussian kernel whose
     bandwidth follows the median heuristic on the reference. Each feature also gets a
-    two-sample Kolmogorov-Smirnov test, corrected for multiple testing, so a drift verdict
-    comes with the features that moved.
+    two-sample Kolmogorov-Smirnov test, corrected for multiple testing. The verdict is one
+    family-wise p-value over both (:mod:`~mlflow_monitor.drift.verdict`), and comes with each
+    feature's effect size and the features that drove it. One result is one window's
+    verdict; :class:`~mlflow_monitor.drift.alarm.AlarmPolicy` decides across windows.
 
     Args:
         p_val: significance level of the tests.
