@@ -230,18 +230,18 @@ class AlarmPolicy:
         if fired:
             over = "this check" if checks == 1 else f"{checks} consecutive checks"
             return (
-                f"alarm: {evidence} over {over} (p = {result.p_value:.2g}, effect "
-                f"{result.effect_size:.2f}); expected once in {self.expected_checks:.0f} "
-                "checks without drift"
+                f"{evidence} over {over} (p = {result.p_value:.2g}, effect "
+                f"{result.effect_size:.2f} SD); healthy traffic gets there once in "
+                f"{self.expected_checks:.0f} checks"
             )
         if result.score > 0 and result.effect_size < self.min_effect:
             return (
-                f"no alarm: effect {result.effect_size:.3f} is below drift_min_effect "
+                f"effect {result.effect_size:.3f} SD is below drift_min_effect "
                 f"{self.min_effect:g}, so the check adds no evidence ({evidence})"
             )
         if statistic > 0:
-            return f"no alarm yet: {evidence} after {checks} check(s) with evidence"
-        return f"no alarm: no accumulated evidence (score {score:.2f} <= {self.allowance:g})"
+            return f"{evidence} after {checks} check(s) with evidence"
+        return f"no accumulated evidence (score {score:.2f} <= allowance {self.allowance:g})"
 
     def get_state(self) -> dict[str, Any]:
         """The running evidence as JSON-serialisable data."""
