@@ -109,8 +109,8 @@ class DriftAlarm:
 
     Attributes:
         fired: the accumulated evidence crossed the threshold at this check.
-        statistic: the accumulated evidence (CUSUM of check scores) after this check; reset
-            to 0 once the alarm fires.
+        statistic: the accumulated evidence (CUSUM of check scores) after this check; the
+            policy starts again from 0 after a check whose alarm fired.
         threshold: the value of ``statistic`` that fires the alarm.
         allowance: the score each check must exceed to add evidence.
         score: this check's standardised score (0 when its effect was below the minimum).
