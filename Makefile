@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_background.py
 	$(PY) benchmarks/bench_load.py --clients 8 --requests 200
+	$(PY) benchmarks/bench_alarms.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

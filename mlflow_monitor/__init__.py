@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mlflow_monitor._version import __version__
 from mlflow_monitor.config import MonitorConfig
-from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.drift import AlarmPolicy, DriftDetector
 from mlflow_monitor.exceptions import (
     ConfigError,
     DataValidationError,
@@ -28,7 +28,14 @@ from mlflow_monitor.exceptions import (
 from mlflow_monitor.metrics import METRIC_DEFINITIONS, MonitorMetrics, start_metrics_server
 from mlflow_monitor.monitor import ModelMonitor, create_monitor, load_monitor
 from mlflow_monitor.performance import PerformanceTracker
-from mlflow_monitor.results import CheckResult, DriftResult, FeatureDrift, PerformanceSnapshot
+from mlflow_monitor.results import (
+    CheckResult,
+    DriftAlarm,
+    DriftResult,
+    FeatureDrift,
+    FeatureShare,
+    PerformanceSnapshot,
+)
 from mlflow_monitor.retraining import TriggerEvent
 from mlflow_monitor.store import (
     InferenceStore,
@@ -63,14 +70,17 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "METRIC_DEFINITIONS",
+    "AlarmPolicy",
     "CheckResult",
     "CheckRunLogger",
     "ConfigError",
     "DataValidationError",
+    "DriftAlarm",
     "DriftDetector",
     "DriftResult",
     "FeatureDrift",
     "FeatureExtractor",
+    "FeatureShare",
     "FeedbackError",
     "InMemoryStore",
     "InferenceStore",

@@ -156,7 +156,13 @@ def checks_table(results: Sequence[Any]) -> Table:
     for result in results:
         if result.drift is not None:
             d = result.drift
-            detail = f"p={d.p_value:.4g}, {d.n_test} rows"
+            detail = f"p={d.p_value:.4g}, {d.n_test} rows, effect {d.effect_size:.2f} SD"
+            if d.alarm is not None:
+                detail += (
+                    "; ALARM"
+                    if d.alarm.fired
+                    else f"; evidence {d.alarm.statistic:.2f}/{d.alarm.threshold:.2f}"
+                )
             if d.drifted_features:
                 detail += f"; drifted: {', '.join(d.drifted_features[:5])}"
                 if len(d.drifted_features) > 5:
@@ -196,6 +202,9 @@ def status_table(status: Mapping[str, Any]) -> Table:
         verdict = "drift" if d.get("drift_detected") else "no drift"
         when = str(drift.get("timestamp", ""))[:16].replace("T", " ")
         rows.append(("last drift check", f"{verdict}, p={cell(d.get('p_value'))} ({when} UTC)"))
+        alarm = d.get("alarm") or {}
+        if alarm:
+            rows.append(("drift alarm", str(alarm.get("reason", MISSING))))
     else:
         rows.append(("last drift check", MISSING))
     last_perf = perf.get("last_check") or {}

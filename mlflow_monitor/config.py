@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -48,6 +49,7 @@ _UPDATE_REF_KEYS = ("last", "sigma")
 # (about 292 years on Linux); a longer (or infinite) interval would crash the waiting thread.
 _MAX_WAIT_SECONDS = threading.TIMEOUT_MAX
 _MAX_SIGMA = 1e300
+_MAX_INT = sys.maxsize
 
 
 CONNECTION_OPTIONS = frozenset(
@@ -119,6 +121,9 @@ class MonitorConfig:
     drift_feature_correction: str = "bonferroni"
     quality_max_missing_share: float | None = None
     quality_max_unseen_share: float | None = None
+    drift_alarm_checks: float = 2000.0
+    drift_alarm_allowance: float = 1.0
+    drift_min_effect: float = 0.1
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000
     random_seed: int | None = None
@@ -351,6 +356,9 @@ def _validate(cfg: MonitorConfig) -> None:
     for key in ("quality_max_missing_share", "quality_max_unseen_share"):
         if getattr(cfg, key) is not None:
             _number(cfg, key, 0.0, 1.0, open_low=False)
+    _number(cfg, "drift_alarm_checks", 2.0, 1e12, open_low=False)
+    _number(cfg, "drift_alarm_allowance", 0.0, 8.0, open_low=True)
+    _number(cfg, "drift_min_effect", 0.0, 1e6, open_low=False)
     _duration(cfg, "retraining_cooldown_minutes", 60, open_low=False)
     _int(cfg, "max_pending_feedback", 1)
     seed = cfg.random_seed

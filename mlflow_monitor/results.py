@@ -11,8 +11,10 @@ __all__ = [
     "CheckResult",
     "ColumnQuality",
     "DataQualityResult",
+    "DriftAlarm",
     "DriftResult",
     "FeatureDrift",
+    "FeatureShare",
     "PerformanceSnapshot",
     "PredictionDrift",
     "utcnow",
@@ -34,7 +36,8 @@ class FeatureDrift:
         statistic: the test's statistic: KS (largest gap between the two empirical CDFs)
             for numbers, chi-square for categories.
         p_value: raw p-value.
-        adjusted_p_value: p-value after the multiple-testing correction.
+        adjusted_p_value: p-value after the multiple-testing correction (what the verdict
+            uses, and what check runs show as ``ks_p_value``).
         drift_detected: ``adjusted_p_value < p_val``.
         kind: the column's kind: ``numeric``, ``categorical``, ``datetime`` or ``text``.
         test: ``"ks"`` or ``"chi2"``.
@@ -47,6 +50,10 @@ class FeatureDrift:
             had.
         changed_tokens: text columns: the tokens whose share of the words changed most,
             with the change (current share minus reference share).
+        effect: Wasserstein-1 distance between the feature's reference and tested values,
+            in units of the reference's standard deviation (0.5: the values moved by about
+            half a standard deviation).
+        mean_shift: difference of the means in reference standard deviations (signed).
     """
 
     name: str
@@ -60,6 +67,8 @@ class FeatureDrift:
     effect_size_name: str | None = None
     unseen_share: float | None = None
     changed_tokens: dict[str, float] = field(default_factory=dict)
+    effect: float = 0.0
+    mean_shift: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict (the seed's keys, and the others
@@ -70,6 +79,8 @@ class FeatureDrift:
             "p_value": self.p_value,
             "adjusted_p_value": self.adjusted_p_value,
             "drift_detected": self.drift_detected,
+            "effect": self.effect,
+            "mean_shift": self.mean_shift,
         }
         if self.effect_size is not None or self.kind != "numeric" or self.test != "ks":
             data.update(
@@ -98,6 +109,94 @@ class FeatureDrift:
             effect_size_name=data.get("effect_size_name"),
             unseen_share=None if unseen is None else float(unseen),
             changed_tokens={str(k): float(v) for k, v in data.get("changed_tokens", {}).items()},
+            # absent from results stored before effect sizes were kept
+            effect=float(data.get("effect", 0.0)),
+            mean_shift=float(data.get("mean_shift", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureShare:
+    """One feature's part in a drift alarm.
+
+    Attributes:
+        name: feature name.
+        share: its fraction of the evidence (the shares of an alarm sum to 1).
+        effect: its effect size (:attr:`FeatureDrift.effect`).
+    """
+
+    name: str
+    share: float
+    effect: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dict."""
+        return {"name": self.name, "share": self.share, "effect": self.effect}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureShare:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(data["name"]), float(data["share"]), float(data["effect"]))
+
+
+@dataclass(frozen=True)
+class DriftAlarm:
+    """What the alarm policy concluded after one drift check.
+
+    A check's ``drift_detected`` says whether that one window was significant; the alarm
+    says whether the evidence gathered over consecutive checks is strong enough to act on
+    (retraining, alerts). See :mod:`mlflow_monitor.drift.alarm`.
+
+    Attributes:
+        fired: the accumulated evidence crossed the threshold at this check.
+        statistic: the accumulated evidence (CUSUM of check scores) after this check; the
+            policy starts again from 0 after a check whose alarm fired.
+        threshold: the value of ``statistic`` that fires the alarm.
+        allowance: the score each check must exceed to add evidence.
+        score: this check's standardised score (0 when its effect was below the minimum).
+        checks: consecutive checks whose evidence is in ``statistic`` (including this one).
+        expected_checks: expected number of checks between false alarms without drift.
+        min_effect: the effect size below which a check adds no evidence.
+        reason: the conclusion in words.
+    """
+
+    fired: bool
+    statistic: float
+    threshold: float
+    allowance: float
+    score: float
+    checks: int
+    expected_checks: float
+    min_effect: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dict."""
+        return {
+            "fired": self.fired,
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "allowance": self.allowance,
+            "score": self.score,
+            "checks": self.checks,
+            "expected_checks": self.expected_checks,
+            "min_effect": self.min_effect,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftAlarm:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            fired=bool(data["fired"]),
+            statistic=float(data["statistic"]),
+            threshold=float(data["threshold"]),
+            allowance=float(data["allowance"]),
+            score=float(data["score"]),
+            checks=int(data["checks"]),
+            expected_checks=float(data["expected_checks"]),
+            min_effect=float(data["min_effect"]),
+            reason=str(data["reason"]),
         )
 
 
@@ -106,8 +205,10 @@ class DriftResult:
     """Outcome of one drift check.
 
     Attributes:
-        drift_detected: the multivariate MMD test rejected "same distribution" at ``p_val``.
-        p_value: permutation p-value of the MMD test.
+        drift_detected: ``p_value < p_val``: this window differs from the reference. One
+            check's verdict; whether to act on it is the :attr:`alarm`'s business.
+        p_value: the check's p-value, family-wise over all its tests: the multivariate MMD
+            test and the corrected per-feature tests (``min(1, 2 * min(mmd, features))``).
         distance: observed MMD² between reference and test window.
         distance_threshold: MMD² that would have been significant at ``p_val``.
         p_val: significance level of the test.
@@ -118,6 +219,14 @@ class DriftResult:
         features: per-feature tests, in feature order.
         correction: multiple-testing correction applied to the per-feature p-values.
         timestamp: when the check finished (UTC).
+        mmd_p_value: p-value of the MMD permutation test alone (None in results stored
+            before the verdict combined the tests).
+        score: the check's standardised evidence, ``Φ⁻¹(1 - p_value)`` (0 at p = 0.5, about
+            1.64 at p = 0.05), which the alarm policy accumulates.
+        effect_size: the largest per-feature :attr:`FeatureDrift.effect`.
+        alarm: the alarm policy's conclusion, None when no policy saw this check.
+        attribution: the features that drove the evidence, largest share first (the
+            features with any share; empty without evidence).
     """
 
     drift_detected: bool
@@ -132,6 +241,16 @@ class DriftResult:
     features: tuple[FeatureDrift, ...]
     correction: str
     timestamp: datetime = field(default_factory=utcnow)
+    mmd_p_value: float | None = None
+    score: float = 0.0
+    effect_size: float = 0.0
+    alarm: DriftAlarm | None = None
+    attribution: tuple[FeatureShare, ...] = ()
+
+    @property
+    def alarm_fired(self) -> bool:
+        """Whether the alarm policy fired at this check."""
+        return self.alarm is not None and self.alarm.fired
 
     @property
     def drifted_features(self) -> list[str]:
@@ -155,6 +274,11 @@ class DriftResult:
             "drifted_features": self.drifted_features,
             "features": [f.to_dict() for f in self.features],
             "timestamp": self.timestamp.isoformat(),
+            "mmd_p_value": self.mmd_p_value,
+            "score": self.score,
+            "effect_size": self.effect_size,
+            "alarm": None if self.alarm is None else self.alarm.to_dict(),
+            "attribution": [a.to_dict() for a in self.attribution],
         }
 
     @classmethod
@@ -173,6 +297,12 @@ class DriftResult:
             features=tuple(FeatureDrift.from_dict(f) for f in data["features"]),
             correction=str(data["correction"]),
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
+            # absent from results stored before alarms, scores and effect sizes
+            mmd_p_value=None if data.get("mmd_p_value") is None else float(data["mmd_p_value"]),
+            score=float(data.get("score", 0.0)),
+            effect_size=float(data.get("effect_size", 0.0)),
+            alarm=DriftAlarm.from_dict(data["alarm"]) if data.get("alarm") else None,
+            attribution=tuple(FeatureShare.from_dict(a) for a in data.get("attribution") or []),
         )
 
 

@@ -7,12 +7,19 @@ data (:mod:`~mlflow_monitor.drift.features`), keeps the reference and its kernel
 built-in exact one (:mod:`~mlflow_monitor.drift.mmd`) or alibi-detect's
 (:mod:`~mlflow_monitor.drift.alibi_backend`, optional). A monitored model's raw input becomes
 drift features through :mod:`~mlflow_monitor.drift.extraction`.
+
+Each check's result carries effect sizes (:mod:`~mlflow_monitor.drift.effects`), one
+family-wise p-value over all its tests (:mod:`~mlflow_monitor.drift.verdict`) and the features
+that drove it (:mod:`~mlflow_monitor.drift.attribution`); :class:`AlarmPolicy`
+(:mod:`~mlflow_monitor.drift.alarm`) turns consecutive checks into alarms, which is what
+retraining acts on.
 """
 
 from __future__ import annotations
 
+from mlflow_monitor.drift.alarm import AlarmPolicy
 from mlflow_monitor.drift.bandwidth import ReferenceBandwidth
 from mlflow_monitor.drift.detector import DriftDetector
 from mlflow_monitor.drift.univariate import adjust_p_values
 
-__all__ = ["DriftDetector", "ReferenceBandwidth", "adjust_p_values"]
+__all__ = ["AlarmPolicy", "DriftDetector", "ReferenceBandwidth", "adjust_p_values"]

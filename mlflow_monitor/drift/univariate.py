@@ -1,5 +1,6 @@
 """Per-feature drift tests: a two-sample Kolmogorov-Smirnov test per feature, corrected for
-testing many features at once."""
+testing many features at once, with each feature's effect size
+(:mod:`~mlflow_monitor.drift.effects`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from mlflow_monitor._types import FloatArray
 from mlflow_monitor.config import FEATURE_CORRECTIONS
+from mlflow_monitor.drift.effects import feature_effects
 from mlflow_monitor.exceptions import ConfigError
 from mlflow_monitor.results import FeatureDrift
 
@@ -52,6 +54,7 @@ def ks_feature_tests(
     names: Sequence[str],
     p_val: float,
     correction: str,
+    scales: FloatArray | None = None,
 ) -> tuple[FeatureDrift, ...]:
     """A KS test of every feature (column) of ``batch`` against ``reference``.
 
@@ -61,6 +64,7 @@ def ks_feature_tests(
         names: feature names, one per column.
         p_val: significance level of the corrected p-values.
         correction: ``"bonferroni"``, ``"holm"`` or ``"fdr"`` (see :func:`adjust_p_values`).
+        scales: the reference's column standard deviations, when known already.
 
     Returns:
         One :class:`~mlflow_monitor.results.FeatureDrift` per feature, in column order.
@@ -71,6 +75,7 @@ def ks_feature_tests(
     statistics = np.atleast_1d(outcome.statistic)
     raw = np.atleast_1d(outcome.pvalue)
     adjusted = adjust_p_values(raw, correction)
+    effects, shifts = feature_effects(reference, batch, scales)
     return tuple(
         FeatureDrift(
             name=name,
@@ -78,6 +83,10 @@ def ks_feature_tests(
             p_value=float(p),
             adjusted_p_value=float(adj),
             drift_detected=bool(adj < p_val),
+            effect=float(effect),
+            mean_shift=float(shift),
         )
-        for name, stat, p, adj in zip(names, statistics, raw, adjusted, strict=True)
+        for name, stat, p, adj, effect, shift in zip(
+            names, statistics, raw, adjusted, effects, shifts, strict=True
+        )
     )

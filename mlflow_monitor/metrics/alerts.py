@@ -92,12 +92,13 @@ def prometheus_rules(
     rules = [
         alert(
             "DriftDetected",
-            f"{names['drift_detected']} == 1",
+            f"{names['drift_alarm']} == 1",
             "warning",
             f"Data drift in the inputs of model {model}",
-            f"The last drift check of {model} on {where} found drift: the p-value of the MMD "
-            f"permutation test ({names['drift_p_value']}) is below drift_p_value. The check "
-            "run in MLflow lists the drifted features.",
+            f"The drift alarm of {model} on {where} fired: consecutive drift checks gathered "
+            "more evidence than healthy traffic gives once in drift_alarm_checks checks, "
+            "with an effect of at least drift_min_effect. The check run in MLflow names the "
+            "features that drove it.",
         ),
         alert(
             "PerformanceDegraded",

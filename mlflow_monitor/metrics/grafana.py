@@ -69,7 +69,7 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
     grid.row("Overview")
     flags = [  # (title, metric, text for 0, text for 1, the value shown red)
         ("Monitoring", names["monitoring_status"], "stopped", "running", 0),
-        ("Drift", names["drift_detected"], "no drift", "drift", 1),
+        ("Drift alarm", names["drift_alarm"], "no alarm", "alarm", 1),
         ("Performance", names["performance_degraded"], "ok", "degraded", 1),
     ]
     for flag in flags:
@@ -98,6 +98,12 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
     _dashed(p_value, "threshold", "red")
     grid.add(p_value, 12)
     grid.add(_timeseries("Drift distance (MMD²)", [_per_instance(names["drift_distance"])]), 12)
+    for title_, suffix in (
+        ("Drift evidence (alarm policy)", "drift_evidence"),
+        ("Largest feature effect (reference SDs)", "drift_effect_size"),
+        ("Check significant (drift_detected)", "drift_detected"),
+    ):
+        grid.add(_timeseries(title_, [_per_instance(names[suffix])]), 8)
 
     grid.row("Traffic and retraining")
     rates = [

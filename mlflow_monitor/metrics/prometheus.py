@@ -83,6 +83,17 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition("drift_detected", "gauge", "1 if the last drift check found drift, else 0"),
     MetricDefinition("drift_p_value", "gauge", "p-value of the last multivariate drift test"),
     MetricDefinition("drift_distance", "gauge", "MMD^2 distance of the last drift test"),
+    MetricDefinition(
+        "drift_alarm",
+        "gauge",
+        "1 from a drift check whose alarm fired until a drift check finds no drift, else 0",
+    ),
+    MetricDefinition(
+        "drift_evidence", "gauge", "Drift evidence accumulated by the alarm policy (CUSUM)"
+    ),
+    MetricDefinition(
+        "drift_effect_size", "gauge", "Largest per-feature drift effect, in reference SDs"
+    ),
     MetricDefinition("monitoring_status", "gauge", "1 while periodic monitoring runs, else 0"),
     MetricDefinition(
         "performance_degraded", "gauge", "1 if the last performance check found degradation"
@@ -239,7 +250,7 @@ class MonitorMetrics:
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
         unknown = (*_UNKNOWN_UNTIL_CHECKED, *(d.suffix for d in task_definitions))
         initial = {suffix: float("nan") for suffix in unknown}
-        initial.update(drift_detected=0.0, performance_degraded=0.0)
+        initial.update(drift_detected=0.0, drift_alarm=0.0, performance_degraded=0.0)
         for suffix, value in initial.items():
             if multiprocess_dir() is None:
                 self._metrics[suffix].set(value)
@@ -296,6 +307,14 @@ class MonitorMetrics:
         self._metrics["drift_detected"].set(1 if result.drift_detected else 0)
         self._metrics["drift_p_value"].set(result.p_value)
         self._metrics["drift_distance"].set(result.distance)
+        self._metrics["drift_effect_size"].set(result.effect_size)
+        if result.alarm is not None:
+            self._metrics["drift_evidence"].set(result.alarm.statistic)
+            # The alarm stays raised while checks keep finding drift after it fired.
+            if result.alarm.fired:
+                self._metrics["drift_alarm"].set(1)
+            elif not result.drift_detected:
+                self._metrics["drift_alarm"].set(0)
 
     def observe_quality(self, quality: DataQualityResult) -> None:
         """Export the data quality of a drift check's window."""
@@ -391,6 +410,8 @@ _UNKNOWN_UNTIL_CHECKED = (
     "f1_score",
     "drift_p_value",
     "drift_distance",
+    "drift_evidence",
+    "drift_effect_size",
 )
 
 

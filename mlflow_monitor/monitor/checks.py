@@ -8,20 +8,25 @@ check run, exporting metrics, firing the trigger) is the monitor's business.
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.drift.alarm import AlarmPolicy
 from mlflow_monitor.drift.predictions import OutputReference
+from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.quality import fill_missing, matrix_quality, tabular_quality
 from mlflow_monitor.results import (
     CheckResult,
     DataQualityResult,
+    DriftAlarm,
     DriftResult,
     PerformanceSnapshot,
     PredictionDrift,
@@ -29,7 +34,17 @@ from mlflow_monitor.results import (
 from mlflow_monitor.retraining.triggers import DATA_DRIFT, DATA_QUALITY, PERFORMANCE_DEGRADATION
 from mlflow_monitor.store import InferenceStore
 
-__all__ = ["CheckOutcome", "DriftCheck", "PerformanceCheck"]
+__all__ = ["CheckOutcome", "DriftCheck", "PerformanceCheck", "alarm_policy"]
+
+logger = logging.getLogger(__name__)
+
+
+def alarm_policy(config: MonitorConfig) -> AlarmPolicy:
+    """The drift alarm policy of the options ``drift_alarm_checks``,
+    ``drift_alarm_allowance`` and ``drift_min_effect``."""
+    return AlarmPolicy(
+        config.drift_alarm_checks, config.drift_alarm_allowance, config.drift_min_effect
+    )
 
 
 @dataclass(frozen=True)
@@ -53,18 +68,45 @@ def _skipped(kind: str, reason: str, **parts: Any) -> CheckOutcome:
 
 
 class DriftCheck:
-    """Tests the feature rows recorded since the last drift check against the reference.
+    """Tests the feature rows recorded since the last drift check against the reference,
+    and asks the alarm policy whether the evidence so far calls for retraining.
+
+    A check's ``drift`` status says the window was significant; only a fired alarm asks for
+    a retraining trigger. Before each check the policy continues from the latest drift
+    check in the store when another process ran it (a former leader), so the evidence is
+    the stream's, not the process's.
 
     Args:
         store: where the rows wait.
-        config: ``drift_min_samples`` and ``drift_window_size``.
+        config: ``drift_min_samples``, ``drift_window_size`` and the alarm options.
+        alarm: the alarm policy; built from ``config`` by default.
     """
 
-    def __init__(self, store: InferenceStore, config: MonitorConfig) -> None:
+    def __init__(
+        self, store: InferenceStore, config: MonitorConfig, alarm: AlarmPolicy | None = None
+    ) -> None:
         self.store = store
         self.config = config
         self.outputs: OutputReference | None = None  # the reference's outputs, if given
+        self.alarm = alarm if alarm is not None else alarm_policy(config)
         self._lock = threading.Lock()
+
+    def _continue_stored_evidence(self) -> None:
+        try:
+            stored = self.store.last_checks().get("drift")
+        except MonitorError as exc:
+            logger.warning("cannot read the last drift check from the store: %s", exc)
+            return
+        drift = (stored or {}).get("drift") or {}
+        if not drift.get("alarm"):
+            return
+        try:
+            alarm = DriftAlarm.from_dict(drift["alarm"])
+            when = datetime.fromisoformat(str(drift["timestamp"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("ignoring the stored drift alarm state: %r", exc)
+            return
+        self.alarm.adopt(alarm, when)
 
     def pending_rows(self) -> int:
         """Rows waiting for the next check (at most one window's worth)."""
@@ -96,8 +138,10 @@ class DriftCheck:
                 "test": detector.last_batch_,
                 "feature_names": list(detector.feature_names_),
             }
+            self._continue_stored_evidence()
+            result = replace(result, alarm=self.alarm.update(result))
         status = "drift" if result.drift_detected else "ok"
-        trigger = (DATA_DRIFT, _drift_details(result)) if result.drift_detected else None
+        trigger = (DATA_DRIFT, _drift_details(result)) if result.alarm_fired else None
         if trigger is None and quality is not None:
             trigger = _quality_trigger(quality, cfg)
         outputs = self._prediction_drift(result.n_test)
@@ -201,6 +245,9 @@ def _drift_details(result: DriftResult) -> dict[str, Any]:
         "p_val": result.p_val,
         "n_test": result.n_test,
         "drifted_features": result.drifted_features,
+        "effect_size": result.effect_size,
+        "alarm": None if result.alarm is None else result.alarm.to_dict(),
+        "attribution": [share.to_dict() for share in result.attribution],
     }
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_monitor._types import Clock
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
+from mlflow_monitor.drift.alarm import AlarmPolicy
 from mlflow_monitor.drift.columns import needs_column_kinds
 from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.drift.tabular import TabularEncoder
@@ -139,6 +140,11 @@ class ModelMonitor:
         self._errors: dict[str, str] = {}
         self._schedule: LeaderSchedule | None = None
         self._started_at: datetime | None = None
+
+    @property
+    def drift_alarm(self) -> AlarmPolicy:
+        """The policy that turns drift checks into alarms (and retraining triggers)."""
+        return self._drift_check.alarm
 
     @property
     def drift_detector(self) -> DriftDetector | None:
@@ -620,7 +626,8 @@ class ModelMonitor:
 
     def snapshot(self) -> MonitorSnapshot:
         """The monitoring state: reference data and bandwidth, baseline, counters, last check
-        results, trigger history and, with the in-memory store, its contents."""
+        results, the drift alarm's evidence, trigger history and, with the in-memory store,
+        its contents."""
         detector = self.drift_detector
         params, arrays = detector.get_state() if detector is not None else (None, {})
         store = self.store if isinstance(self.store, InMemoryStore) else None
@@ -642,6 +649,7 @@ class ModelMonitor:
             window_is_raw=detector is not None and detector.preprocess_fn is not None,
             triggers=self.triggers.get_state(),
             last_checks=dict(self._last),
+            alarm=self._drift_check.alarm.get_state(),
         )
 
     def restore(self, snapshot: MonitorSnapshot) -> None:
@@ -683,6 +691,7 @@ class ModelMonitor:
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.restore_counters(snapshot.counters)
         self.triggers.set_state(snapshot.triggers)
+        self._drift_check.alarm.set_state(snapshot.alarm)
         self._last = dict(snapshot.last_checks)
 
     def save_state(self, path: str | os.PathLike[str]) -> None:

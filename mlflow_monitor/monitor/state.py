@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_monitor._types import Label, as_label, as_target
+from mlflow_monitor.drift.alarm import AlarmState
 from mlflow_monitor.exceptions import MonitorError, StateError
 from mlflow_monitor.performance import validate_baseline
 from mlflow_monitor.results import CheckResult, utcnow
@@ -231,6 +232,8 @@ class MonitorSnapshot:
         triggers: the trigger policy's state (``TriggerPolicy.get_state()``).
         last_checks: the latest check result of each kind.
         saved_at: when the state was saved (ISO 8601).
+        alarm: the drift alarm policy's running evidence (``AlarmPolicy.get_state()``);
+            None in files saved before the policy existed.
     """
 
     config: dict[str, Any]
@@ -246,6 +249,7 @@ class MonitorSnapshot:
     triggers: dict[str, Any]
     last_checks: dict[str, CheckResult]
     saved_at: str = field(default_factory=lambda: utcnow().isoformat())
+    alarm: dict[str, Any] | None = None
 
 
 def write_snapshot(path: str | os.PathLike[str], snapshot: MonitorSnapshot) -> Path:
@@ -274,6 +278,7 @@ def write_snapshot(path: str | os.PathLike[str], snapshot: MonitorSnapshot) -> P
         "records": [r.to_list() for r in snapshot.records],
         "triggers": snapshot.triggers,
         "last_checks": {kind: result.to_dict() for kind, result in snapshot.last_checks.items()},
+        "alarm": snapshot.alarm,
     }
     try:
         return write_state(path, meta, arrays)
@@ -321,6 +326,7 @@ def read_snapshot(path: str | os.PathLike[str]) -> MonitorSnapshot:
             triggers=triggers,
             last_checks={str(k): CheckResult.from_dict(v) for k, v in meta["last_checks"].items()},
             saved_at=str(meta.get("saved_at", "")),
+            alarm=AlarmState.from_dict(meta.get("alarm")).to_dict() if meta.get("alarm") else None,
         )
     except MonitorError as exc:
         if isinstance(exc, StateError):

@@ -126,7 +126,8 @@ def monitoring_status(monitor: StatusSource) -> dict[str, Any]:
 
     Keys: ``healthy``, ``monitoring_active``, ``leader`` (whether this process runs the
     stream's scheduled checks), ``started_at``, ``timestamp``, ``counts`` (this process's
-    recordings, plus what the store holds), ``drift``, ``performance``, ``drift_detected``,
+    recordings, plus what the store holds), ``drift``, ``performance``, ``drift_detected``
+    (the last drift check was significant), ``drift_alarm`` (its alarm fired),
     ``performance_degraded``, ``triggers``, ``errors``, ``store`` (its stream and
     :class:`~mlflow_monitor.store.StoreCounts`) and ``config``.
     """
@@ -162,6 +163,11 @@ def monitoring_status(monitor: StatusSource) -> dict[str, Any]:
         },
         "drift_detected": bool(
             last_drift and last_drift.get("drift") and last_drift["drift"]["drift_detected"]
+        ),
+        "drift_alarm": bool(
+            last_drift
+            and last_drift.get("drift")
+            and (last_drift["drift"].get("alarm") or {}).get("fired")
         ),
         "performance_degraded": bool(
             last_perf and last_perf.get("performance") and last_perf["status"] == "degraded"

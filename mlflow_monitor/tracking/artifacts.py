@@ -99,14 +99,24 @@ def _drift_metrics(drift: DriftResult, max_features: int) -> dict[str, float]:
         drift_key("n_test"): float(drift.n_test),
         drift_key("n_reference"): float(drift.n_reference),
         drift_key("n_drifted_features"): float(sum(f.drift_detected for f in drift.features)),
+        drift_key("score"): drift.score,
+        drift_key("effect_size"): drift.effect_size,
     }
+    if drift.mmd_p_value is not None:
+        metrics[drift_key("mmd_p_value")] = drift.mmd_p_value
+    if drift.alarm is not None:
+        metrics[drift_key("alarm")] = float(drift.alarm.fired)
+        metrics[drift_key("evidence")] = drift.alarm.statistic
+        metrics[drift_key("alarm_threshold")] = drift.alarm.threshold
     suffixes = feature_metric_suffixes([f.name for f in drift.features])
     for feature in _ranked(drift.features)[:max_features]:
         suffix = suffixes[feature.name]
         test = feature.test  # "ks" (the seed's keys) or "chi2"
         metrics[feature_key(suffix, f"{test}_statistic")] = feature.statistic
-        metrics[feature_key(suffix, f"{test}_p_value")] = feature.p_value
-        metrics[feature_key(suffix, f"{test}_adjusted_p_value")] = feature.adjusted_p_value
+        # the p-value the verdict used (corrected); the uncorrected one under its own name
+        metrics[feature_key(suffix, f"{test}_p_value")] = feature.adjusted_p_value
+        metrics[feature_key(suffix, f"{test}_raw_p_value")] = feature.p_value
+        metrics[feature_key(suffix, "effect")] = feature.effect
         if feature.effect_size is not None:
             metrics[feature_key(suffix, "effect_size")] = feature.effect_size
         if feature.unseen_share is not None:
@@ -300,7 +310,16 @@ def _write_drift_table(directory: Path, drift: DriftResult) -> None:
         {"rank": rank, **feature.to_dict(), "metric_suffix": suffixes[feature.name]}
         for rank, feature in enumerate(_ranked(drift.features), start=1)
     ]
-    columns = ["rank", "name", "statistic", "p_value", "adjusted_p_value", "drift_detected"]
+    columns = [
+        "rank",
+        "name",
+        "statistic",
+        "p_value",
+        "adjusted_p_value",
+        "drift_detected",
+        "effect",
+        "mean_shift",
+    ]
     if any("kind" in row for row in rows):  # tests by column kind, with effect sizes
         columns += ["kind", "test", "effect_size", "effect_size_name", "unseen_share"]
         columns += ["changed_tokens"]

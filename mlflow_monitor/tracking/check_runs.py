@@ -108,6 +108,8 @@ TAG_REASON = "mlflow_monitor.reason"
 TAG_TRIGGERED = "mlflow_monitor.triggered"
 TAG_DRIFTED_FEATURES = "mlflow_monitor.drifted_features"
 TAG_WORKER = "mlflow_monitor.worker"  # host:pid of the process that ran the check
+TAG_ALARM = "mlflow_monitor.drift_alarm"  # "fired" or "not fired"
+TAG_ALARM_REASON = "mlflow_monitor.drift_alarm_reason"
 ROLE_CHECK = "check"
 ROLE_HISTORY = "history"
 _NEXT_STEP = "mlflow_monitor.next_step.{version}.{kind}"  # an experiment tag
@@ -569,6 +571,10 @@ class CheckRunLogger:
             tags[TAG_REASON] = result.reason[:_MAX_TAG_VALUE]
         if result.drift is not None and result.drift.drifted_features:
             tags[TAG_DRIFTED_FEATURES] = ", ".join(result.drift.drifted_features)[:_MAX_TAG_VALUE]
+        alarm = None if result.drift is None else result.drift.alarm
+        if alarm is not None:
+            tags[TAG_ALARM] = "fired" if alarm.fired else "not fired"
+            tags[TAG_ALARM_REASON] = alarm.reason[:_MAX_TAG_VALUE]
         return tags
 
     def _log_batch(

@@ -86,14 +86,16 @@ def _p(value: float) -> str:
 
 
 def check_verdict(result: CheckResult) -> str:
-    """A check's verdict in a few words, e.g. ``drift ✗ p=0.0099`` or ``performance ✓
-    accuracy 0.91`` (``✗``: something was found)."""
+    """A check's verdict in a few words, e.g. ``drift ✗ p=0.0099``, ``drift ✗ p=2e-09 · alarm``
+    (the drift alarm fired) or ``performance ✓ accuracy 0.91`` (``✗``: something was found)."""
     if not result.ran:
         return f"{result.kind} skipped"
     mark = _FINE if result.status == "ok" else _FOUND
     detail = ""
     if result.drift is not None:
         detail = f" p={_p(result.drift.p_value)}"
+        if result.drift.alarm_fired:
+            detail += " · alarm"
     elif result.performance is not None:
         snapshot = result.performance
         drops = snapshot.degraded_metrics

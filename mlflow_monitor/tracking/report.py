@@ -107,11 +107,29 @@ def _summary_items(result: CheckResult) -> list[str]:
     drift, perf = result.drift, result.performance
     if drift is not None:
         verb = "is below" if drift.drift_detected else "is not below"
+        mmd = "" if drift.mmd_p_value is None else f"MMD² p = {_num(drift.mmd_p_value)}, "
         items.append(
-            f"Multivariate test (MMD², {_e(drift.backend)}): p = {_num(drift.p_value)}, which "
-            f"{verb} the significance level {_num(drift.p_val)}: "
-            f"<b>{'drift detected' if drift.drift_detected else 'no drift detected'}</b>."
+            f"This window: p = {_num(drift.p_value)} over all tests ({mmd}"
+            f"{_e(drift.backend)}; per-column tests corrected), which {verb} the significance "
+            f"level {_num(drift.p_val)}: "
+            f"<b>{'drift detected' if drift.drift_detected else 'no drift detected'}</b>; "
+            f"largest column effect {_num(drift.effect_size)} reference SDs."
         )
+        if drift.alarm is not None:
+            alarm = drift.alarm
+            items.append(
+                f"<b>{'Drift alarm fired' if alarm.fired else 'No drift alarm'}</b>: "
+                f"{_e(alarm.reason)}."
+            )
+        if drift.alarm_fired and drift.attribution:
+            items.append(
+                "Driven by: "
+                + ", ".join(
+                    f"{_e(a.name)} ({100 * a.share:.0f}%, effect {_num(a.effect)})"
+                    for a in drift.attribution[:5]
+                )
+                + "."
+            )
         drifted = [f.name for f in drift.features if f.drift_detected]
         items.append(
             f"<b>{len(drifted)} of {len(drift.features)} columns drifted</b> (per-column "

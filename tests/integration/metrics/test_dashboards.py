@@ -108,7 +108,7 @@ def alert_cases(prefix: str, job: str, rules: dict) -> dict:
         "interval": "1m",
         "input_series": [
             series("up", a, "1x60"),
-            series("drift_detected", a, "0 0 1x58"),  # drift from 2m
+            series("drift_alarm", a, "0 0 1x58"),  # a drift alarm from 2m
             series("performance_degraded", a, "0x20 1x40"),  # degraded from 20m
             series("predictions", a, "0+10x20 200x40"),  # no traffic after 20m
             series("retraining_triggered", a, "0x10 1x50"),  # a trigger at 11m
@@ -225,7 +225,7 @@ def test_a_real_prometheus_runs_the_rules_and_the_panel_queries(tmp_path):
     monitored.set_baseline({"precision": 0.9})
     monitored.set_monitoring(True)
     monitored.count_predictions(10)  # and then no more: NoPredictions
-    monitored["drift_detected"].set(1)
+    monitored["drift_alarm"].set(1)
     monitored["precision"].set(0.8)
     server, _ = start_metrics_server(monitored, port=0)
     live, dead = f"127.0.0.1:{server.server_port}", f"127.0.0.1:{free_port()}"
@@ -264,7 +264,7 @@ def test_a_real_prometheus_runs_the_rules_and_the_panel_queries(tmp_path):
             for label, expected in (("model", ["reviews"]), ("version", ["2"])):
                 found = http_json(f"{prom.uri}/api/v1/label/{label}/values?{probe}")["data"]
                 assert found == expected, label
-            assert answers["Drift", "A"] == answers["Monitoring", "A"] == [1.0]
+            assert answers["Drift alarm", "A"] == answers["Monitoring", "A"] == [1.0]
             assert answers["Performance", "A"] == [0.0]
     finally:
         server.shutdown()

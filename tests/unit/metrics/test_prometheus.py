@@ -21,6 +21,10 @@ DOCUMENTED = {
     "fake_review_detection_drift_detected": "gauge",
     "fake_review_detection_drift_p_value": "gauge",
     "fake_review_detection_drift_distance": "gauge",
+    # Issue #12: the alarm policy's state and the effect size.
+    "fake_review_detection_drift_alarm": "gauge",
+    "fake_review_detection_drift_evidence": "gauge",
+    "fake_review_detection_drift_effect_size": "gauge",
     "fake_review_detection_monitoring_status": "gauge",
     "fake_review_detection_performance_degraded": "gauge",
     "fake_review_detection_retraining_triggered_total": "counter",

@@ -290,6 +290,8 @@ def test_cli_report_writes_the_latest_checks_report(wrapped, runner, tmp_path):
     assert result.exit_code == 0, result.output
     text = target.read_text()
     assert text.startswith("<!DOCTYPE html>") and "reviews v1: drift check" in text
-    assert f"p = {checked.drift.p_value:.4g}" in text
+    p_value = checked.drift.p_value
+    shown = f"{p_value:.2e}" if p_value < 1e-3 else f"{p_value:.4g}"
+    assert f"p = {shown}" in text
     missing = runner.invoke(cli, ["report", wrapped.uri, "--check", "nope", "-o", "-"])
     assert missing.exit_code == 2 and "no check run 'nope'" in missing.output

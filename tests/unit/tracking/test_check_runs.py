@@ -207,6 +207,25 @@ def test_feature_metrics_are_capped_most_drifted_first():
     assert len([k for k in metrics if k.endswith("/ks_p_value")]) == 5
 
 
+def test_the_shown_feature_p_value_is_the_one_the_verdict_used():
+    metrics = check_metrics(drift_check(0))
+    # length: raw KS p 1e-9, Bonferroni over 3 features 3e-9 (what decided "drifted")
+    assert metrics["feature/length/ks_p_value"] == pytest.approx(3e-9)
+    assert metrics["feature/length/ks_raw_p_value"] == pytest.approx(1e-9)
+    assert not [k for k in metrics if k.endswith("ks_adjusted_p_value")]
+
+
+def test_alarm_and_effect_are_logged():
+    from mlflow_monitor.drift.alarm import AlarmPolicy
+
+    check = drift_check(0)
+    drift = DriftResult(**{**check.drift.__dict__, "score": 5.0, "effect_size": 0.4})
+    drift = DriftResult(**{**drift.__dict__, "alarm": AlarmPolicy().update(drift)})
+    metrics = check_metrics(CheckResult("drift", "drift", drift=drift))
+    assert metrics["drift/alarm"] == 1.0 and metrics["drift/effect_size"] == 0.4
+    assert metrics["drift/evidence"] >= metrics["drift/alarm_threshold"] > 0
+
+
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
@@ -223,7 +242,7 @@ def test_feature_metric_suffixes(names, expected):
 def test_long_feature_names_fit_mlflow_keys():
     suffixes = feature_metric_suffixes(["x" * 400, "x" * 401])
     assert len(set(suffixes.values())) == 2
-    assert all(len(f"feature/{s}/ks_adjusted_p_value") <= 250 for s in suffixes.values())
+    assert all(len(f"feature/{s}/ks_raw_p_value") <= 250 for s in suffixes.values())
 
 
 @pytest.mark.parametrize(
