@@ -9,6 +9,10 @@
    - warm: in one process, alternating, after one load of each (imports done);
    - cold: each load in a fresh process, timing ``load_model`` after ``import mlflow`` (so
      the flavor's own imports, scikit-learn or ours, count).
+3. ``mlflow-monitor status models:/reviews-monitored/1`` (reads monitor.json, baseline.json and
+   the store, read-only) against what a status cost when it loaded the monitored model, and
+   against ``python -c 'import mlflow'``, the floor of anything that resolves a ``models:/``
+   URI; fresh processes taking turns, medians of ``--status-runs``.
 
 Run: ``python benchmarks/bench_startup.py`` (about a minute).
 """
@@ -102,8 +106,40 @@ def cold_load(uri: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def load_times(runs_warm: int, runs_cold: int) -> list[list[str]]:
-    """Part 2: load_model of the inner and the monitored model, warm and cold."""
+def status_times(monitored_uri: str, runs: int) -> list[list[str]]:
+    """Part 3: a read-only status against loading the model for one, fresh processes."""
+    python = sys.executable
+    by_loading = (
+        "import logging, os, warnings; warnings.simplefilter('ignore'); "
+        "logging.disable(logging.WARNING); import mlflow; "
+        f"model = mlflow.pyfunc.load_model({monitored_uri!r}, "
+        "model_config={'schedule_checks': False}); "
+        "model.unwrap_python_model().monitor.get_monitoring_status(); os._exit(0)"
+    )
+    commands = {
+        f"`mlflow-monitor status {monitored_uri}`": [
+            executable("mlflow-monitor"),
+            "status",
+            monitored_uri,
+        ],
+        "load the monitored model, then get_monitoring_status()": [python, "-c", by_loading],
+        "`python -c 'import mlflow'`": [python, "-c", "import mlflow"],
+    }
+    seconds = interleaved({k: lambda c=c: run(c) for k, c in commands.items()}, runs)
+    status = median(seconds[next(iter(commands))])
+    rows = []
+    for name, values in seconds.items():
+        mid = median(values)
+        rows.append(
+            [name, f"{mid:.3f} s ({min(values):.3f}-{max(values):.3f})", f"{mid / status:.2f}x"]
+        )
+    return rows
+
+
+def load_times(
+    runs_warm: int, runs_cold: int, runs_status: int
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Part 2: load_model of the inner and the monitored model, warm and cold; and part 3."""
     import mlflow
     from bench_models import monitor_of, register_models
 
@@ -133,6 +169,7 @@ def load_times(runs_warm: int, runs_cold: int) -> list[list[str]]:
         for _ in range(runs_cold):
             cold["inner"].append(cold_load(models.inner_uri))
             cold["monitored"].append(cold_load(models.monitored_uri))
+        status_rows = status_times(models.monitored_uri, runs_status)
     for label, values, runs in (("warm", warm, runs_warm), ("cold", cold, runs_cold)):
         inner, monitored = median(values["inner"]), median(values["monitored"])
         rows.append(
@@ -144,7 +181,7 @@ def load_times(runs_warm: int, runs_cold: int) -> list[list[str]]:
                 "< 1.20x",
             ]
         )
-    return rows
+    return rows, status_rows
 
 
 def main() -> None:
@@ -152,6 +189,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="runs of each process")
     parser.add_argument("--loads", type=int, default=10, help="warm loads of each model")
     parser.add_argument("--cold-loads", type=int, default=3, help="cold loads of each model")
+    parser.add_argument("--status-runs", type=int, default=5, help="runs of each status way")
     args = parser.parse_args()
 
     os.chdir(REPO)
@@ -159,7 +197,7 @@ def main() -> None:
     started = time.perf_counter()
     process_rows = process_times(args.runs)
     heavy = heavy_imports()
-    load_rows = load_times(args.loads, args.cold_loads)
+    load_rows, status_rows = load_times(args.loads, args.cold_loads, args.status_runs)
 
     print("# Start-up\n")
     for line in machine_summary(torch_line=False):
@@ -177,6 +215,8 @@ def main() -> None:
     print("\n## mlflow.pyfunc.load_model: inner model vs. monitored model (median)\n")
     header = ["load", "inner (models:/reviews/1)", "monitored", "added", "target"]
     print(table(header, load_rows))
+    print(f"\n## Status of a monitored model, fresh processes (median of {args.status_runs})\n")
+    print(table(["command", "wall time", "vs status"], status_rows))
 
 
 if __name__ == "__main__":

@@ -546,7 +546,7 @@ def print_summary(
     )
     prefix = "fake_review_detection_"
     for line in exposition.splitlines():
-        name = line.split(" ")[0]
+        name = line.split(" ")[0].split("{")[0]
         if name.startswith(prefix) and name.removeprefix(prefix) in wanted:
             print(f"      {line}")
 

@@ -16,7 +16,16 @@ import numpy.typing as npt
 
 from mlflow_monitor.exceptions import DataValidationError
 
-__all__ = ["Clock", "FloatArray", "Label", "as_label", "as_target", "scalar_value"]
+__all__ = [
+    "Clock",
+    "FloatArray",
+    "Label",
+    "as_label",
+    "as_target",
+    "scalar_value",
+    "storable_text",
+    "unstorable_reason",
+]
 
 Label = int | str | float
 """A prediction or true label as the monitor keeps it: a class label (``int`` or ``str``),
@@ -44,6 +53,33 @@ def scalar_value(value: Any, what: str) -> Any:
                 f"{what} must be one value, got {type(value).__name__} of {size} values"
             ) from exc
     return value
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored as it is, or None when it can.
+
+    Every store and every response carries text as UTF-8; a lone UTF-16 surrogate (JSON
+    ``"\\ud800"``) has no UTF-8 form, and PostgreSQL refuses the NUL character in text.
+    """
+    if "\x00" in text:
+        return "it holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"it holds {text[exc.start : exc.end]!a}, which has no UTF-8 form (a lone surrogate)"
+    return None
+
+
+def storable_text(text: str, what: str) -> str:
+    """``text`` unchanged when every store can keep it (see :func:`unstorable_reason`).
+
+    Raises:
+        DataValidationError: a NUL character or a lone surrogate, naming ``what``.
+    """
+    reason = unstorable_reason(text)
+    if reason is not None:
+        raise DataValidationError(f"{what} cannot be stored: {reason}")
+    return text
 
 
 def as_label(value: Any, what: str) -> Label:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,8 @@ class MonitorClickError(click.ClickException):
 def cli(tracking_uri: str | None) -> None:
     """Monitor MLflow models in production: drift, performance, metrics, retraining."""
     if tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
+        # MLflow reads it on first use; commands that need no MLflow never import it.
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
 
 
 @cli.command()
@@ -149,6 +149,12 @@ EXIT_BOTH = 5
     help="Largest request body accepted, in MiB.",
 )
 @click.option(
+    "--max-rows",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Most rows per prediction request (default: a tenth of store_queue_size, 10,000).",
+)
+@click.option(
     "--no-checks",
     is_flag=True,
     help="Only record; run the periodic checks elsewhere (e.g. `mlflow-monitor check`).",
@@ -161,6 +167,7 @@ def serve(
     workers: int,
     store_uri: str | None,
     max_body_mb: float,
+    max_rows: int | None,
     no_checks: bool,
     log_level: str,
 ) -> None:
@@ -170,7 +177,6 @@ def serve(
     /monitoring/* endpoints. Set MLFLOW_MONITOR_TOKEN to require a bearer token for
     feedback and retraining triggers.
     """
-    import os
 
     from mlflow_monitor.model.pyfunc import STORE_URI_ENV
     from mlflow_monitor.serving.server import serve as run_server
@@ -184,6 +190,7 @@ def serve(
             token=os.environ.get(TOKEN_ENV),
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             schedule_checks=not no_checks,
+            max_rows=max_rows,
         )
         run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
     except MonitorError as exc:
@@ -234,19 +241,21 @@ def check(model_uri: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
-def status(target: str, as_json: bool) -> None:
-    """Show the monitoring status of TARGET: a monitored model URI or a saved state file."""
-    try:
-        if Path(target).is_file() or target.endswith(".npz"):
-            from mlflow_monitor.monitor import load_monitor
+@click.option(
+    "--store-uri",
+    default=None,
+    help="Inference store to read for a model URI (default: the one its servers use).",
+)
+def status(target: str, as_json: bool, store_uri: str | None) -> None:
+    """Show the monitoring status of TARGET; reads only, never writes.
 
-            monitor = load_monitor(target, enable_prometheus=False)
-        else:
-            monitor = _load_monitored(target).monitor
-        try:
-            report = monitor.get_monitoring_status()
-        finally:
-            monitor.close()
+    TARGET is a monitored model URI (models:/NAME/VERSION: read from the inference store its
+    serving processes share, without loading the model), the URL of a running
+    `mlflow-monitor serve` (http://HOST:PORT, with MLFLOW_MONITOR_TOKEN if it needs one), or
+    a saved state file.
+    """
+    try:
+        report = _status_of(target, store_uri)
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     if as_json:
@@ -255,6 +264,27 @@ def status(target: str, as_json: bool) -> None:
         from mlflow_monitor.cli_tables import print_table, status_table
 
         print_table(status_table(report))
+
+
+def _status_of(target: str, store_uri: str | None) -> dict[str, Any]:
+    """The status report of a serve URL, a state file or a monitored model URI."""
+    if target.startswith(("http://", "https://")):
+        from mlflow_monitor.serving.remote import fetch_status
+        from mlflow_monitor.serving.settings import TOKEN_ENV
+
+        return fetch_status(target, os.environ.get(TOKEN_ENV) or None)
+    if Path(target).is_file() or target.endswith(".npz"):
+        from mlflow_monitor.monitor import load_monitor
+
+        monitor = load_monitor(target, enable_prometheus=False)
+        try:
+            return monitor.get_monitoring_status()
+        finally:
+            monitor.close()
+    from mlflow_monitor.model.status import monitored_status
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return monitored_status(target, store_uri)
 
 
 @cli.command()
@@ -270,17 +300,20 @@ def status(target: str, as_json: bool) -> None:
 def feedback(
     model_uri: str, prediction_id: str | None, label: str | None, csv_file: str | None
 ) -> None:
-    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them)."""
-    if csv_file:
-        import pandas as pd
+    """Record ground truth for predictions MODEL_URI made (one id, or a CSV of them).
 
-        frame = pd.read_csv(csv_file, dtype={"prediction_id": str})
-        missing = {"prediction_id", "true_label"} - set(frame.columns)
-        if missing:
-            raise MonitorClickError(f"{csv_file}: missing columns {sorted(missing)}")
-        pairs = list(zip(frame["prediction_id"], frame["true_label"], strict=True))
+    Exits 1 when some labels were rejected (unknown or already labelled ids), 2 when the
+    input is unusable (a malformed CSV: nothing is recorded then).
+    """
+    from mlflow_monitor.monitor.feedback_file import parse_label, read_feedback_csv
+
+    if csv_file:
+        try:
+            pairs = read_feedback_csv(csv_file)
+        except MonitorError as exc:
+            raise MonitorClickError(str(exc)) from exc
     elif prediction_id is not None and label is not None:
-        pairs = [(prediction_id, int(label) if label.lstrip("-").isdigit() else label)]
+        pairs = [(prediction_id, parse_label(label))]
     else:
         raise click.UsageError("give --id and --label, or --file")
     monitor = _load_monitored(model_uri).monitor
@@ -418,47 +451,42 @@ _OUTPUT = click.option(
 
 @cli.command("grafana-dashboard")
 @click.option("--prefix", default=None, help=_PREFIX_HELP)
-@click.option(
-    "--baseline",
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON file of baseline metrics (as for wrap), drawn on the performance panels.",
-)
-@click.option(
-    "--performance-threshold",
-    type=float,
-    default=None,
-    help="The monitor's performance_threshold: where the degradation line is drawn.",
-)
-@click.option(
-    "--drift-p-value",
-    type=float,
-    default=None,
-    help="The monitor's drift_p_value, drawn on the p-value panel.",
-)
 @click.option("--title", default=None, help="Dashboard title [default: MLflow monitor: PREFIX].")
+@click.option("--baseline", hidden=True, default=None)
+@click.option("--performance-threshold", hidden=True, default=None)
+@click.option("--drift-p-value", hidden=True, default=None)
 @_OUTPUT
 def grafana_dashboard(
     prefix: str | None,
-    baseline: str | None,
-    performance_threshold: float | None,
-    drift_p_value: float | None,
     title: str | None,
+    baseline: str | None,
+    performance_threshold: str | None,
+    drift_p_value: str | None,
     output: str,
 ) -> None:
-    """Write a Grafana dashboard (JSON) for the metrics of one monitor."""
+    """Write a Grafana dashboard (JSON) for the metrics of monitors with one prefix.
+
+    Baselines and thresholds come from the monitors' own gauges, per model version.
+    """
     from mlflow_monitor.metrics import grafana as dashboards
 
-    options: dict[str, Any] = {"title": title}
-    if performance_threshold is not None:
-        options["performance_threshold"] = performance_threshold
-    if drift_p_value is not None:
-        options["drift_p_value"] = drift_p_value
+    given = [
+        flag
+        for flag, value in (
+            ("--baseline", baseline),
+            ("--performance-threshold", performance_threshold),
+            ("--drift-p-value", drift_p_value),
+        )
+        if value is not None
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)}: not needed any more; the dashboard reads each version's "
+            "baseline and thresholds from the <prefix>_baseline, <prefix>_performance_threshold "
+            "and <prefix>_drift_p_value_threshold gauges"
+        )
     try:
-        if baseline:
-            options["baseline"] = json.loads(Path(baseline).read_text())
-        model = dashboards.grafana_dashboard(prefix or dashboards.DEFAULT_PREFIX, **options)
-    except json.JSONDecodeError as exc:
-        raise MonitorClickError(f"baseline file {baseline!r} is not JSON: {exc}") from exc
+        model = dashboards.grafana_dashboard(prefix or dashboards.DEFAULT_PREFIX, title=title)
     except MonitorError as exc:
         raise MonitorClickError(str(exc)) from exc
     _write_output(dashboards.dashboard_json(model), output)

@@ -9,6 +9,7 @@ allowed.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from mlflow_monitor.exceptions import ConfigError
 from mlflow_monitor.redaction import redact_config, redact_uri
 
 __all__ = [
+    "CONNECTION_OPTIONS",
     "DRIFT_BACKENDS",
     "DRIFT_DTYPES",
     "FEATURE_CORRECTIONS",
@@ -46,6 +48,24 @@ _UPDATE_REF_KEYS = ("last", "sigma")
 # (about 292 years on Linux); a longer (or infinite) interval would crash the waiting thread.
 _MAX_WAIT_SECONDS = threading.TIMEOUT_MAX
 _MAX_SIGMA = 1e300
+
+
+CONNECTION_OPTIONS = frozenset(
+    {
+        "store_uri",
+        "tracking_uri",
+        "experiment_name",
+        "log_checks",
+        "retrain_project_uri",
+        "retrain_entry_point",
+        "retrain_env_manager",
+        "retrain_parameters",
+        "retraining_callback",
+    }
+)
+"""Options that say where a monitor connects and what it runs: a state file never sets them
+(``load_monitor`` takes them from the caller only), so loading state never runs a command or
+opens a file or server the file names."""
 
 
 def _default_update_ref() -> dict[str, Any]:
@@ -225,10 +245,15 @@ def _fail(key: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{key} must be {expected}, got {value!r}")
 
 
+_MAX_COUNT = 2**31 - 1
+# Sizes and counts above this are refused: they are used as lengths (deque maxlen, array
+# sizes), which overflow a C ssize_t near 2**63, and nothing sensible needs more.
+
+
 def _int(cfg: MonitorConfig, key: str, minimum: int) -> None:
     value = getattr(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(key, value, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_COUNT:
+        raise _fail(key, value, f"an integer >= {minimum} (at most {_MAX_COUNT})")
 
 
 def _number(cfg: MonitorConfig, key: str, low: float, high: float | None, open_low: bool) -> None:
@@ -281,8 +306,8 @@ def validate_update_ref(value: Any, key: str = "drift_update_ref") -> None:
             f"reference rows to keep) and 'sigma' (kernel bandwidth multiplier), got {value!r}"
         )
     last = value.get("last")
-    if isinstance(last, bool) or not isinstance(last, int) or last < 2:
-        raise _fail(f"{key}['last']", last, "an integer >= 2")
+    if isinstance(last, bool) or not isinstance(last, int) or not 2 <= last <= _MAX_COUNT:
+        raise _fail(f"{key}['last']", last, f"an integer >= 2 (at most {_MAX_COUNT})")
     sigma = value.get("sigma", 1.0)
     ok = isinstance(sigma, int | float) and not isinstance(sigma, bool)
     if not (ok and 0 < sigma < _MAX_SIGMA):
@@ -351,6 +376,10 @@ def _validate_mlflow(cfg: MonitorConfig) -> None:
     params = cfg.retrain_parameters
     if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
         raise _fail("retrain_parameters", params, "a dict of parameter name to value")
+    try:  # saved in state files and wrapped models, and passed to the project run
+        json.dumps(dict(params), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _fail("retrain_parameters", params, f"JSON-serialisable values ({exc})") from exc
 
 
 def _validate_store(cfg: MonitorConfig) -> None:

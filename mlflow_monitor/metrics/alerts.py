@@ -129,8 +129,8 @@ def prometheus_rules(
         ),
         alert(
             "MonitoringStopped",
-            # Over the job: one process (the leader) running the checks is enough.
-            f"max by (job) ({names['monitoring_status']}) == 0",
+            # Over the job: one process (the leader) running a version's checks is enough.
+            f"max by (job, model, version) ({names['monitoring_status']}) == 0",
             "warning",
             f"Periodic monitoring of model {model} is stopped",
             "No process of job {{ $labels.job }} runs the periodic drift and performance "

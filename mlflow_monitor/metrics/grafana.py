@@ -4,14 +4,22 @@ The panels are built from :data:`~mlflow_monitor.METRIC_DEFINITIONS` for one met
 prefix, so they query exactly the metrics a monitor exports, and every defined metric is on
 the dashboard: one without a panel of its own is shown in an "Other metrics" row.
 
-The dashboard picks its Prometheus data source through a dashboard variable, so the same JSON
-works when imported in the UI, through the HTTP API or from a provisioning directory. Its uid
-depends only on the prefix, so importing it again replaces the previous copy. The alerting
-rules for the same metrics are in :mod:`mlflow_monitor.metrics.alerts`.
+Every query filters on the ``model``, ``version`` and ``instance`` variables, and every
+series is named by its version, so a retrained version's lines sit next to (not on top of)
+those of the version it replaced. The baselines and thresholds are read from the monitor's
+own gauges (``<prefix>_baseline``, ``<prefix>_performance_threshold``,
+``<prefix>_drift_p_value_threshold``), so the dashboard never goes stale after a retrain.
+Fired retraining triggers are annotations on every time series.
+
+The Prometheus data source is a dashboard variable whose default is the ``DS_PROMETHEUS``
+input: Grafana's import dialog asks for it, and the same JSON also works through the HTTP API
+or from a provisioning directory (where the variable falls back to the default Prometheus
+source). Its uid depends only on the prefix, so importing it again replaces the previous
+copy. The alerting rules for the same metrics are in :mod:`mlflow_monitor.metrics.alerts`.
 
 Example:
     >>> from mlflow_monitor.metrics.grafana import dashboard_json, grafana_dashboard
-    >>> text = dashboard_json(grafana_dashboard("reviews", baseline={"precision": 0.92}))
+    >>> text = dashboard_json(grafana_dashboard("reviews"))
 """
 
 from __future__ import annotations
@@ -23,49 +31,39 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from mlflow_monitor.config import MonitorConfig
-from mlflow_monitor.exceptions import ConfigError
 from mlflow_monitor.metrics import prometheus
-from mlflow_monitor.performance import validate_baseline
 
-__all__ = ["DEFAULT_PREFIX", "dashboard_json", "grafana_dashboard", "metric_names"]
+__all__ = ["DEFAULT_PREFIX", "INPUT", "dashboard_json", "grafana_dashboard", "metric_names"]
 
 DEFAULT_PREFIX: Final = MonitorConfig.metrics_prefix
 SCHEMA_VERSION: Final = 39  # Grafana 10.3 and later
+INPUT: Final = "DS_PROMETHEUS"  # the data source Grafana's import dialog asks for
 
 _DATASOURCE: Final = {"type": "prometheus", "uid": "${datasource}"}
-_INSTANCE: Final = '{instance=~"$instance"}'
+_SELECTOR: Final = 'model=~"$model", version=~"$version", instance=~"$instance"'
+_INSTANCE: Final = "{" + _SELECTOR + "}"
+_PERFORMANCE: Final = (
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("accuracy", "Accuracy"),
+    ("f1_score", "F1 score"),
+)
 
 
-def grafana_dashboard(
-    prefix: str = DEFAULT_PREFIX,
-    *,
-    baseline: Mapping[str, Any] | None = None,
-    performance_threshold: float = MonitorConfig.performance_threshold,
-    drift_p_value: float = MonitorConfig.drift_p_value,
-    title: str | None = None,
-) -> dict[str, Any]:
-    """The Grafana dashboard of the monitor whose metrics are named ``<prefix>_...``.
+def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None) -> dict[str, Any]:
+    """The Grafana dashboard of the monitors whose metrics are named ``<prefix>_...``.
 
     Args:
-        prefix: the monitor's ``metrics_prefix``.
-        baseline: evaluation metrics (``precision``, ``recall``, ...) to draw on the
-            performance panels, with the level ``performance_threshold`` below them at which
-            a metric counts as degraded.
-        performance_threshold: the monitor's ``performance_threshold``.
-        drift_p_value: the monitor's ``drift_p_value``, drawn on the p-value panel.
+        prefix: the monitors' ``metrics_prefix``.
         title: dashboard title (default: ``MLflow monitor: <prefix>``).
 
     Returns:
         The dashboard model (Grafana ``schemaVersion`` 39), ready for :func:`dashboard_json`.
 
     Raises:
-        ConfigError: a bad prefix or threshold.
-        DataValidationError: a bad baseline.
+        ConfigError: a bad prefix.
     """
     names = metric_names(prefix)
-    MonitorConfig(performance_threshold=performance_threshold)  # validates it
-    _fraction("drift_p_value", drift_p_value)
-    limits = validate_baseline(baseline) if baseline is not None else {}
     grid = _Grid()
 
     grid.row("Overview")
@@ -84,17 +82,20 @@ def grafana_dashboard(
     grid.add(_state_timeline("Status history", flags), 24, 6)
 
     grid.row("Performance")
-    for suffix, label in (
-        ("precision", "Precision"),
-        ("recall", "Recall"),
-        ("accuracy", "Accuracy"),
-        ("f1_score", "F1 score"),
-    ):
-        grid.add(_performance(label, names[suffix], limits.get(suffix), performance_threshold), 6)
+    for suffix, label in _PERFORMANCE:
+        grid.add(_performance(label, suffix, names), 6)
 
     grid.row("Drift")
-    p_value = _timeseries("Drift p-value", [_per_instance(names["drift_p_value"])], log=True)
-    _threshold_line(p_value, drift_p_value)
+    p_value = _timeseries(
+        "Drift p-value",
+        [
+            _per_instance(names["drift_p_value"]),
+            _target(names["drift_p_value_threshold"] + _INSTANCE, "threshold v{{version}}"),
+        ],
+        log=True,
+    )
+    p_value["description"] = "Below the dashed threshold (drift_p_value) a check finds drift."
+    _dashed(p_value, "threshold", "red")
     grid.add(p_value, 12)
     grid.add(_timeseries("Drift distance (MMD²)", [_per_instance(names["drift_distance"])]), 12)
 
@@ -106,9 +107,12 @@ def grafana_dashboard(
             ("feedback", "labels"),
             ("feedback_rejected", "rejected labels"),
             ("records_dropped", "dropped records"),
+            ("records_rejected", "rejected records"),
         )
     ]
-    grid.add(_timeseries("Predictions, labels, rejected labels and dropped records / s", rates), 12)
+    grid.add(
+        _timeseries("Predictions, labels, rejected labels and records not stored / s", rates), 12
+    )
     triggered = f"increase({names['retraining_triggered']}{_INSTANCE}[$__rate_interval])"
     bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
     bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)
@@ -124,11 +128,21 @@ def grafana_dashboard(
             grid.add(_timeseries(d.help, [_target(expr, "{{instance}}")]), 8)
 
     return {
+        "__inputs": [
+            {
+                "name": INPUT,
+                "label": "Prometheus",
+                "description": "The Prometheus that scrapes the monitored models",
+                "type": "datasource",
+                "pluginId": "prometheus",
+                "pluginName": "Prometheus",
+            }
+        ],
         "__requires": [
             {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.3.0"},
             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
         ],
-        "annotations": {"list": []},
+        "annotations": {"list": _annotations(names["retraining_triggered"])},
         "description": f"Generated by `mlflow-monitor grafana-dashboard --prefix {prefix}`.",
         "editable": True,
         "graphTooltip": 1,
@@ -161,11 +175,6 @@ def metric_names(prefix: str) -> dict[str, str]:
     """
     MonitorConfig(metrics_prefix=prefix)  # validates the prefix
     return {d.suffix: d.full_name(prefix) for d in prometheus.METRIC_DEFINITIONS}
-
-
-def _fraction(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ConfigError(f"{key} must be a number in (0, 1), got {value!r}")
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -216,7 +225,7 @@ def _target(expr: str, legend: str) -> dict[str, Any]:
 
 
 def _per_instance(name: str) -> dict[str, Any]:
-    return _target(name + _INSTANCE, "{{instance}}")
+    return _target(name + _INSTANCE, "v{{version}} {{instance}}")
 
 
 def _panel(
@@ -324,60 +333,97 @@ def _timeseries(
     return panel
 
 
-def _threshold_line(panel: dict[str, Any], limit: float) -> None:
-    """Draw ``limit`` as a dashed line; values below it are red."""
-    defaults = panel["fieldConfig"]["defaults"]
-    defaults["thresholds"]["steps"] = [
-        {"color": "red", "value": None},
-        {"color": "green", "value": round(limit, 6)},
+def _dashed(panel: dict[str, Any], legend_start: str, color: str) -> None:
+    """Draw the series whose legend starts with ``legend_start`` as a dashed ``color`` line."""
+    panel["fieldConfig"]["overrides"].append(
+        {
+            "matcher": {"id": "byRegexp", "options": f"^{re.escape(legend_start)}.*"},
+            "properties": [
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": color}},
+                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            ],
+        }
+    )
+
+
+def _performance(title: str, suffix: str, names: Mapping[str, str]) -> dict[str, Any]:
+    """A rolling metric with its version's baseline and the level below which it counts as
+    degraded, both read from the monitor's gauges."""
+    baseline = f'{names["baseline"]}{{metric="{suffix}", {_SELECTOR}}}'
+    threshold = names["performance_threshold"] + _INSTANCE
+    targets = [
+        _per_instance(names[suffix]),
+        _target(baseline, "baseline v{{version}}"),
+        _target(f"{baseline} * ignoring(metric) (1 - {threshold})", "degraded below v{{version}}"),
     ]
-    defaults["custom"]["thresholdsStyle"] = {"mode": "dashed"}
-
-
-def _performance(title: str, name: str, baseline: float | None, threshold: float) -> dict[str, Any]:
-    targets = [_per_instance(name)]
-    if baseline is not None:
-        targets.append(_target(f"vector({baseline:.6g})", "baseline"))
     panel = _timeseries(title, targets, unit="percentunit")
     panel["fieldConfig"]["defaults"].update(min=0, max=1, decimals=3)
-    if baseline is not None:
-        panel["description"] = (
-            f"Baseline {baseline:.3f} (gray); below the dashed line ({threshold:.0%} under the "
-            "baseline) the metric counts as degraded."
-        )
-        panel["fieldConfig"]["overrides"].append(
-            {
-                "matcher": {"id": "byName", "options": "baseline"},
-                "properties": [
-                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "text"}},
-                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-                ],
-            }
-        )
-        _threshold_line(panel, baseline * (1 - threshold))
+    panel["description"] = (
+        "The rolling metric, its version's baseline (gray, dashed) and the level below which "
+        "it counts as degraded (red, dashed): performance_threshold under the baseline."
+    )
+    _dashed(panel, "baseline", "text")
+    _dashed(panel, "degraded below", "red")
     return panel
 
 
-def _variables(probe: str) -> list[dict[str, Any]]:
-    """The data source variable, and an instance filter listing the targets of ``probe``."""
-    query = f"label_values({probe}, instance)"
+def _annotations(triggered: str) -> list[dict[str, Any]]:
+    """Grafana's own annotations, and a mark at every fired retraining trigger."""
     return [
         {
-            "name": "datasource",
-            "label": "Data source",
-            "type": "datasource",
-            "query": "prometheus",
-            "current": {},
-            "hide": 0,
-            "includeAll": False,
-            "multi": False,
-            "options": [],
-            "refresh": 1,
-            "regex": "",
+            "builtIn": 1,
+            "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+            "enable": True,
+            "hide": True,
+            "iconColor": "rgba(0, 211, 255, 1)",
+            "name": "Annotations & Alerts",
+            "type": "dashboard",
         },
         {
-            "name": "instance",
-            "label": "Instance",
+            "name": "Retraining triggers",
+            "datasource": dict(_DATASOURCE),
+            "enable": True,
+            "hide": False,
+            "iconColor": "red",
+            "expr": f"increase({triggered}{_INSTANCE}[2m]) > 0",
+            "step": "1m",
+            "titleFormat": "Retraining triggered",
+            "textFormat": "{{model}} v{{version}} on {{instance}}",
+            "tagKeys": "model,version",
+            "useValueForTime": False,
+        },
+    ]
+
+
+def _variables(probe: str) -> list[dict[str, Any]]:
+    """The data source variable, and model, version and instance filters listing the series of
+    ``probe``."""
+    datasource = {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"selected": False, "text": f"${{{INPUT}}}", "value": f"${{{INPUT}}}"},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+    }
+    filters = (
+        ("model", "Model", f"label_values({probe}, model)"),
+        ("version", "Version", f'label_values({probe}{{model=~"$model"}}, version)'),
+        (
+            "instance",
+            "Instance",
+            f'label_values({probe}{{model=~"$model", version=~"$version"}}, instance)',
+        ),
+    )
+    return [datasource] + [
+        {
+            "name": name,
+            "label": label,
             "type": "query",
             "datasource": dict(_DATASOURCE),
             "definition": query,
@@ -391,5 +437,6 @@ def _variables(probe: str) -> list[dict[str, Any]]:
             "refresh": 2,
             "regex": "",
             "sort": 1,
-        },
+        }
+        for name, label, query in filters
     ]

@@ -5,6 +5,13 @@ The names are the documented ones (``<prefix>_precision``, ``<prefix>_drift_p_va
 generated from it too. Each :class:`MonitorMetrics` uses a fresh ``CollectorRegistry``
 unless one is passed in, so several monitors with different prefixes never collide.
 
+Every series carries ``model`` and ``version`` labels (the monitored model version), so the
+series of version 1 and of the version that replaced it stay apart after a retrain. The
+levels a check compares against are gauges too: ``<prefix>_baseline{metric="precision"}``
+holds each baseline metric, ``<prefix>_performance_threshold`` the relative drop that counts
+as degraded and ``<prefix>_drift_p_value_threshold`` the drift test's level, so dashboards and
+alerts read them from Prometheus instead of baking them in.
+
 Several worker processes (``mlflow-monitor serve --workers N``, gunicorn) share their metrics
 through ``prometheus_client``'s multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set:
 counters are summed over the workers, check results show the most recent value written by any
@@ -15,6 +22,7 @@ while any live worker monitors. :func:`exposition` reads them all.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +40,7 @@ __all__ = [
     "CLASS_RECALL",
     "MAX_EXPORTED_CLASSES",
     "METRIC_DEFINITIONS",
+    "MODEL_LABELS",
     "MULTIPROC_DIR_ENV",
     "TASK_METRIC_DEFINITIONS",
     "MetricDefinition",
@@ -49,13 +58,17 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_DIR_ENV) or os.environ.get(MULTIPROC_DIR_ENV.lower()) or None
 
 
+MODEL_LABELS: tuple[str, ...] = ("model", "version")
+
+
 @dataclass(frozen=True)
 class MetricDefinition:
-    """One exported metric: suffix after the prefix, Prometheus type and help text."""
+    """One exported metric: suffix after the prefix, Prometheus type, help text and labels."""
 
     suffix: str
     kind: str  # "gauge" or "counter"
     help: str
+    labels: tuple[str, ...] = MODEL_LABELS
 
     def full_name(self, prefix: str) -> str:
         """Exposed name; counters carry the ``_total`` suffix as Prometheus requires."""
@@ -88,6 +101,28 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "Prediction records dropped because the inference store's queue was full or the "
         "database refused them",
     ),
+    MetricDefinition(
+        "records_rejected",
+        "counter",
+        "Prediction records answered but not stored because their prediction id was already "
+        "recorded",
+    ),
+    MetricDefinition(
+        "baseline",
+        "gauge",
+        "Baseline of each performance metric (label metric), from the version's evaluation",
+        (*MODEL_LABELS, "metric"),
+    ),
+    MetricDefinition(
+        "performance_threshold",
+        "gauge",
+        "Relative drop below the baseline at which a performance metric counts as degraded",
+    ),
+    MetricDefinition(
+        "drift_p_value_threshold",
+        "gauge",
+        "p-value below which a drift check finds drift (drift_p_value)",
+    ),
 )
 
 
@@ -110,21 +145,31 @@ TASK_METRIC_DEFINITIONS: dict[str, tuple[MetricDefinition, ...]] = {
     ),
 }
 CLASS_RECALL = MetricDefinition(
-    "class_recall", "gauge", "Recall of one true class over the window (label class_label)"
+    "class_recall",
+    "gauge",
+    "Recall of one true class over the window (label class_label)",
+    (*MODEL_LABELS, "class_label"),
 )
 # Data quality of the last drift check's window: per column (label ``column``, at most
 # MAX_EXPORTED_COLUMNS of them, the worst first) and the schema changes.
 QUALITY_DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
-        "data_missing_share", "gauge", "Share of missing values per column (label column)"
+        "data_missing_share",
+        "gauge",
+        "Share of missing values per column (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
-        "data_unseen_share", "gauge", "Share of categories the reference never had (label column)"
+        "data_unseen_share",
+        "gauge",
+        "Share of categories the reference never had (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
         "data_out_of_range_share",
         "gauge",
         "Share of values outside the reference range (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
         "data_schema_changes", "gauge", "Missing, new and retyped columns in the window"
@@ -150,60 +195,56 @@ class MonitorMetrics:
     Args:
         prefix: metric name prefix (``metrics_prefix``).
         registry: registry to register on; a new one by default.
+        model: the ``model`` label of every series (``model_name``).
+        version: the ``version`` label of every series (``model_version``).
         task: the monitor's task; ``"multiclass"`` and ``"regression"`` add their metrics'
             gauges (:data:`TASK_METRIC_DEFINITIONS`; multiclass also ``class_recall`` with a
             ``class_label`` label, for at most :data:`MAX_EXPORTED_CLASSES` classes).
     """
 
     def __init__(
-        self, prefix: str, registry: CollectorRegistry | None = None, task: str = "binary"
+        self,
+        prefix: str,
+        registry: CollectorRegistry | None = None,
+        *,
+        model: str = "default",
+        version: str = "0",
+        task: str = "binary",
     ) -> None:
         self.prefix = prefix
         self.task = task
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.labels = {"model": str(model), "version": str(version)}
         self._metrics: dict[str, Any] = {}
+        self._families: dict[str, Any] = {}
         for definition in METRIC_DEFINITIONS:
             name = f"{prefix}_{definition.suffix}"
+            family: Any
             if definition.kind == "counter":
-                self._metrics[definition.suffix] = Counter(
-                    name, definition.help, registry=self.registry
-                )
+                family = Counter(name, definition.help, definition.labels, registry=self.registry)
             else:
                 # How worker processes combine in multiprocess mode (ignored otherwise).
-                self._metrics[definition.suffix] = Gauge(
+                family = Gauge(
                     name,
                     definition.help,
+                    definition.labels,
                     registry=self.registry,
                     multiprocess_mode=(
                         "livemax" if definition.suffix == "monitoring_status" else "mostrecent"
                     ),
                 )
+            self._families[definition.suffix] = family
+            if definition.labels == MODEL_LABELS:
+                self._metrics[definition.suffix] = family.labels(**self.labels)
         task_definitions = TASK_METRIC_DEFINITIONS.get(task, ())
         for definition in task_definitions:
-            self._metrics[definition.suffix] = Gauge(
-                f"{prefix}_{definition.suffix}",
-                definition.help,
-                registry=self.registry,
-                multiprocess_mode="mostrecent",
-            )
+            self._metrics[definition.suffix] = self._gauge_family(definition).labels(**self.labels)
         for definition in QUALITY_DEFINITIONS:
             if definition.suffix != "data_schema_changes":  # made by the first quality result
-                self._metrics[definition.suffix] = Gauge(
-                    f"{prefix}_{definition.suffix}",
-                    definition.help,
-                    ["column"],
-                    registry=self.registry,
-                    multiprocess_mode="mostrecent",
-                )
+                self._gauge_family(definition)
         self._class_recall: Any = None
         if task == "multiclass":
-            self._class_recall = Gauge(
-                f"{prefix}_{CLASS_RECALL.suffix}",
-                CLASS_RECALL.help,
-                ["class_label"],
-                registry=self.registry,
-                multiprocess_mode="mostrecent",
-            )
+            self._class_recall = self._gauge_family(CLASS_RECALL)
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
         unknown = (*_UNKNOWN_UNTIL_CHECKED, *(d.suffix for d in task_definitions))
@@ -236,6 +277,10 @@ class MonitorMetrics:
         """Add ``n`` prediction records the store dropped."""
         self._metrics["records_dropped"].inc(n)
 
+    def count_rejected(self, n: int) -> None:
+        """Add ``n`` prediction records the store refused for an id already recorded."""
+        self._metrics["records_rejected"].inc(n)
+
     def count_trigger(self) -> None:
         """Add one fired retraining trigger."""
         self._metrics["retraining_triggered"].inc()
@@ -243,6 +288,18 @@ class MonitorMetrics:
     def set_monitoring(self, running: bool) -> None:
         """Set the monitoring status gauge."""
         self._metrics["monitoring_status"].set(1 if running else 0)
+
+    def set_levels(self, drift_p_value: float, performance_threshold: float) -> None:
+        """Export the levels checks compare against (``drift_p_value``,
+        ``performance_threshold``)."""
+        self._metrics["drift_p_value_threshold"].set(drift_p_value)
+        self._metrics["performance_threshold"].set(performance_threshold)
+
+    def set_baseline(self, baseline: Mapping[str, float]) -> None:
+        """Export the baseline, one ``<prefix>_baseline{metric=...}`` series per metric."""
+        family = self._families["baseline"]
+        for metric, value in baseline.items():
+            family.labels(**self.labels, metric=metric).set(value)
 
     def observe_drift(self, result: DriftResult) -> None:
         """Export the outcome of a drift check."""
@@ -256,14 +313,14 @@ class MonitorMetrics:
             quality.columns,
             key=lambda c: -(c.missing_share + (c.unseen_share or 0) + (c.out_of_range_share or 0)),
         )[:MAX_EXPORTED_COLUMNS]
+        missing, unseen, out_of_range = (self._gauge_family(d) for d in QUALITY_DEFINITIONS[:3])
         for column in worst:
-            self._metrics["data_missing_share"].labels(column=column.name).set(column.missing_share)
+            series = {**self.labels, "column": column.name}
+            missing.labels(**series).set(column.missing_share)
             if column.unseen_share is not None:
-                gauge = self._metrics["data_unseen_share"]
-                gauge.labels(column=column.name).set(column.unseen_share)
+                unseen.labels(**series).set(column.unseen_share)
             if column.out_of_range_share is not None:
-                gauge = self._metrics["data_out_of_range_share"]
-                gauge.labels(column=column.name).set(column.out_of_range_share)
+                out_of_range.labels(**series).set(column.out_of_range_share)
         self._gauge(QUALITY_DEFINITIONS[-1]).set(quality.schema_changes)
 
     def observe_prediction_drift(self, result: PredictionDrift) -> None:
@@ -273,16 +330,24 @@ class MonitorMetrics:
         smallest = min((o.adjusted_p_value for o in result.outputs), default=1.0)
         self._gauge(p_value).set(smallest)
 
-    def _gauge(self, definition: MetricDefinition) -> Any:
-        """An unlabelled gauge made on first use, so a monitor that never reports it exports
-        only the documented metrics."""
-        if definition.suffix not in self._metrics:
-            self._metrics[definition.suffix] = Gauge(
+    def _gauge_family(self, definition: MetricDefinition) -> Any:
+        """The gauge family of ``definition``, registered on first use."""
+        if definition.suffix not in self._families:
+            self._families[definition.suffix] = Gauge(
                 f"{self.prefix}_{definition.suffix}",
                 definition.help,
+                definition.labels,
                 registry=self.registry,
                 multiprocess_mode="mostrecent",
             )
+        return self._families[definition.suffix]
+
+    def _gauge(self, definition: MetricDefinition) -> Any:
+        """This monitor's series of a gauge made on first use, so a monitor that never
+        reports it exports only the documented metrics."""
+        if definition.suffix not in self._metrics:
+            family = self._gauge_family(definition)
+            self._metrics[definition.suffix] = family.labels(**self.labels)
         return self._metrics[definition.suffix]
 
     def observe_performance(self, snapshot: PerformanceSnapshot) -> None:
@@ -292,13 +357,13 @@ class MonitorMetrics:
                 self._metrics[name].set(value)
         if self._class_recall is not None:
             for label, value in sorted(snapshot.class_recall.items())[:MAX_EXPORTED_CLASSES]:
-                self._class_recall.labels(class_label=label).set(value)
+                self._class_recall.labels(**self.labels, class_label=label).set(value)
         self._metrics["performance_degraded"].set(1 if snapshot.degraded else 0)
 
     def value(self, suffix: str) -> float:
         """Current value of one metric (counters: their total), e.g. for status reports."""
         name = METRIC_BY_SUFFIX[suffix].full_name(self.prefix)
-        sample = self.registry.get_sample_value(name)
+        sample = self.registry.get_sample_value(name, self.labels)
         return float(sample) if sample is not None else 0.0
 
     def restore_counters(self, totals: dict[str, float]) -> None:

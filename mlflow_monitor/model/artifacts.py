@@ -37,12 +37,14 @@ from mlflow_monitor.performance.tracker import validate_baseline
 
 __all__ = [
     "ARTIFACTS",
+    "MIN_REFERENCE_ROWS",
     "RETURN_IDS_PARAM",
     "VALIDATION_ENV",
     "WrapperSettings",
     "load_baseline",
     "load_reference",
     "load_reference_features",
+    "missing_values",
     "read_settings",
     "save_reference_features",
     "write_settings",
@@ -130,11 +132,15 @@ def read_settings(path: str | Path) -> tuple[dict[str, Any], WrapperSettings]:
     return dict(settings["monitor"]), WrapperSettings.from_dict(settings["wrapper"])
 
 
+MIN_REFERENCE_ROWS = 2
+"""Fewest reference rows a monitored model can load with (the drift test needs two)."""
+
+
 def load_reference(reference: Any) -> Any:
     """Reference data as a DataFrame: a DataFrame, or a ``.parquet``/``.csv`` file path.
 
     Raises:
-        DataValidationError: unreadable file, unknown extension or an empty table.
+        DataValidationError: unreadable file, unknown extension or fewer than two rows.
     """
     import pandas as pd
 
@@ -145,18 +151,40 @@ def load_reference(reference: Any) -> Any:
         if not path.is_file():
             raise DataValidationError(f"reference file {str(path)!r} does not exist")
         suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pd.read_csv(path)
-        else:
+        if suffix not in (".parquet", ".csv"):
             raise DataValidationError(f"reference file must be .parquet or .csv, got {path.name!r}")
+        try:
+            frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+        except Exception as exc:  # pandas and pyarrow raise many kinds for a bad file
+            raise DataValidationError(
+                f"cannot read the reference file {str(path)!r} as {suffix[1:]}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
     else:
         frame = pd.DataFrame(np.asarray(reference))
         frame.columns = [f"feature_{i}" for i in range(frame.shape[1])]
     if frame.empty:
         raise DataValidationError("reference data is empty")
+    if len(frame) < MIN_REFERENCE_ROWS:
+        raise DataValidationError(
+            f"reference must have at least {MIN_REFERENCE_ROWS} rows, got {len(frame)}"
+        )
     return frame
+
+
+def missing_values(frame: Any) -> str | None:
+    """Where a reference has missing values (NaN, None), for an error message; None when it
+    has none. Missing values are data a model may handle (an imputer) and drift checks
+    report; they are named when the model fails on the reference."""
+    for column in frame.columns:
+        missing = frame[column].isna()
+        if missing.any():
+            first = int(np.flatnonzero(missing.to_numpy())[0])
+            return (
+                f"reference column {column!r} has {int(missing.sum())} missing values "
+                f"(first at row {first}); drop or fill them, or give the model an imputer"
+            )
+    return None
 
 
 def save_reference_features(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mlflow_monitor.exceptions import ConfigError
-from mlflow_monitor.model.artifacts import ARTIFACTS, WrapperSettings, read_settings
+from mlflow_monitor.exceptions import ConfigError, DataValidationError
+from mlflow_monitor.model.artifacts import ARTIFACTS, WrapperSettings, load_baseline, read_settings
 from mlflow_monitor.redaction import redact_text, redact_uri
 
-__all__ = ["load_monitored_model", "read_monitored_settings"]
+__all__ = ["load_monitored_model", "read_monitored_files", "read_monitored_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,23 +52,63 @@ def read_monitored_settings(model_uri: str) -> tuple[dict[str, Any], WrapperSett
     Raises:
         ConfigError: the model cannot be found or is not a monitored model.
     """
+    return read_monitored_files(model_uri)[:2]
+
+
+def read_monitored_files(
+    model_uri: str,
+) -> tuple[dict[str, Any], WrapperSettings, dict[str, float]]:
+    """A monitored model's options, wrapper settings and baseline metrics, read from its
+    ``monitor.json`` and ``baseline.json`` alone (the model is not loaded).
+
+    Raises:
+        ConfigError: the model cannot be found or is not a monitored model.
+    """
     import tempfile
 
-    import mlflow
-
-    location = f"{model_uri.rstrip('/')}/artifacts/{ARTIFACTS['monitor']}"
+    repository = _artifacts_of(model_uri)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+        path = _download(repository, model_uri, ARTIFACTS["monitor"], tmp)
         try:
-            path = mlflow.artifacts.download_artifacts(location, dst_path=tmp)
-        except (mlflow.exceptions.MlflowException, OSError) as exc:
-            raise ConfigError(
-                f"cannot read {redact_uri(model_uri)!r} as a monitored model (no "
-                f"{ARTIFACTS['monitor']}; create one with: mlflow-monitor wrap): "
-                f"{redact_text(str(exc))}"
-            ) from exc
-        try:
-            return read_settings(path)
+            options, settings = read_settings(path)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{redact_uri(model_uri)!r} has an unreadable {ARTIFACTS['monitor']}: {exc!r}"
             ) from exc
+        try:
+            baseline = load_baseline(_download(repository, model_uri, ARTIFACTS["baseline"], tmp))
+        except DataValidationError as exc:
+            raise ConfigError(
+                f"{redact_uri(model_uri)!r} has an unreadable {ARTIFACTS['baseline']}: {exc}"
+            ) from exc
+    return options, settings, baseline
+
+
+def _artifacts_of(model_uri: str) -> Any:
+    """The artifact repository of a monitored model; a ``models:/`` URI is resolved once
+    (each resolution opens the registry)."""
+    import mlflow
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    try:
+        return get_artifact_repository(model_uri.rstrip("/"))
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise ConfigError(
+            f"cannot find {redact_uri(model_uri)!r}: {redact_text(str(exc))}"
+        ) from exc
+
+
+def _download(repository: Any, model_uri: str, name: str, directory: str) -> str:
+    """One artifact of a monitored model, downloaded into ``directory``."""
+    import mlflow
+
+    try:
+        return str(repository.download_artifacts(f"artifacts/{name}", dst_path=directory))
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        text = redact_text(str(exc))
+        if "no such artifact" in text.lower() or isinstance(exc, FileNotFoundError):
+            raise ConfigError(
+                f"{redact_uri(model_uri)!r} is not a monitored model: it has no {name} "
+                "(create one with: mlflow-monitor wrap)"
+            ) from exc
+        raise ConfigError(f"cannot read {name} of {redact_uri(model_uri)!r}: {text}") from exc

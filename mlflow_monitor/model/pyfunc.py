@@ -17,10 +17,12 @@ extraction and the drift statistics run later, in checks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,13 @@ from mlflow_monitor.model.outputs import interpret_output
 from mlflow_monitor.store import as_list
 from mlflow_monitor.store.ids import new_ids
 
-__all__ = ["RETURN_IDS_PARAM", "STORE_URI_ENV", "MonitoredModel", "resolve_store_uri"]
+__all__ = [
+    "RETURN_IDS_PARAM",
+    "STORE_URI_ENV",
+    "MonitoredModel",
+    "given_ids",
+    "resolve_store_uri",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,15 @@ STORE_URI_ENV = "MLFLOW_MONITOR_STORE_URI"
 
 
 class MonitoredModel(UnvalidatedPythonModel):
-    """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`."""
+    """Wraps an inner pyfunc model and feeds a :class:`~mlflow_monitor.ModelMonitor`.
+
+    Attributes:
+        admit: None, or ``admit(rows)`` returning a context manager that each ``predict``
+            call enters before predicting and leaves once it recorded; it raises to refuse
+            the call (the serve app sets it, see :mod:`mlflow_monitor.serving.admission`).
+    """
+
+    admit: Callable[[int], AbstractContextManager[Any]] | None = None
 
     def load_context(self, context: Any) -> None:
         """Load the inner model and build the monitor from the artifacts."""
@@ -111,6 +127,8 @@ class MonitoredModel(UnvalidatedPythonModel):
 
         An ``id_column`` in the input (default ``prediction_id``) supplies prediction ids
         and is removed before the inner model sees the input; otherwise ids are generated.
+        Given ids are checked before predicting (see :func:`given_ids`), so that every row
+        answered is one the monitor records.
         With ``params={"return_prediction_ids": True}`` the output is a DataFrame with a
         ``prediction_id`` column followed by the inner output's columns.
         """
@@ -121,10 +139,12 @@ class MonitoredModel(UnvalidatedPythonModel):
         id_column = self.settings.id_column
         ids: list[str] | None = None
         if isinstance(model_input, pd.DataFrame) and id_column in model_input.columns:
-            ids = [str(v) for v in model_input[id_column]]
+            ids = given_ids(model_input[id_column], id_column)
             model_input = model_input.drop(columns=[id_column])
-        output = self.inner.predict(model_input, params)
-        recorded = self._record(model_input, output, ids)
+        admit = self.admit
+        with admit(_length(model_input)) if admit is not None else contextlib.nullcontext():
+            output = self.inner.predict(model_input, params)
+            recorded = self._record(model_input, output, ids)
         if return_ids:
             ids = as_list(recorded) if recorded else ids or new_ids(_length(model_input))
             frame = output if isinstance(output, pd.DataFrame) else pd.DataFrame(output)
@@ -161,8 +181,11 @@ class MonitoredModel(UnvalidatedPythonModel):
                 predictions, probabilities, features=rows, prediction_ids=ids
             )
         except Exception:
-            # Monitoring must never break the prediction it watches.
+            # Monitoring must never break the prediction it watches; the loss is counted.
             logger.exception("recording %d predictions failed", _length(model_input))
+            metrics = self.monitor.prometheus_metrics
+            if metrics is not None:
+                metrics.count_dropped(_length(model_input))
             return None
 
     def _rows(self, model_input: Any) -> Any:
@@ -203,6 +226,27 @@ def resolve_store_uri(configured: str | None = None) -> str:
         path = Path(tracking.removeprefix("sqlite:///"))
         return f"sqlite:///{path.parent / 'mlflow-monitor.db'}"
     return "sqlite:///mlflow-monitor.db"
+
+
+def given_ids(column: pd.Series[Any], id_column: str) -> list[str]:
+    """The prediction ids an input's ``id_column`` gives, as strings.
+
+    Raises:
+        DataValidationError: a missing (null) id, an id repeated in the input, or one the
+            monitor cannot record (empty, over 255 characters, a NUL character or a lone
+            surrogate), naming the column.
+    """
+    from mlflow_monitor.exceptions import DataValidationError, FeedbackError
+    from mlflow_monitor.monitor.validation import prediction_id_column
+
+    missing = column.isna()
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataValidationError(f"{id_column}: row {row} has no id (null); give one per row")
+    try:
+        return as_list(prediction_id_column([str(v) for v in column], len(column)))
+    except (DataValidationError, FeedbackError) as exc:  # FeedbackError: an id repeated
+        raise DataValidationError(f"{id_column}: {exc}") from exc
 
 
 def _length(data: Any) -> int:

@@ -13,10 +13,13 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mlflow_monitor._version import __version__
 from mlflow_monitor.config import MonitorConfig
@@ -24,11 +27,13 @@ from mlflow_monitor.drift.extraction import FeatureExtractor
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, MonitorError
 from mlflow_monitor.model.artifacts import (
     ARTIFACTS,
+    MIN_REFERENCE_ROWS,
     RETURN_IDS_PARAM,
     VALIDATION_ENV,
     WrapperSettings,
     load_baseline,
     load_reference,
+    missing_values,
     save_reference_features,
     write_settings,
 )
@@ -140,8 +145,10 @@ def _checked_task(inner: Any, reference: Any, given_task: Any) -> tuple[str, Any
     try:
         output = inner.predict(sample)
     except Exception as exc:
+        missing = missing_values(sample)
         raise DataValidationError(
-            f"the model failed to predict the first {len(sample)} reference rows: "
+            (f"{missing}: " if missing else "")
+            + f"the model failed to predict the first {len(sample)} reference rows: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     n_out = len(output) if hasattr(output, "__len__") else 0
@@ -216,6 +223,19 @@ def _classes(raw_model: Any) -> tuple[Any, ...]:
     if classes is None:
         return ()
     return tuple(c.item() if hasattr(c, "item") else c for c in classes)
+
+
+def _check_reference_columns(reference: Any, inner: Any, model_uri: str) -> None:
+    """Refuse a reference that lacks an input column the inner model's signature names."""
+    schema = inner.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        return
+    missing = [name for name in schema.input_names() if name not in reference.columns]
+    if missing:
+        raise DataValidationError(
+            f"reference data lacks the input column(s) {missing} of {model_uri!r} "
+            f"(its columns: {[str(c) for c in reference.columns]})"
+        )
 
 
 def wrap(
@@ -305,6 +325,7 @@ def wrap(
             inner = mlflow.pyfunc.load_model(str(inner_dir))
         except mlflow.exceptions.MlflowException as exc:
             raise MonitorError(f"cannot load model {model_uri!r}: {exc.message}") from exc
+        _check_reference_columns(reference, inner, model_uri)
         raw_model = raw_model_of(inner)
         task, reference_output = _checked_task(inner, reference, given_task)
         options["task"] = task
@@ -313,7 +334,31 @@ def wrap(
         baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)
-        reference_features = extractor.fit(reference, raw_model)
+        try:
+            with warnings.catch_warnings():
+                # An empty text divides by zero in a TF-IDF norm: found below, by row.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                reference_features = extractor.fit(reference, raw_model)
+        except MonitorError:
+            raise
+        except Exception as exc:  # the model's own transformers, on the reference rows
+            raise DataValidationError(
+                f"cannot extract drift features from the reference data: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        finite = np.isfinite(np.asarray(reference_features, dtype=float)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise DataValidationError(
+                f"{len(bad)} reference rows give non-finite drift features (first: row "
+                f"{int(bad[0])}, {reference.iloc[int(bad[0])].to_dict()!r}); an empty text or "
+                "a value the model's transformers cannot handle? Drop or fix those rows"
+            )
+        if len(reference_features) < MIN_REFERENCE_ROWS:
+            raise DataValidationError(
+                f"reference must have at least {MIN_REFERENCE_ROWS} rows of drift features, "
+                f"got {len(reference_features)}"
+            )
         _check_features(reference_features)
         logger.info("drift features: %s, %d columns", extractor.kind_, reference_features.shape[1])
         extractor.save(work / ARTIFACTS["features"])

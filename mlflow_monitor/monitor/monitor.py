@@ -104,11 +104,16 @@ class ModelMonitor:
                 positive_label=cfg.positive_label,
                 task=cfg.task,
             )
-        self.prometheus_metrics: MonitorMetrics | None = (
-            MonitorMetrics(cfg.metrics_prefix, registry, cfg.task)
-            if cfg.enable_prometheus
-            else None
-        )
+        self.prometheus_metrics: MonitorMetrics | None = None
+        if cfg.enable_prometheus:
+            self.prometheus_metrics = MonitorMetrics(
+                cfg.metrics_prefix,
+                registry,
+                model=cfg.model_name,
+                version=cfg.model_version,
+                task=cfg.task,
+            )
+            self.prometheus_metrics.set_levels(cfg.drift_p_value, cfg.performance_threshold)
         self._recorder = Recorder(
             self.store,
             self.prometheus_metrics,
@@ -218,6 +223,8 @@ class ModelMonitor:
             logger.warning("setup_performance_baseline ignored: performance tracking is off")
             return
         self.performance_tracker.set_baseline(baseline_metrics)
+        if self.prometheus_metrics is not None:
+            self.prometheus_metrics.set_baseline(self.performance_tracker.baseline_)
 
     def add_retraining_callback(self, callback: Callback) -> None:
         """Call ``callback(reason, details)`` on every fired retraining trigger."""
@@ -662,6 +669,8 @@ class ModelMonitor:
             tracker.clear()
             tracker.baseline_ = dict(snapshot.baseline)
             tracker.update_many(snapshot.labelled)
+            if self.prometheus_metrics is not None:
+                self.prometheus_metrics.set_baseline(tracker.baseline_)
         if isinstance(self.store, InMemoryStore):
             labelled = snapshot.labelled if snapshot.baseline is not None else None
             self.store.load(snapshot.records, snapshot.window, labelled)
@@ -718,24 +727,41 @@ def create_monitor(
     return ModelMonitor(config, registry=registry, clock=clock)
 
 
-def load_monitor(path: str | os.PathLike[str], **overrides: Any) -> ModelMonitor:
+def load_monitor(
+    path: str | os.PathLike[str], *, trust_connections: bool = False, **overrides: Any
+) -> ModelMonitor:
     """Build a monitor with the config saved in ``path`` and restore its state.
+
+    A state file restores monitoring data and settings only: the options that connect the
+    monitor or launch something (:data:`~mlflow_monitor.config.CONNECTION_OPTIONS`:
+    ``store_uri``, ``tracking_uri``, ``retrain_project_uri`` and the other retraining and
+    tracking options) keep their defaults unless given in ``overrides``, so a crafted file can
+    neither run a project nor create a file or reach a server of its choosing.
 
     Args:
         path: a file written by :meth:`ModelMonitor.save_state`.
-        **overrides: config options to change (e.g. ``retraining_callback=fn``, which is
-            never saved).
+        trust_connections: also take the saved connection options (only for a file you
+            wrote yourself; the file's digest detects damage, not a forger).
+        **overrides: config options to set (e.g. ``store_uri=...``,
+            ``retraining_callback=fn``, which is never saved).
 
     Returns:
         The restored monitor (not started).
 
     Raises:
-        StateError: the file is missing, corrupt or not a state file.
-        ConfigError: an override is invalid.
+        StateError: the file is missing, corrupt, too large or not a state file.
+        ConfigError: an override, or a saved option, is invalid.
     """
+    from mlflow_monitor.config import CONNECTION_OPTIONS
+
     snapshot = read_snapshot(path)
     saved = dict(snapshot.config)
     saved.pop("retraining_callback", None)
+    if not trust_connections:
+        ignored = sorted(k for k in CONNECTION_OPTIONS & set(saved) if saved[k] is not None)
+        if ignored:
+            logger.info("not taken from the state file (pass them to connect): %s", ignored)
+        saved = {k: v for k, v in saved.items() if k not in CONNECTION_OPTIONS}
     monitor = ModelMonitor({**saved, **overrides})
     monitor.restore(snapshot)
     return monitor

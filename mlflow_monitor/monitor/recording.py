@@ -64,6 +64,7 @@ class Recorder:
         self._counts = {"predictions": 0, "feedback": 0}
         self._lock = threading.Lock()
         self._dropped_exported = 0  # store drops already added to records_dropped_total
+        self._rejected_exported = 0  # store rejections already in records_rejected_total
 
     # -- counts --------------------------------------------------------------------------
 
@@ -89,16 +90,23 @@ class Recorder:
             self.export_store_counters()
 
     def export_store_counters(self) -> None:
-        """Bring ``<prefix>_records_dropped_total`` up to the store's count of dropped records."""
+        """Bring ``<prefix>_records_dropped_total`` and ``<prefix>_records_rejected_total`` up
+        to the store's counts of dropped and rejected records."""
+        if self.metrics is None:
+            return
         dropped = self.store.dropped
-        if self.metrics is None or dropped <= self._dropped_exported:
+        rejected = getattr(self.store, "rejected", 0)
+        if dropped <= self._dropped_exported and rejected <= self._rejected_exported:
             return
         with self._lock:
-            new = dropped - self._dropped_exported
-            if new <= 0:
-                return
-            self._dropped_exported = dropped
-        self.metrics.count_dropped(new)
+            new_dropped = max(dropped - self._dropped_exported, 0)
+            new_rejected = max(rejected - self._rejected_exported, 0)
+            self._dropped_exported = max(dropped, self._dropped_exported)
+            self._rejected_exported = max(rejected, self._rejected_exported)
+        if new_dropped:
+            self.metrics.count_dropped(new_dropped)
+        if new_rejected:
+            self.metrics.count_rejected(new_rejected)
 
     # -- drift rows ----------------------------------------------------------------------
 

@@ -5,9 +5,15 @@ applied by ``ModelMonitor.restore()``); this module turns one into a file and ba
 
 The file is a numpy ``.npz`` archive holding numeric arrays and one JSON document
 (``__meta__``). Loading uses ``allow_pickle=False``, so a state file can never run code. A
-SHA-256 digest over every member detects truncation and tampering. Writes go to a temporary
-file in the same directory, are fsynced, then renamed over the target, so a crash leaves
-either the old file or the new one, never half of one.
+SHA-256 digest over every member detects truncation and accidental damage; it has no key, so
+it does not tell a forged file from a real one. Loading never trusts a file more than that: the
+sizes the archive and its arrays declare are checked against :data:`MAX_STATE_BYTES` before
+anything is decompressed or allocated, and every failure (a zip bomb, an absurd array shape,
+numbers beyond float range, deeply nested JSON) is a :class:`StateError`; a snapshot holds
+monitoring data only, and ``load_monitor`` never takes the saved options that connect the
+monitor or launch a run (see :data:`mlflow_monitor.config.CONNECTION_OPTIONS`). Writes go to
+a temporary file in the same directory, are fsynced, then renamed over the target, so a crash
+leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import zipfile
@@ -32,6 +39,7 @@ from mlflow_monitor.retraining.triggers import TriggerEvent
 from mlflow_monitor.store import PredictionRecord
 
 __all__ = [
+    "MAX_STATE_BYTES",
     "STATE_FORMAT",
     "STATE_VERSION",
     "MonitorSnapshot",
@@ -45,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 STATE_FORMAT = "mlflow-monitor-state"
 STATE_VERSION = 1
+MAX_STATE_BYTES = 512 * 1024 * 1024
+"""Most bytes a state file may hold once decompressed (its arrays and metadata together)."""
 _META = "__meta__"
 _DIGEST = "__digest__"
 
@@ -114,30 +124,73 @@ def write_state(path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict
     return target
 
 
-def read_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _check_sizes(handle: Any, source: Path, max_bytes: int) -> None:
+    """Refuse an archive whose members, or the arrays they declare, exceed ``max_bytes``,
+    reading only the zip directory and each array's header."""
+    with zipfile.ZipFile(handle) as archive:
+        total = 0
+        for info in archive.infolist():
+            total += info.file_size
+            if total > max_bytes:
+                raise StateError(
+                    f"state file {str(source)!r} holds more than {max_bytes} bytes once "
+                    f"decompressed (limit MAX_STATE_BYTES)"
+                )
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)  # type: ignore[no-untyped-call]
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)  # type: ignore[no-untyped-call]
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)  # type: ignore[no-untyped-call]
+            declared = math.prod(int(n) for n in shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise StateError(
+                    f"state file {str(source)!r}: array {info.filename!r} declares shape "
+                    f"{shape} ({declared} bytes) but holds {info.file_size} bytes"
+                )
+
+
+def read_state(
+    path: str | os.PathLike[str], max_bytes: int = MAX_STATE_BYTES
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a state file written by :func:`write_state`.
+
+    Args:
+        path: the file.
+        max_bytes: most bytes it may hold once decompressed.
 
     Returns:
         ``(meta, arrays)``.
 
     Raises:
         StateError: the file is missing, not a state file, truncated, tampered with, holds
-            pickled objects, or was written by a newer version.
+            pickled objects, is larger than ``max_bytes``, or was written by a newer version.
     """
     source = Path(path)
     if not source.is_file():
         raise StateError(f"state file {str(source)!r} does not exist")
     try:
         # np.load is given an open handle: on a corrupt archive it would leak its own.
-        with source.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
-            members = {name: archive[name] for name in archive.files}
+        with source.open("rb") as handle:
+            if zipfile.is_zipfile(handle):
+                handle.seek(0)
+                _check_sizes(handle, source, max_bytes)
+            handle.seek(0)
+            if handle.read(6) == b"\x93NUMPY":  # one bare array, not an archive
+                raise StateError(f"state file {str(source)!r} is not an mlflow-monitor state file")
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as archive:
+                members = {name: archive[name] for name in archive.files}
+    except StateError:
+        raise
     except ValueError as exc:
         raise StateError(
-            f"state file {str(source)!r} holds pickled objects, which are never loaded: {exc}"
+            f"state file {str(source)!r} holds pickled objects, which are never loaded, or a "
+            f"malformed array: {exc}"
         ) from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, MemoryError, OverflowError, TypeError) as exc:
         raise StateError(
-            f"state file {str(source)!r} is corrupt or not a state file: {exc}"
+            f"state file {str(source)!r} is corrupt or not a state file: {exc!r}"
         ) from exc
     digest = members.pop(_DIGEST, None)
     if _META not in members or digest is None:
@@ -146,7 +199,7 @@ def read_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
         raise StateError(f"state file {str(source)!r} failed its integrity check (modified?)")
     try:
         meta = json.loads(bytes(members.pop(_META).astype(np.uint8)).decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise StateError(f"state file {str(source)!r} has unreadable metadata: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
         raise StateError(f"state file {str(source)!r} is not an mlflow-monitor state file")
@@ -269,7 +322,18 @@ def read_snapshot(path: str | os.PathLike[str]) -> MonitorSnapshot:
             last_checks={str(k): CheckResult.from_dict(v) for k, v in meta["last_checks"].items()},
             saved_at=str(meta.get("saved_at", "")),
         )
-    except MonitorError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except MonitorError as exc:
+        if isinstance(exc, StateError):
+            raise
+        raise StateError(f"state file {str(path)!r} has an invalid value: {exc}") from exc
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+        MemoryError,
+    ) as exc:
         raise StateError(f"state file {str(path)!r} has unexpected content: {exc!r}") from exc

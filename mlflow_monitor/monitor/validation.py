@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_monitor._types import as_label, scalar_value
+from mlflow_monitor._types import as_label, scalar_value, storable_text, unstorable_reason
 from mlflow_monitor.exceptions import DataValidationError, FeedbackError
 from mlflow_monitor.store.ids import GeneratedIds, next_id
 
@@ -53,7 +53,8 @@ _FEW_VALUES = 4
 
 
 def prediction_id_value(value: Any) -> str:
-    """One prediction id: a non-empty str or int of at most 255 characters."""
+    """One prediction id: a non-empty str or int of at most 255 characters, without a NUL
+    character or a lone surrogate (text no store can keep)."""
     value = scalar_value(value, "prediction_id")
     text = str(value)
     if not isinstance(value, str | int) or isinstance(value, bool) or not text:
@@ -62,7 +63,7 @@ def prediction_id_value(value: Any) -> str:
         raise DataValidationError(
             f"prediction_id must have at most {_MAX_ID_LENGTH} characters, got {len(text)}"
         )
-    return text
+    return storable_text(text, "prediction_id") if isinstance(value, str) else text
 
 
 def column_of(values: Any, what: str, n: int | None) -> np.ndarray[Any, Any] | list[Any]:
@@ -143,12 +144,15 @@ def probability_column(values: Any, n: int) -> list[float | None] | np.ndarray[A
 
 
 def _plain_ids(column: list[Any]) -> bool:
-    """True when every id is a non-empty str of at most 255 characters, checked for the
-    whole list at once (a batch that fails is validated id by id, to name the bad one)."""
+    """True when every id is a non-empty str of at most 255 characters that a store can keep,
+    checked for the whole list at once (a batch that fails is validated id by id, to name the
+    bad one)."""
     if set(map(type, column)) != {str}:
         return False
     lengths = list(map(len, column))
-    return min(lengths) > 0 and max(lengths) <= _MAX_ID_LENGTH
+    if min(lengths) == 0 or max(lengths) > _MAX_ID_LENGTH:
+        return False
+    return unstorable_reason("".join(column)) is None
 
 
 def prediction_id_column(values: Any, n: int) -> list[str] | GeneratedIds:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlflow_monitor._types import Clock
+from mlflow_monitor._types import Clock, storable_text
 from mlflow_monitor.exceptions import ConfigError, DataValidationError
 from mlflow_monitor.results import utcnow
 
@@ -100,8 +100,12 @@ def _json_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(details, Mapping):
         raise DataValidationError(f"details must be a dict, got {type(details).__name__}")
     try:
-        return dict(json.loads(json.dumps(dict(details), default=str)))
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(dict(details), default=str, ensure_ascii=False)
+        # Kept in the store and shown by every status: text no store can keep is refused.
+        return dict(json.loads(storable_text(text, "details")))
+    except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, DataValidationError):
+            raise
         raise DataValidationError(f"details must be JSON-serialisable: {exc}") from exc
 
 
@@ -192,6 +196,7 @@ class TriggerPolicy:
         """
         if not isinstance(reason, str) or not reason.strip():
             raise DataValidationError(f"reason must be a non-empty string, got {reason!r}")
+        storable_text(reason, "reason")
         payload = _json_details(details)
         with self._lock:
             now = self.clock()

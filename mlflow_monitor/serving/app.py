@@ -23,18 +23,24 @@ any worker finds a prediction made by any other once it has been written (within
 Errors are JSON ``{"error_code", "message"}`` with a 4xx status for anything the client can
 fix: a malformed payload (400), an unknown prediction id (404), a label that was already given
 (409), a value the monitor or the model rejects (422), a body over the size limit (413), a
-missing or wrong token (401). A 503 means the inference store is unavailable.
+missing or wrong token (401). A 503 means the inference store is unavailable or did not
+answer in time: ``/health`` waits 2 s at most for the store's state, the other monitoring
+endpoints 5 s (a feedback batch 5 s per label), so a locked or stalled database never hangs a
+client or an orchestrator's probe (see :mod:`mlflow_monitor.serving.store_calls`). ``/ping``
+never touches the store: use it for liveness and ``/health`` for readiness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -54,7 +60,9 @@ from mlflow_monitor.exceptions import (
 )
 from mlflow_monitor.model.loading import load_monitored_model
 from mlflow_monitor.redaction import describe_exception, redact_uri
+from mlflow_monitor.serving.admission import Admission, OverloadedError, TooManyRowsError
 from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
+from mlflow_monitor.serving.store_calls import HEALTH_SECONDS, Progress, StoreCalls
 
 __all__ = ["MAX_FEEDBACK_BATCH", "create_app"]
 
@@ -123,6 +131,18 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a value no UTF-8 can carry (a lone
+    surrogate kept by an older version) is still answered, never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        import json
+
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
 class FeedbackItem(BaseModel):
     """One true label (a class, or a regression model's target value) for an earlier
     prediction; the monitor checks that it fits its task."""
@@ -168,6 +188,8 @@ def _finite(value: Any) -> Any:
 
 
 _STATUS_OF_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
+    (TooManyRowsError, 413, "TOO_MANY_ROWS"),
+    (OverloadedError, 503, "OVERLOADED"),
     (UnknownPredictionError, 404, "UNKNOWN_PREDICTION_ID"),
     (FeedbackError, 409, "ALREADY_LABELLED"),
     (StoreError, 503, "STORE_UNAVAILABLE"),
@@ -187,6 +209,19 @@ def _client_ids(given: list[Any], id_column: str) -> list[str]:
         return as_list(prediction_id_column(given, len(given)))
     except FeedbackError as exc:  # an id repeated in the request
         raise DataValidationError(f"{id_column}: {exc}") from exc
+
+
+def _writer_state(store: Any) -> dict[str, Any]:
+    """What this process knows of its store without asking the database."""
+    since = getattr(store, "unavailable_since", None)
+    return {
+        "model_name": getattr(store, "model_name", None),
+        "model_version": getattr(store, "model_version", None),
+        "state": "unavailable" if since is not None else "not answering",
+        "unavailable_seconds": None if since is None else round(time.monotonic() - since, 1),
+        "dropped": getattr(store, "dropped", 0),
+        "rejected": getattr(store, "rejected", 0),
+    }
 
 
 def _error_status(exc: MonitorError) -> tuple[int, str]:
@@ -222,12 +257,41 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     id_column = monitored.settings.id_column
     labels = monitored.settings.labels
     threshold = monitored.settings.threshold
+    store_calls = StoreCalls()
+    admission = Admission(
+        queued=lambda: int(getattr(monitor.store, "queued", 0)),
+        queue_size=monitor.config.store_queue_size,
+        max_rows=settings.max_rows,
+        small_rows=monitor.config.store_batch_size,
+    )
+    # /invocations rows are counted where MLflow's scoring code hands them to the model; a
+    # refusal there is answered by the /invocations handler (MLflow would echo the payload).
+    refusal: contextvars.ContextVar[list[MonitorError] | None] = contextvars.ContextVar(
+        "refusal", default=None
+    )
+
+    @contextmanager
+    def admit_invocation(rows: int) -> Iterator[None]:
+        try:
+            admission.reserve(rows)
+        except MonitorError as exc:
+            seen = refusal.get()
+            if seen is not None:
+                seen.append(exc)
+            raise
+        try:
+            yield
+        finally:
+            admission.release(rows)
+
+    monitored.admit = admit_invocation
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
         yield
         # Stop the checks, release the leader lock and write what is still queued.
         await asyncio.to_thread(monitor.close)
+        store_calls.close()
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             from prometheus_client import multiprocess
@@ -238,6 +302,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         title="mlflow-monitor",
         summary=f"Monitored model {redact_uri(settings.model_uri)}",
         lifespan=lifespan,
+        default_response_class=AsciiJSONResponse,
     )
 
     def require_token(
@@ -251,7 +316,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     @app.exception_handler(_UnauthorizedError)
     async def unauthorized(_request: Request, _exc: _UnauthorizedError) -> Response:
-        return JSONResponse(
+        return AsciiJSONResponse(
             {
                 "error_code": "UNAUTHENTICATED",
                 "message": f"a valid bearer token is required ({TOKEN_ENV})",
@@ -263,7 +328,10 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     @app.exception_handler(MonitorError)
     async def monitor_error(_request: Request, exc: MonitorError) -> Response:
         status, code = _error_status(exc)
-        return JSONResponse({"error_code": code, "message": str(exc)}, status_code=status)
+        headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
+        return AsciiJSONResponse(
+            {"error_code": code, "message": str(exc)}, status_code=status, headers=headers
+        )
 
     @app.exception_handler(MlflowException)
     async def mlflow_error(_request: Request, exc: MlflowException) -> Response:
@@ -278,7 +346,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return JSONResponse(
+        return AsciiJSONResponse(
             {"error_code": "INVALID_PARAMETER_VALUE", "message": problems}, status_code=422
         )
 
@@ -289,13 +357,30 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     @app.get("/health")
     async def health() -> Any:
-        """Liveness plus whether this worker's monitor runs and leads the checks."""
-        status = await asyncio.to_thread(monitor.get_monitoring_status)
+        """Liveness plus whether this worker's monitor runs and leads the checks, and the
+        store's counts; 503 with what this process knows of the store when the store does
+        not answer within 2 s."""
+        about = {"model_uri": redact_uri(settings.model_uri), "pid": os.getpid()}
+        try:
+            status = await store_calls.shared(
+                "reading the health", monitor.get_monitoring_status, HEALTH_SECONDS
+            )
+        except StoreError as exc:
+            return AsciiJSONResponse(
+                {
+                    "status": "store_unavailable",
+                    **about,
+                    "monitoring_active": monitor.is_monitoring,
+                    "leader": monitor.is_leader,
+                    "store": _writer_state(monitor.store),
+                    "message": str(exc),
+                },
+                status_code=503,
+            )
         return _finite(
             {
                 "status": "ok",
-                "model_uri": redact_uri(settings.model_uri),
-                "pid": os.getpid(),
+                **about,
                 "monitoring_active": status["monitoring_active"],
                 "leader": status.get("leader"),
                 "store": status["store"],
@@ -312,7 +397,28 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         instances, inputs) or Parquet; the answer is ``{"predictions": ...}``."""
         data = await request.body()
         content_type = request.headers.get("content-type") or ""
-        result = await asyncio.to_thread(score_invocation, data, content_type, model, input_schema)
+        refused: list[MonitorError] = []
+        token = refusal.set(refused)
+        try:
+            result = await asyncio.to_thread(
+                score_invocation, data, content_type, model, input_schema
+            )
+        except MlflowException:
+            if not refused:
+                raise
+            result = None
+        finally:
+            refusal.reset(token)
+        if refused:  # the admission policy's answer, not MLflow's (which quotes the payload)
+            exc = refused[0]
+            status, code = _error_status(exc)
+            if isinstance(exc, TooManyRowsError):
+                status, code = 400, "INVALID_PARAMETER_VALUE"  # as MLflow says for bad input
+            headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
+            return AsciiJSONResponse(
+                {"error_code": code, "message": str(exc)}, status_code=status, headers=headers
+            )
+        assert result is not None
         return Response(result.response, status_code=result.status, media_type=result.mimetype)
 
     @app.post("/predict")
@@ -342,7 +448,10 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
             ids = new_ids(len(records))
         frame[id_column] = ids
         try:
+            # The monitored model admits the rows first (admit_invocation): 413 or 503.
             output = await asyncio.to_thread(model.predict, frame)
+        except MonitorError:
+            raise
         except MlflowException:
             raise  # the input does not match the model's signature: 400, as MLflow says
         except Exception as exc:
@@ -373,7 +482,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
     @app.get("/monitoring/status")
     async def status() -> Any:
         """The status of this worker's monitor; ``store`` counts every worker's records."""
-        return _finite(await asyncio.to_thread(monitor.get_monitoring_status))
+        return _finite(await store_calls.run("reading the status", monitor.get_monitoring_status))
 
     @app.post("/monitoring/feedback", dependencies=[Depends(require_token)])
     async def feedback(payload: FeedbackItem | FeedbackBatch) -> dict[str, Any]:
@@ -381,14 +490,18 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         ``{"feedback": [...]}``. A single label answers 404 for an unknown id and 409 for one
         already labelled; a batch records what it can and lists the rejected items."""
         if isinstance(payload, FeedbackItem):
-            await asyncio.to_thread(
-                monitor.record_feedback, payload.prediction_id, payload.true_label
+            item = payload
+            await store_calls.run(
+                "recording a label",
+                lambda: monitor.record_feedback(item.prediction_id, item.true_label),
             )
             return {"recorded": 1, "rejected": []}
 
-        def record_all() -> dict[str, Any]:
+        def record_all(progress: Progress) -> dict[str, Any]:
             rejected = []
             for index, item in enumerate(payload.feedback):
+                if index and not progress.step():
+                    break  # the request was answered 503: the store stalled
                 try:
                     monitor.record_feedback(item.prediction_id, item.true_label)
                 except (FeedbackError, DataValidationError) as exc:
@@ -404,7 +517,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
                     )
             return {"recorded": len(payload.feedback) - len(rejected), "rejected": rejected}
 
-        return await asyncio.to_thread(record_all)
+        return await store_calls.run_with_progress("recording labels", record_all)
 
     @app.post("/monitoring/trigger-retraining", dependencies=[Depends(require_token)])
     async def trigger(payload: TriggerRequest | None = None) -> Any:

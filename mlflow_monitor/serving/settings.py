@@ -16,6 +16,7 @@ _ENV = {
     "model_uri": "MLFLOW_MONITOR_SERVE_MODEL_URI",
     "max_body_bytes": "MLFLOW_MONITOR_SERVE_MAX_BODY_BYTES",
     "schedule_checks": "MLFLOW_MONITOR_SERVE_CHECKS",
+    "max_rows": "MLFLOW_MONITOR_SERVE_MAX_ROWS",
 }
 
 
@@ -30,14 +31,23 @@ class ServeSettings:
             line (where other users could read it).
         max_body_bytes: largest request body accepted.
         schedule_checks: run the periodic checks (in the worker that holds the leader lock).
+        max_rows: most rows per prediction request; None for a tenth of the store's write
+            queue (see :mod:`mlflow_monitor.serving.admission`).
     """
 
     model_uri: str
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     schedule_checks: bool = True
+    max_rows: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_rows is not None and (
+            isinstance(self.max_rows, bool)
+            or not isinstance(self.max_rows, int)
+            or self.max_rows < 1
+        ):
+            raise ConfigError(f"max_rows must be a positive number of rows, got {self.max_rows!r}")
         if self.max_body_bytes < 1:
             raise ConfigError(
                 f"max_body_bytes must be a positive number of bytes, got {self.max_body_bytes}"
@@ -51,6 +61,7 @@ class ServeSettings:
             _ENV["model_uri"]: self.model_uri,
             _ENV["max_body_bytes"]: str(self.max_body_bytes),
             _ENV["schedule_checks"]: "1" if self.schedule_checks else "0",
+            _ENV["max_rows"]: "" if self.max_rows is None else str(self.max_rows),
         }
 
     @classmethod
@@ -64,4 +75,7 @@ class ServeSettings:
             token=os.environ.get(TOKEN_ENV) or None,
             max_body_bytes=int(os.environ.get(_ENV["max_body_bytes"], DEFAULT_MAX_BODY_BYTES)),
             schedule_checks=os.environ.get(_ENV["schedule_checks"], "1") == "1",
+            max_rows=int(os.environ[_ENV["max_rows"]])
+            if os.environ.get(_ENV["max_rows"])
+            else None,
         )

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,7 @@ __all__ = [
     "ensure_schema",
     "feature_blobs",
     "feedback",
+    "find_stream",
     "is_postgresql",
     "leases",
     "metadata",
@@ -337,12 +339,16 @@ def _copy_insert(
 # -- engine and schema ---------------------------------------------------------------------
 
 
-def open_engine(uri: str, busy_timeout: float) -> Engine:
+def open_engine(uri: str, busy_timeout: float, *, read_only: bool = False) -> Engine:
     """An engine for ``uri``; SQLite files get WAL mode and ``busy_timeout`` seconds.
+
+    With ``read_only``, a SQLite file is opened in SQLite's read-only mode (a missing file is
+    an error, not a new database) and its journal mode is left as it is.
 
     Raises:
         ConfigError: the URL is malformed or names an in-memory SQLite database.
         MissingDependencyError: the database driver is not installed.
+        StoreError: ``read_only`` and the SQLite file does not exist.
     """
     try:
         url = sa.make_url(uri)
@@ -357,7 +363,22 @@ def open_engine(uri: str, busy_timeout: float) -> Engine:
                 f"store_uri {uri!r} is an in-memory SQLite database, which other processes "
                 "cannot see; give a file path, or no store_uri for a process-local store"
             )
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database).expanduser()
+        if read_only:
+            if not path.is_file():
+                raise StoreError(f"no inference store at {str(path)!r}: the file does not exist")
+            url = url.set(
+                database=f"file:{quote(str(path.resolve()))}?mode=ro",
+                query={**url.query, "uri": "true"},
+            )
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"store_uri {uri!r}: cannot create the directory {str(path.parent)!r} for "
+                    f"the SQLite file: {exc.strerror or exc}"
+                ) from exc
     connect_args: dict[str, Any] = {}
     if url.get_driver_name() in ("psycopg", "psycopg2"):  # both speak through libpq
         connect_args = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in url.query}
@@ -369,18 +390,20 @@ def open_engine(uri: str, busy_timeout: float) -> Engine:
             "'psycopg[binary]' and use a postgresql+psycopg:// URL"
         ) from exc
     if sqlite:
-        sa.event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
+        pragmas = _sqlite_pragmas(int(busy_timeout * 1000), switch_to_wal=not read_only)
+        sa.event.listen(engine, "connect", pragmas)
     return engine
 
 
-def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+def _sqlite_pragmas(busy_ms: int, switch_to_wal: bool = True) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut may
-        # lose the last transactions, never corrupt the file).
-        _wal_mode(cursor, busy_ms / 1000)
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        if switch_to_wal:
+            # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut
+            # may lose the last transactions, never corrupt the file).
+            _wal_mode(cursor, busy_ms / 1000)
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return on_connect
@@ -467,6 +490,31 @@ def _create_or_upgrade(conn: Connection) -> None:
         MIGRATIONS[version](conn)
         version += 1
         conn.execute(schema_version.insert().values(version=version, applied_at=time.time()))
+
+
+def find_stream(engine: Engine, model_name: str, model_version: str) -> int | None:
+    """The ``stream_id`` of a model version, None when nothing was recorded for it; reads only.
+
+    Raises:
+        StoreError: the database holds no inference store, or one of a newer schema.
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    with engine.connect() as conn:
+        version = _stored_version(conn)
+        if version is None:
+            raise StoreError(f"{engine.url.render_as_string()!r} holds no inference store")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the inference store has schema version {version}; this mlflow-monitor "
+                f"understands versions up to {SCHEMA_VERSION}: upgrade mlflow-monitor"
+            )
+        s = streams.c
+        found = conn.execute(
+            sa.select(s.stream_id).where(
+                s.model_name == model_name, s.model_version == model_version
+            )
+        ).scalar()
+    return None if found is None else int(found)
 
 
 def register_stream(engine: Engine, model_name: str, model_version: str) -> int:

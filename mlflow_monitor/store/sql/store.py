@@ -62,6 +62,7 @@ from mlflow_monitor.store.sql.schema import (
     encode_raw_features,
     ensure_schema,
     feedback,
+    find_stream,
     is_postgresql,
     open_engine,
     predictions,
@@ -79,6 +80,8 @@ __all__ = ["SCHEMA_VERSION", "SqlInferenceStore", "schema_version"]
 logger = logging.getLogger(__name__)
 
 _READ_FLUSH_TIMEOUT = 60.0
+# The stream id a read-only store reads when nothing was recorded for its model version.
+_NO_STREAM = -1
 # How long close() keeps trying to write what is queued to an unreachable database.
 CLOSE_DRAIN_SECONDS = 10.0
 
@@ -98,6 +101,18 @@ def _unavailable_is_store_error(method: _F) -> _F:
             raise StoreError(
                 f"the inference store at {self.uri!r} is unavailable: {first_line(exc)}"
             ) from exc
+
+    return cast(_F, wrapper)
+
+
+def _writes(method: _F) -> _F:
+    """Refuse ``method`` on a store opened read-only (it would write to the database)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqlInferenceStore, *args: Any, **kwargs: Any) -> Any:
+        if self.read_only:
+            raise StoreError(f"the inference store {self.uri!r} was opened read-only")
+        return method(self, *args, **kwargs)
 
     return cast(_F, wrapper)
 
@@ -135,6 +150,9 @@ class SqlInferenceStore(InferenceStore):
         queue_size: most rows queued; beyond it, rows are dropped and counted.
         put_timeout: longest time :meth:`add` waits for room in a full queue.
         busy_timeout: seconds SQLite waits for another writer's lock.
+        read_only: only read the stream (as ``mlflow-monitor status`` does): the database
+            must exist already, nothing is created, upgraded or written (a SQLite file is
+            opened in read-only mode), and a stream nothing was recorded for reads as empty.
 
     Attributes:
         dropped: predictions this process lost (queue full, store closed, database failed).
@@ -156,6 +174,7 @@ class SqlInferenceStore(InferenceStore):
     put_timeout = _OnWriter[float]()
     dropped = _OnWriter[int]()
     rejected = _OnWriter[int]()
+    queued = _OnWriter[int]()
     unavailable_since = _OnWriter[float | None]()
 
     def __init__(
@@ -169,14 +188,20 @@ class SqlInferenceStore(InferenceStore):
         queue_size: int = 100_000,
         put_timeout: float = 0.05,
         busy_timeout: float = 10.0,
+        read_only: bool = False,
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
-        self.engine = open_engine(uri, busy_timeout)
+        self.read_only = read_only
+        self.engine = open_engine(uri, busy_timeout, read_only=read_only)
         self.uri = self.engine.url.render_as_string(hide_password=True)
         try:
-            ensure_schema(self.engine)
-            self._stream = register_stream(self.engine, model_name, model_version)
+            if read_only:
+                found = find_stream(self.engine, model_name, model_version)
+                self._stream = _NO_STREAM if found is None else found
+            else:
+                ensure_schema(self.engine)
+                self._stream = register_stream(self.engine, model_name, model_version)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(f"cannot open the inference store at {self.uri!r}: {exc}") from exc
@@ -218,7 +243,12 @@ class SqlInferenceStore(InferenceStore):
         Rows that find no room in the queue within ``put_timeout`` seconds (or arrive after
         :meth:`close`) are dropped and counted in ``dropped``. Ids already in the database
         are rejected by the writer and counted in ``rejected``.
+
+        Raises:
+            StoreError: the store was opened ``read_only``.
         """
+        if self.read_only:
+            raise StoreError(f"the inference store {self.uri!r} was opened read-only")
         self._writer.add(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -261,6 +291,7 @@ class SqlInferenceStore(InferenceStore):
 
     # -- reading and labelling -----------------------------------------------------------
 
+    @_writes
     @_unavailable_is_store_error
     def label(self, prediction_id: str, true_label: Label) -> PredictionRecord:
         """Attach the true label to a prediction recorded by any process.
@@ -346,6 +377,7 @@ class SqlInferenceStore(InferenceStore):
             rows = conn.execute(query).all()
         return [(decode_label(pred), decode_label(label)) for pred, label in reversed(rows)]
 
+    @_writes
     @_unavailable_is_store_error
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call (by any process), oldest first.
@@ -429,6 +461,7 @@ class SqlInferenceStore(InferenceStore):
         queued, dropped, rejected = self._writer.counts()
         return StoreCounts(int(n_predictions), int(n_labels), queued, dropped, rejected)
 
+    @_writes
     def leadership(self, name: str, ttl: float = 60.0) -> Leadership:
         """Leadership of ``name`` among the processes sharing this database.
 
@@ -447,6 +480,7 @@ class SqlInferenceStore(InferenceStore):
 
     # -- check results and triggers, shared by the processes --------------------------
 
+    @_writes
     def record_check(self, result: Mapping[str, Any]) -> None:
         """Keep a check that ran, so every process's status shows it.
 
@@ -496,6 +530,7 @@ class SqlInferenceStore(InferenceStore):
             raise StoreError(f"cannot read the check history from {self.uri!r}: {exc}") from exc
         return [json.loads(text) for text in reversed(rows)]
 
+    @_writes
     def record_trigger(self, event: Mapping[str, Any]) -> None:
         """Keep a fired retraining trigger, whichever process fired it.
 
@@ -530,6 +565,7 @@ class SqlInferenceStore(InferenceStore):
             raise StoreError(f"cannot read the triggers from {self.uri!r}: {exc}") from exc
         return int(total), [json.loads(text) for (text,) in reversed(rows)]
 
+    @_writes
     def update_trigger(self, event: Mapping[str, Any]) -> None:
         """Replace the kept trigger that launched ``event["retrain_run_id"]``, whichever
         process fired it (its retraining run ended: ``retrain_status`` is final).
@@ -558,6 +594,7 @@ class SqlInferenceStore(InferenceStore):
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot {what} in {self.uri!r}: {exc}") from exc
 
+    @_writes
     @_unavailable_is_store_error
     def prune(self, older_than: datetime | float) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.

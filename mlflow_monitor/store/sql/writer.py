@@ -4,11 +4,14 @@
 and never touches the database. A daemon thread, started by the first batch, inserts queued
 rows in chunks of at most ``batch_size``, one transaction each, at least every
 ``flush_seconds``; a row whose id the stream already holds is left out and counted
-(``rejected``). While the database is unreachable (stopped, restarting, a SQLite file locked
-past the busy timeout) the rows stay queued and the thread tries again, waiting up to 5 s
-between attempts. When the queue is full, ``add`` waits ``put_timeout`` seconds at most, then
-drops what does not fit and counts it (``dropped``). :meth:`~BatchWriter.close` writes what
-is queued, giving an unreachable database a set time before it drops (and counts) the rest.
+(``rejected``). A row the database or its driver refuses (PostgreSQL: a NUL in text; a lone
+surrogate no driver can encode) is isolated by halving the chunk until it stands alone, then
+dropped and counted; its neighbours are written. While the database is unreachable (stopped,
+restarting, a SQLite file locked past the busy timeout) the rows stay queued and the thread
+tries again, waiting up to 5 s between attempts. When the queue is full, ``add`` waits
+``put_timeout`` seconds at most, then drops what does not fit and counts it (``dropped``).
+:meth:`~BatchWriter.close` writes what is queued, giving an unreachable database a set time
+before it drops (and counts) the rest.
 
 :class:`~mlflow_monitor.store.sql.store.SqlInferenceStore` owns one writer and does the reading;
 the tables and how rows are encoded are in :mod:`mlflow_monitor.store.sql.schema`.
@@ -135,6 +138,12 @@ class BatchWriter:
         self.unavailable_since: float | None = None  # monotonic time the database went away
         self._thread: threading.Thread | None = None
         self._last_warning = float("-inf")
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting in the queue now."""
+        with self._cond:
+            return self._queued
 
     def counts(self) -> tuple[int, int, int]:
         """Rows queued, dropped and rejected, read together."""
@@ -327,6 +336,16 @@ class BatchWriter:
     def _write(self, chunk: list[PredictionBatch]) -> None:
         """Insert a chunk in one transaction, retrying transient errors; then count losses."""
         rows, labels = self._rows(chunk)
+        self._write_rows(rows, labels)
+
+    def _write_rows(self, rows: list[Row], labels: list[str | None]) -> None:
+        """Insert rows in one transaction; rows the database refuses are isolated by halving
+        the rows until the bad one stands alone, so it never takes its neighbours with it.
+
+        Raises:
+            _UnavailableError: the database cannot be reached; nothing was written.
+        """
+        error: Exception
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 try:
@@ -338,14 +357,31 @@ class BatchWriter:
             except SQLAlchemyError as exc:
                 if _is_unavailable(exc):
                     raise _UnavailableError(str(exc)) from exc
-                if attempt == _WRITE_ATTEMPTS:
-                    logger.error(
-                        "giving up on %d predictions after %d attempts: %s", len(rows), attempt, exc
-                    )
-                    with self._cond:
-                        self.dropped += len(rows)
-                    return
-                time.sleep(0.2 * attempt)
+                error = exc
+                if isinstance(exc, sa.exc.DataError) or not isinstance(exc, sa.exc.DBAPIError):
+                    break  # a value the database or driver refused: retrying cannot help
+                if attempt < _WRITE_ATTEMPTS:
+                    time.sleep(0.2 * attempt)
+            except (UnicodeError, ValueError, TypeError) as exc:
+                error = exc  # a value the driver cannot encode (SQLite: a lone surrogate)
+                break
+        self._isolate(rows, labels, error)
+
+    def _isolate(self, rows: list[Row], labels: list[str | None], error: Exception) -> None:
+        """Write the halves of rows refused together; drop (and count) a lone refused row."""
+        if len(rows) > 1:
+            middle = len(rows) // 2
+            self._write_rows(rows[:middle], labels[:middle])
+            self._write_rows(rows[middle:], labels[middle:])
+            return
+        with self._cond:
+            self.dropped += len(rows)
+            self._warn(
+                "dropped prediction %a: the inference store at %s refused it: %s",
+                rows[0][_ID_COLUMN][:100] if rows else None,
+                self.uri,
+                first_line(error),
+            )
 
     def _insert(self, conn: Connection, rows: list[Row], labels: list[str | None]) -> None:
         """Insert prediction rows, and feedback rows for those that come with a label."""

@@ -58,9 +58,9 @@ def test_promtool_accepts_the_rules(promtool, tmp_path, kwargs):
 
 def test_promtool_parses_every_panel_query(promtool, tmp_path):
     """Each panel query, its Grafana variables filled in, is valid PromQL (as a recording rule)."""
-    filled = {"$__rate_interval": "1m", "$__range": "1h", "$instance": ".*"}
-    exprs = panel_exprs(grafana_dashboard("reviews", baseline={"precision": 0.9}))
-    for variable, value in filled.items():
+    dashboard = grafana_dashboard("reviews")
+    exprs = panel_exprs(dashboard) + [a["expr"] for a in dashboard["annotations"]["list"][1:]]
+    for variable, value in FILLED.items():
         exprs = [e.replace(variable, value) for e in exprs]
     assert "$" not in "".join(exprs)
     records = [{"record": f"panel:query{i}", "expr": e} for i, e in enumerate(exprs)]
@@ -68,6 +68,16 @@ def test_promtool_parses_every_panel_query(promtool, tmp_path):
     path.write_text(rules_yaml({"groups": [{"name": "panels", "rules": records}]}))
     out = run(promtool, "check", "rules", str(path))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# Grafana's variables as a dashboard showing everything fills them in.
+FILLED = {
+    "$__rate_interval": "1m",
+    "$__range": "1h",
+    "$instance": ".*",
+    "$model": ".*",
+    "$version": ".*",
+}
 
 
 def alert_cases(prefix: str, job: str, rules: dict) -> dict:
@@ -210,7 +220,9 @@ class RulesPrometheus(PrometheusServer):
 
 def test_a_real_prometheus_runs_the_rules_and_the_panel_queries(tmp_path):
     """Scraping a monitor and a dead target: rules load, conditions go active, panels answer."""
-    monitored = MonitorMetrics("reviews")
+    monitored = MonitorMetrics("reviews", model="reviews", version="2")
+    monitored.set_levels(drift_p_value=0.05, performance_threshold=0.1)
+    monitored.set_baseline({"precision": 0.9})
     monitored.set_monitoring(True)
     monitored.count_predictions(10)  # and then no more: NoPredictions
     monitored["drift_detected"].set(1)
@@ -233,19 +245,25 @@ def test_a_real_prometheus_runs_the_rules_and_the_panel_queries(tmp_path):
                 time.sleep(0.5)
             assert {health for health, _ in states().values()} == {"ok"}
 
-            filled = {"$__rate_interval": "1m", "$__range": "1h", "$instance": ".*"}
-            dashboard = grafana_dashboard("reviews", baseline={"precision": 0.9})
+            dashboard = grafana_dashboard("reviews")
             answers = {}
             for panel in dashboard["panels"]:
                 for target in panel.get("targets", []):
                     expr = target["expr"]
-                    for variable, value in filled.items():
+                    for variable, value in FILLED.items():
                         expr = expr.replace(variable, value)
                     result = prom.query(expr)  # asserts the query succeeded
                     values = [float(sample["value"][1]) for sample in result]
                     answers[panel["title"], target["refId"]] = values
             assert answers["Precision", "A"] == [0.8]
-            assert answers["Precision", "B"] == [0.9]  # the baseline
+            assert answers["Precision", "B"] == [0.9]  # the baseline, from its gauge
+            assert answers["Precision", "C"] == [pytest.approx(0.81)]  # 10% below it
+            assert answers["Drift p-value", "B"] == [0.05]  # the threshold
+            # what the model and version variables list (label_values over the probe metric)
+            probe = "match[]=reviews_monitoring_status"
+            for label, expected in (("model", ["reviews"]), ("version", ["2"])):
+                found = http_json(f"{prom.uri}/api/v1/label/{label}/values?{probe}")["data"]
+                assert found == expected, label
             assert answers["Drift", "A"] == answers["Monitoring", "A"] == [1.0]
             assert answers["Performance", "A"] == [0.0]
     finally:

@@ -46,7 +46,7 @@ def client(wrapped, store_uri):
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " "):
+        if line.startswith((name + " ", name + "{")):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
 

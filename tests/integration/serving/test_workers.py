@@ -4,9 +4,12 @@ scrapes them."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 import urllib.error
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -231,3 +234,31 @@ def test_two_servers_share_a_postgresql_store(wrapped, postgres_uri, tmp_path):
         status = http_json(f"{a.uri}/monitoring/status")
         assert status["store"]["predictions"] == K
         assert status["store"]["labels"] == K
+
+
+def test_cli_status_asks_a_running_server(server):
+    process, store_uri = server
+    cli = str(Path(sys.executable).parent / "mlflow-monitor")
+    done = subprocess.run(
+        [cli, "status", "--json", process.uri],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["store"]["model_name"] == MODEL
+    assert report["store"]["predictions"] == _counts(store_uri)[0]
+    table = subprocess.run(
+        [cli, "status", process.uri], check=False, capture_output=True, text=True
+    )
+    assert table.returncode == 0 and f"{MODEL} v1" in table.stdout
+    gone = subprocess.run(
+        [cli, "status", "http://127.0.0.1:9/"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert gone.returncode == 2 and "cannot reach" in gone.stderr

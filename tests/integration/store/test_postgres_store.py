@@ -288,3 +288,20 @@ def test_a_connection_lost_during_copy_is_an_invalidated_operational_error(postg
         conn.close()
         store.add(batch(["y"]))
         assert store.counts().predictions == 1  # the pool is usable again
+
+
+@pytest.mark.parametrize("bad_id", ["nul\x00id", "\ud800"], ids=["nul", "surrogate"])
+def test_a_row_postgresql_refuses_takes_no_neighbour_with_it(postgres_uri, bad_id):
+    """Issue #16, defect 1: psycopg refuses a NUL in text (DataError) and cannot encode a lone
+    surrogate; the writer isolates that row and writes the rest of its chunk."""
+    store = SqlInferenceStore(postgres_uri, "reviews", "nul", flush_seconds=60)
+    try:
+        ids = [f"ok-{i}" for i in range(40)]
+        ids[23] = bad_id
+        for start in range(0, 40, 8):  # five requests, one transaction
+            store.add(batch(ids[start : start + 8], np.arange(start, start + 8)))
+        assert store.flush(60)
+        counts = store.counts()
+        assert (counts.predictions, counts.dropped) == (39, 1)
+    finally:
+        store.close()

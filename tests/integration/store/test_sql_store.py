@@ -278,7 +278,12 @@ def test_monitor_checks_in_one_process_what_another_recorded(uri, rng, registry)
         "dropped": 0,
         "rejected": 0,
     }
-    assert registry.get_sample_value("fake_review_detection_predictions_total") == 60
+    assert (
+        registry.get_sample_value(
+            "fake_review_detection_predictions_total", {"model": "reviews", "version": "3"}
+        )
+        == 60
+    )
     serving.close()
     checker.close()
 

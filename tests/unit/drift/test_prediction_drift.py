@@ -10,6 +10,8 @@ from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.exceptions import DataValidationError
 from mlflow_monitor.tracking.artifacts import check_metrics
 
+SERIES = {"model": "default", "version": "0"}  # the labels of a monitor's series
+
 BASE = {"drift_min_samples": 50, "random_seed": 0}
 
 
@@ -33,7 +35,7 @@ def test_binary_scores_that_moved_are_found(registry):
     assert outputs.drift_detected and [o.name for o in outputs.outputs] == ["probability"]
     assert outputs.outputs[0].effect_size > 1.0
     assert result.status == "ok"  # the inputs did not move: the data drift verdict is its own
-    assert registry.get_sample_value("fake_review_detection_prediction_drift_detected") == 1
+    assert registry.get_sample_value("fake_review_detection_prediction_drift_detected", SERIES) == 1
     assert check_metrics(result)["prediction/drift_detected"] == 1.0
 
 

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlflow_monitor import ConfigError, DataValidationError
+from mlflow_monitor import ConfigError
 from mlflow_monitor.cli import cli
 from mlflow_monitor.metrics import prometheus as metrics
 from mlflow_monitor.metrics.alerts import ALERTS, DEFAULT_JOB, prometheus_rules, rules_yaml
@@ -82,9 +82,10 @@ def test_a_new_metric_definition_gets_a_panel(monkeypatch):
     used = set().union(*(referenced_names(e) for e in panel_exprs(dashboard)))
     assert {"m_queue_depth", "m_rejected_total"} <= used
     others = [p for p in dashboard["panels"] if p["title"] in {extra.help, counter.help}]
+    selector = '{model=~"$model", version=~"$version", instance=~"$instance"}'
     assert [p["targets"][0]["expr"] for p in others] == [
-        'm_queue_depth{instance=~"$instance"}',
-        'rate(m_rejected_total{instance=~"$instance"}[$__rate_interval])',
+        f"m_queue_depth{selector}",
+        f"rate(m_rejected_total{selector}[$__rate_interval])",
     ]
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
     assert rows[-1] == "Other metrics"
@@ -102,10 +103,14 @@ def test_dashboard_is_importable_grafana_json():
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    assert (
-        variables["instance"]["query"]
-        == f"label_values({DEFAULT_PREFIX}_monitoring_status, instance)"
-    )
+    probe = f"{DEFAULT_PREFIX}_monitoring_status"
+    assert variables["model"]["query"] == f"label_values({probe}, model)"
+    assert variables["version"]["query"] == f'label_values({probe}{{model=~"$model"}}, version)'
+    assert variables["instance"]["query"].startswith(f"label_values({probe}{{")
+    # Grafana's import dialog asks for the data source, and the variable defaults to it
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    assert dashboard["__inputs"][0]["pluginId"] == "prometheus"
+    assert variables["datasource"]["current"]["value"] == "${DS_PROMETHEUS}"
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     cells: set[tuple[int, int]] = set()
@@ -137,36 +142,51 @@ def test_uid_is_stable_per_prefix():
     assert dashboard_json(first) == dashboard_json(again)
 
 
-def test_baseline_and_threshold_are_drawn_on_the_performance_panels():
-    dashboard = grafana_dashboard(
-        "m", baseline={"precision": 0.9}, performance_threshold=0.1, drift_p_value=0.01
-    )
+def test_every_query_filters_on_model_version_and_instance():
+    dashboard = grafana_dashboard("m")
+    exprs = panel_exprs(dashboard) + [a["expr"] for a in dashboard["annotations"]["list"][1:]]
+    for expr in exprs:
+        for name in referenced_names(expr):
+            selectors = re.findall(rf"{re.escape(name)}\{{([^}}]*)\}}", expr)
+            assert selectors, f"{name} unfiltered in {expr}"
+            for selector in selectors:
+                for label in ("model", "version", "instance"):
+                    assert f'{label}=~"${label}"' in selector, expr
+
+
+def test_baselines_and_thresholds_come_from_the_gauges_not_constants():
+    dashboard = grafana_dashboard("m")
+    text = dashboard_json(dashboard)
+    assert "vector(" not in text  # nothing baked in that a retrain would make stale
     panels = {p["title"]: p for p in dashboard["panels"]}
-    precision = panels["Precision"]
-    assert [t["expr"] for t in precision["targets"]] == [
-        'm_precision{instance=~"$instance"}',
-        "vector(0.9)",
+    precision = [(t["expr"], t["legendFormat"]) for t in panels["Precision"]["targets"]]
+    selector = 'model=~"$model", version=~"$version", instance=~"$instance"'
+    baseline = f'm_baseline{{metric="precision", {selector}}}'
+    assert precision == [
+        (f"m_precision{{{selector}}}", "v{{version}} {{instance}}"),
+        (baseline, "baseline v{{version}}"),
+        (
+            f"{baseline} * ignoring(metric) (1 - m_performance_threshold{{{selector}}})",
+            "degraded below v{{version}}",
+        ),
     ]
-    steps = precision["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert [s["value"] for s in steps] == [None, pytest.approx(0.81)]
-    assert len(panels["Recall"]["targets"]) == 1  # no baseline given for recall
-    p_steps = panels["Drift p-value"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert p_steps[1]["value"] == 0.01
+    for title in ("Recall", "Accuracy", "F1 score"):
+        assert any('metric="' in t["expr"] for t in panels[title]["targets"]), title
+    p_value = [t["expr"] for t in panels["Drift p-value"]["targets"]]
+    assert f"m_drift_p_value_threshold{{{selector}}}" in p_value
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error", "message"),
-    [
-        ({"prefix": "1bad"}, ConfigError, "metrics_prefix"),
-        ({"drift_p_value": 1.5}, ConfigError, "drift_p_value"),
-        ({"performance_threshold": 0}, ConfigError, "performance_threshold"),
-        ({"baseline": {"precison": 0.9}}, DataValidationError, "precison"),
-    ],
-    ids=["prefix", "p-value", "threshold", "baseline"],
-)
-def test_dashboard_rejects_bad_options(kwargs, error, message):
-    with pytest.raises(error, match=message):
-        grafana_dashboard(**kwargs)
+def test_retraining_triggers_are_annotations():
+    annotations = grafana_dashboard("m")["annotations"]["list"]
+    triggers = [a for a in annotations if a["name"] == "Retraining triggers"]
+    assert len(triggers) == 1 and triggers[0]["enable"]
+    assert referenced_names(triggers[0]["expr"]) == {"m_retraining_triggered_total"}
+    assert triggers[0]["datasource"]["uid"] == "${datasource}"
+
+
+def test_dashboard_rejects_a_bad_prefix():
+    with pytest.raises(ConfigError, match="metrics_prefix"):
+        grafana_dashboard("1bad")
 
 
 # --- rules ---------------------------------------------------------------------------------
@@ -245,36 +265,13 @@ def test_cli_writes_the_deployed_files_by_default(runner):
 
 
 def test_cli_options_reach_the_generators(runner, tmp_path):
-    baseline = tmp_path / "baseline.json"
-    baseline.write_text(json.dumps({"precision": 0.9, "recall": 0.8}))
     out = tmp_path / "dashboard.json"
     result = runner.invoke(
-        cli,
-        [
-            "grafana-dashboard",
-            "--prefix",
-            "reviews",
-            "--baseline",
-            str(baseline),
-            "--performance-threshold",
-            "0.1",
-            "--drift-p-value",
-            "0.01",
-            "--title",
-            "Reviews",
-            "-o",
-            str(out),
-        ],
+        cli, ["grafana-dashboard", "--prefix", "reviews", "--title", "Reviews", "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.stderr
-    expected = grafana_dashboard(
-        "reviews",
-        baseline={"precision": 0.9, "recall": 0.8},
-        performance_threshold=0.1,
-        drift_p_value=0.01,
-        title="Reviews",
-    )
+    expected = grafana_dashboard("reviews", title="Reviews")
     assert json.loads(out.read_text()) == json.loads(dashboard_json(expected))
 
     rules_file = tmp_path / "rules.yml"
@@ -307,17 +304,13 @@ def test_cli_options_reach_the_generators(runner, tmp_path):
     ("args", "message"),
     [
         (["grafana-dashboard", "--prefix", "1bad"], "metrics_prefix"),
-        (["grafana-dashboard", "--baseline", "{not-json}"], "is not JSON"),
+        (["grafana-dashboard", "--baseline", "baseline.json"], "reads each version"),
         (["prometheus-rules", "--model-name", "{{ x }}"], "model_name"),
         (["prometheus-rules", "-o", "/nonexistent-dir/rules.yml"], "cannot write"),
     ],
     ids=["prefix", "baseline", "template", "unwritable"],
 )
-def test_cli_errors_are_one_line(runner, tmp_path, args, message):
-    if "{not-json}" in args:
-        bad = tmp_path / "baseline.json"
-        bad.write_text("{not-json}")
-        args = [str(bad) if a == "{not-json}" else a for a in args]
+def test_cli_errors_are_one_line(runner, args, message):
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert message in result.output

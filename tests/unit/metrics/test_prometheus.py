@@ -30,7 +30,16 @@ DOCUMENTED = {
     "fake_review_detection_records_dropped_total": "counter",
     # Issue #6: rejected feedback is counted.
     "fake_review_detection_feedback_rejected_total": "counter",
+    # Issue #16: predictions answered whose id was already recorded.
+    "fake_review_detection_records_rejected_total": "counter",
+    # The levels checks compare against, so dashboards and alerts need no constants.
+    "fake_review_detection_baseline": "gauge",
+    "fake_review_detection_performance_threshold": "gauge",
+    "fake_review_detection_drift_p_value_threshold": "gauge",
 }
+
+# The model and version labels of a monitor on the default options.
+DEFAULT_LABELS = {"model": "default", "version": "0"}
 
 
 def exposed_samples(text: str) -> dict[str, tuple[str, float]]:
@@ -44,6 +53,7 @@ def exposed_samples(text: str) -> dict[str, tuple[str, float]]:
 
 def test_exactly_the_documented_names_and_types(registry):
     metrics = MonitorMetrics("fake_review_detection", registry)
+    metrics.set_baseline({"precision": 0.9})
     samples = exposed_samples(metrics.exposition().decode())
     assert {name: kind for name, (kind, _) in samples.items()} == DOCUMENTED
     assert {d.full_name("fake_review_detection") for d in METRIC_DEFINITIONS} == set(DOCUMENTED)
@@ -116,13 +126,13 @@ def test_metrics_server_serves_the_registry_over_http(registry):
 def test_monitoring_status_gauge(registry):
     monitor = create_monitor({"performance_check_minutes": 60}, registry=registry)
     gauge = "fake_review_detection_monitoring_status"
-    assert registry.get_sample_value(gauge) == 0
+    assert registry.get_sample_value(gauge, DEFAULT_LABELS) == 0
     monitor.start_monitoring()
     try:
-        assert registry.get_sample_value(gauge) == 1
+        assert registry.get_sample_value(gauge, DEFAULT_LABELS) == 1
     finally:
         monitor.stop_monitoring()
-    assert registry.get_sample_value(gauge) == 0
+    assert registry.get_sample_value(gauge, DEFAULT_LABELS) == 0
 
 
 @pytest.mark.parametrize("definition", METRIC_DEFINITIONS, ids=lambda d: d.suffix)
@@ -142,8 +152,10 @@ def test_check_results_are_unknown_before_the_first_check(registry):
         "drift_p_value",
         "drift_distance",
     ):
-        assert math.isnan(registry.get_sample_value(f"fake_review_detection_{suffix}")), suffix
-    assert registry.get_sample_value("fake_review_detection_drift_detected") == 0
+        assert math.isnan(
+            registry.get_sample_value(f"fake_review_detection_{suffix}", DEFAULT_LABELS)
+        ), suffix
+    assert registry.get_sample_value("fake_review_detection_drift_detected", DEFAULT_LABELS) == 0
 
 
 def test_records_the_store_dropped_are_counted_once(tmp_path):
@@ -175,3 +187,33 @@ def test_rejected_feedback_is_counted(registry):
             monitor.record_feedback(*bad)
     assert monitor.prometheus_metrics.value("feedback_rejected") == 3
     assert monitor.prometheus_metrics.value("feedback") == 1
+
+
+def test_series_carry_the_model_version_and_its_levels(registry):
+    monitor = create_monitor(
+        {
+            "model_name": "reviews",
+            "model_version": "2",
+            "drift_p_value": 0.01,
+            "performance_threshold": 0.15,
+        },
+        registry=registry,
+    )
+    monitor.setup_performance_baseline({"precision": 0.9, "recall": 0.8})
+    monitor.record_prediction(1, 0.9)
+    labels = {"model": "reviews", "version": "2"}
+    prefix = "fake_review_detection"
+    assert registry.get_sample_value(f"{prefix}_predictions_total", labels) == 1
+    assert registry.get_sample_value(f"{prefix}_drift_p_value_threshold", labels) == 0.01
+    assert registry.get_sample_value(f"{prefix}_performance_threshold", labels) == 0.15
+    for metric, value in (("precision", 0.9), ("recall", 0.8)):
+        assert (
+            registry.get_sample_value(f"{prefix}_baseline", {**labels, "metric": metric}) == value
+        )
+    families = {
+        f.name: f
+        for f in text_string_to_metric_families(monitor.prometheus_metrics.exposition().decode())
+    }
+    for family in families.values():
+        for sample in family.samples:
+            assert sample.labels["model"] == "reviews" and sample.labels["version"] == "2"

@@ -177,6 +177,83 @@ def test_cli_status_counts_what_the_store_holds(wrapped, runner):
     assert rows["predictions"] == f"{held} in the store"
 
 
+def _store_files(uri: str) -> dict[str, bytes]:
+    """The bytes of a SQLite store and its write-ahead log, by file name. (The ``-shm`` file,
+    SQLite's shared-memory index of the log, is left out: every reader marks it; and a reader
+    may open an empty log where there was none.)"""
+    db = Path(uri.removeprefix("sqlite:///"))
+    files = [db, db.with_name(db.name + "-wal")]
+    return {p.name: p.read_bytes() for p in files if p.exists() and p.stat().st_size}
+
+
+def test_cli_status_of_a_model_only_reads_its_store(wrapped, runner):
+    from mlflow_monitor.cli import cli
+    from mlflow_monitor.model.pyfunc import resolve_store_uri
+
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitored.predict(make_reviews(5, seed=9)[["text"]])
+    monitor = monitored.unwrap_python_model().monitor
+    monitor.close()
+    uri = resolve_store_uri()
+    before = _store_files(uri)
+    result = runner.invoke(cli, ["status", "--json", wrapped.uri])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"] == "store"
+    assert (report["store"]["model_name"], report["store"]["model_version"]) == ("reviews", "1")
+    assert report["store"]["predictions"] == monitor.store.counts().predictions >= 5
+    assert report["monitoring_active"] is False and report["leader"] is False
+    assert report["performance"]["baseline"] == BASELINE
+    assert runner.invoke(cli, ["status", wrapped.uri]).exit_code == 0
+    assert _store_files(uri) == before  # not a byte written, in the file or its log
+
+
+def test_cli_status_registers_no_stream_for_a_version_never_served(wrapped, runner, tmp_path):
+    from mlflow_monitor.cli import cli
+    from mlflow_monitor.store.sql import SqlInferenceStore
+
+    uri = f"sqlite:///{tmp_path}/other.db"
+    SqlInferenceStore(uri, "another-model", "3").close()  # a store this version never used
+    before = _store_files(uri)
+    result = runner.invoke(cli, ["status", "--json", "--store-uri", uri, wrapped.uri])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["store"]["predictions"] == report["store"]["labels"] == 0
+    assert report["drift"]["last_check"] is None and report["triggers"]["total"] == 0
+    assert _store_files(uri) == before
+
+
+def test_cli_status_of_a_missing_store_is_an_error_and_creates_nothing(wrapped, runner, tmp_path):
+    from mlflow_monitor.cli import cli
+
+    missing = tmp_path / "nowhere" / "inference.db"
+    result = runner.invoke(cli, ["status", "--store-uri", f"sqlite:///{missing}", wrapped.uri])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "Traceback" not in result.output
+    assert not missing.parent.exists()
+
+
+def test_a_read_only_store_refuses_to_write(tmp_path):
+    from mlflow_monitor import StoreError
+    from mlflow_monitor.store.sql import SqlInferenceStore
+
+    uri = f"sqlite:///{tmp_path}/inference.db"
+    SqlInferenceStore(uri, "reviews", "1").close()
+    reader = SqlInferenceStore(uri, "reviews", "1", read_only=True)
+    try:
+        assert reader.counts().predictions == 0
+        for write in (
+            lambda: reader.record_check({"kind": "drift"}),
+            lambda: reader.label("x", 1),
+            lambda: reader.take_features(1, 10),
+            lambda: reader.leadership("checks"),
+        ):
+            with pytest.raises(StoreError, match="read-only"):
+                write()
+    finally:
+        reader.close()
+
+
 @pytest.mark.parametrize("width", [72, 100, 200], ids=["72", "100", "200"])
 def test_cli_baselines_fit_the_terminal(wrapped, runner, width):
     from mlflow_monitor.cli import cli

@@ -12,6 +12,8 @@ from mlflow_monitor.tracking.artifacts import check_metrics
 from mlflow_monitor.tracking.report import render_report
 from tests.unit.drift.test_tabular import mixed
 
+SERIES = {"model": "default", "version": "0"}  # the labels of a monitor's series
+
 BASE = {"drift_min_samples": 50, "drift_window_size": 500, "random_seed": 0}
 
 
@@ -33,7 +35,7 @@ def test_missing_numeric_features_are_recorded_and_counted(registry):
     assert quality["b"].missing_share == pytest.approx(1 / 100)
     assert quality["c"].out_of_range_share == pytest.approx(5 / 99)
     assert registry.get_sample_value(
-        "fake_review_detection_data_missing_share", {"column": "a"}
+        "fake_review_detection_data_missing_share", {"column": "a", **SERIES}
     ) == pytest.approx(0.19)
     logged = check_metrics(result)
     assert logged["quality/a/missing_share"] == 0.19 and logged["quality/schema_changes"] == 0

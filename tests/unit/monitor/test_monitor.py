@@ -20,6 +20,9 @@ from mlflow_monitor.store.memory import InMemoryStore
 
 BASELINE = {"precision": 0.9, "recall": 0.9, "accuracy": 0.9, "f1_score": 0.9}
 
+# The model and version labels of a monitor on the default options.
+DEFAULT_LABELS = {"model": "default", "version": "0"}
+
 
 @pytest.fixture(params=["memory", "sqlite"])
 def monitor(request, rng, clock, registry, tmp_path):
@@ -225,7 +228,7 @@ def test_bad_records_change_nothing(monitor, registry, kwargs, message):
         monitor.record_prediction(**kwargs)
     after = monitor.get_monitoring_status()
     assert after["counts"] == before["counts"]
-    assert registry.get_sample_value("fake_review_detection_predictions_total") == 0
+    assert registry.get_sample_value("fake_review_detection_predictions_total", DEFAULT_LABELS) == 0
 
 
 def test_features_as_dict_series_and_row_frame(monitor):
@@ -388,8 +391,13 @@ def test_recording_is_thread_safe_while_checks_run(
     assert errors == []
     status = monitor.get_monitoring_status()
     assert status["counts"]["predictions"] == status["counts"]["feedback"] == total
-    assert registry.get_sample_value("fake_review_detection_predictions_total") == total
-    assert registry.get_sample_value("fake_review_detection_feedback_total") == total
+    assert (
+        registry.get_sample_value("fake_review_detection_predictions_total", DEFAULT_LABELS)
+        == total
+    )
+    assert (
+        registry.get_sample_value("fake_review_detection_feedback_total", DEFAULT_LABELS) == total
+    )
     assert status["performance"]["current"]["n_samples"] == total
     # every recorded row went to exactly one drift check or is still pending
     assert sum(tested_rows) + monitor.store.pending_features() == total
@@ -414,8 +422,8 @@ def test_record_predictions_records_a_batch_in_one_call(monitor, registry, rng):
         "predictions_held": 4,
     }
     assert monitor.store.labelled_window(10) == [(1, 1), (1, 0), (0, 0)]
-    assert registry.get_sample_value("fake_review_detection_predictions_total") == 4
-    assert registry.get_sample_value("fake_review_detection_feedback_total") == 3
+    assert registry.get_sample_value("fake_review_detection_predictions_total", DEFAULT_LABELS) == 4
+    assert registry.get_sample_value("fake_review_detection_feedback_total", DEFAULT_LABELS) == 3
 
 
 @pytest.mark.parametrize(
@@ -496,7 +504,7 @@ def test_one_bad_value_rejects_the_whole_batch(monitor, registry, rng, kwargs, e
     after = monitor.get_monitoring_status()
     assert after["counts"] == before["counts"]
     assert after["store"] == before["store"]
-    assert registry.get_sample_value("fake_review_detection_predictions_total") == 1
+    assert registry.get_sample_value("fake_review_detection_predictions_total", DEFAULT_LABELS) == 1
 
 
 def test_an_empty_batch_records_nothing(monitor):

@@ -10,6 +10,8 @@ from mlflow_monitor.exceptions import DataValidationError
 from mlflow_monitor.monitor import ModelMonitor
 from mlflow_monitor.tracking.artifacts import check_metrics
 
+SERIES = {"model": "default", "version": "0"}  # the labels of a monitor's series
+
 
 def _monitor(task: str, registry=None, **options) -> ModelMonitor:
     config = {"task": task, "performance_min_samples": 4, "enable_drift_detection": False}
@@ -64,9 +66,9 @@ def test_a_multiclass_monitor_takes_labels_and_class_probabilities(registry):
     assert metrics is not None
     assert metrics.value("accuracy") == pytest.approx(0.6)
     assert registry.get_sample_value(
-        "fake_review_detection_class_recall", {"class_label": "cow"}
+        "fake_review_detection_class_recall", {"class_label": "cow", **SERIES}
     ) == pytest.approx(0.5)
-    assert registry.get_sample_value("fake_review_detection_macro_f1") == pytest.approx(
+    assert registry.get_sample_value("fake_review_detection_macro_f1", SERIES) == pytest.approx(
         snapshot.metrics["macro_f1"]
     )
     logged = check_metrics(result)
@@ -98,7 +100,7 @@ def test_a_regression_monitor_takes_floats_and_compares_errors(registry):
     assert snapshot is not None
     assert snapshot.metrics["mae"] == pytest.approx((0.5 + 0.5 + 0 + 6) / 4)
     assert result.status == "degraded" and set(snapshot.degraded_metrics) == {"mae", "r2"}
-    assert registry.get_sample_value("fake_review_detection_mae") == pytest.approx(1.75)
+    assert registry.get_sample_value("fake_review_detection_mae", SERIES) == pytest.approx(1.75)
     assert check_metrics(result)["performance/mae_baseline"] == 1.0
     status = monitor.get_monitoring_status()["performance"]
     assert status["task"] == "regression" and status["current"]["mae"] == pytest.approx(1.75)

@@ -69,7 +69,7 @@ def _stored(client: TestClient, store_uri: str) -> tuple[int, int]:
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " "):
+        if line.startswith((name + " ", name + "{")):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
 
