@@ -156,21 +156,31 @@ TASK_METRIC_DEFINITIONS: dict[str, tuple[MetricDefinition, ...]] = {
     ),
 }
 CLASS_RECALL = MetricDefinition(
-    "class_recall", "gauge", "Recall of one true class over the window (label class_label)"
+    "class_recall",
+    "gauge",
+    "Recall of one true class over the window (label class_label)",
+    (*MODEL_LABELS, "class_label"),
 )
 # Data quality of the last drift check's window: per column (label ``column``, at most
 # MAX_EXPORTED_COLUMNS of them, the worst first) and the schema changes.
 QUALITY_DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
-        "data_missing_share", "gauge", "Share of missing values per column (label column)"
+        "data_missing_share",
+        "gauge",
+        "Share of missing values per column (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
-        "data_unseen_share", "gauge", "Share of categories the reference never had (label column)"
+        "data_unseen_share",
+        "gauge",
+        "Share of categories the reference never had (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
         "data_out_of_range_share",
         "gauge",
         "Share of values outside the reference range (label column)",
+        (*MODEL_LABELS, "column"),
     ),
     MetricDefinition(
         "data_schema_changes", "gauge", "Missing, new and retyped columns in the window"
@@ -242,10 +252,10 @@ class MonitorMetrics:
             self._metrics[definition.suffix] = self._new_gauge(definition).labels(**self.labels)
         for definition in QUALITY_DEFINITIONS:
             if definition.suffix != "data_schema_changes":  # made by the first quality result
-                self._families[definition.suffix] = self._new_gauge(definition, "column")
+                self._families[definition.suffix] = self._new_gauge(definition)
         self._class_recall: Any = None
         if task == "multiclass":
-            self._class_recall = self._new_gauge(CLASS_RECALL, "class_label")
+            self._class_recall = self._new_gauge(CLASS_RECALL)
         # Until the first check there is no value: NaN, so an alert such as
         # `drift_p_value < 0.05` or `precision < 0.8` cannot fire on a fresh monitor.
         unknown = (*_UNKNOWN_UNTIL_CHECKED, *(d.suffix for d in task_definitions))

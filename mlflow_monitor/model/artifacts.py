@@ -140,8 +140,7 @@ def load_reference(reference: Any) -> Any:
     """Reference data as a DataFrame: a DataFrame, or a ``.parquet``/``.csv`` file path.
 
     Raises:
-        DataValidationError: unreadable file, unknown extension, fewer than two rows, or a
-            missing value (NaN, None), naming the column.
+        DataValidationError: unreadable file, unknown extension or fewer than two rows.
     """
     import pandas as pd
 

@@ -218,6 +218,16 @@ def _task_baseline(baseline_metrics: Any, task: str, given: bool) -> dict[str, f
         raise DataValidationError(f"{exc} (task {task!r}, {origin})") from exc
 
 
+def _positive_label(raw_model: Any, labels: tuple[Any, Any]) -> Any:
+    """The positive class of a binary model: scikit-learn's ``classes_[1]`` for a classifier
+    of two classes, else the positive one of ``labels`` (1 by default)."""
+    classes = _classes(raw_model)
+    positive = classes[1] if len(classes) == 2 else labels[1]
+    if isinstance(positive, bool) or (isinstance(positive, float) and positive.is_integer()):
+        return int(positive)
+    return positive
+
+
 def _classes(raw_model: Any) -> tuple[Any, ...]:
     """A classifier's classes (scikit-learn's ``classes_``) as plain values, or ()."""
     classes = getattr(raw_model, "classes_", None)
@@ -317,6 +327,8 @@ def wrap(
         raw_model = raw_model_of(inner)
         task, reference_output = _checked_task(inner, reference, given_task)
         options["task"] = task
+        if task == "binary" and "positive_label" not in (config or {}):
+            options["positive_label"] = _positive_label(raw_model, labels)
         baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)

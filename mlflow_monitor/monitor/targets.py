@@ -69,7 +69,8 @@ class TargetRules:
                 raise DataValidationError(
                     f"{what} {extra!r} is a class a binary monitor does not have (its classes "
                     f"are {sorted(self._classes, key=str)!r}, positive {self.positive_label!r});"
-                    " set task='multiclass' to monitor more than two classes"
+                    " set positive_label to the model's positive class, or task='multiclass' "
+                    "to monitor more than two classes"
                 )
             self._classes = known
 

@@ -10,6 +10,8 @@ from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.exceptions import DataValidationError
 from mlflow_monitor.tracking.artifacts import check_metrics
 
+SERIES = {"model": "default", "version": "0"}  # the labels of a monitor's series
+
 BASE = {"drift_min_samples": 50, "random_seed": 0}
 
 # The model and version labels of a monitor on the default options.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 from sklearn.datasets import load_diabetes, load_wine
@@ -217,3 +218,23 @@ def test_wrap_refuses_constant_drift_features(diabetes):
     constant = x_train.assign(**{c: 1.0 for c in x_train.columns})
     with pytest.raises(DataValidationError, match=r"constant .* matrix"):
         wrap("models:/diabetes/1", constant, {"mae": 50.0})
+
+
+def test_a_binary_classifier_of_string_classes_records_its_classes(embedded_tracking):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(200, 2)), columns=["links", "caps"])
+    classes = np.where(frame["links"] > 0, "spam", "ham")
+    _log(LogisticRegression().fit(frame, classes), frame, "mail")
+    wrapped = wrap("models:/mail/1", frame, {"recall": 0.9}, CONFIG)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitor = monitored.unwrap_python_model().monitor
+    assert (monitor.config.task, monitor.config.positive_label) == ("binary", "spam")
+    with_ids = monitored.predict(frame.head(30), params={"return_prediction_ids": True})
+    monitor.store.flush()
+    assert monitor.store.counts().predictions == 30  # recorded, not refused as a third class
+    for pid, truth in zip(with_ids["prediction_id"], classes[:30], strict=True):
+        monitor.record_feedback(pid, truth)
+    snapshot = monitor.current_performance()
+    monitor.close()
+    expected = skm.recall_score(classes[:30], with_ids["prediction"], pos_label="spam")
+    assert snapshot.recall == pytest.approx(expected)

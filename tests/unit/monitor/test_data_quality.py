@@ -12,6 +12,8 @@ from mlflow_monitor.tracking.artifacts import check_metrics
 from mlflow_monitor.tracking.report import render_report
 from tests.unit.drift.test_tabular import mixed
 
+SERIES = {"model": "default", "version": "0"}  # the labels of a monitor's series
+
 BASE = {"drift_min_samples": 50, "drift_window_size": 500, "random_seed": 0}
 
 # The model and version labels of a monitor on the default options.
