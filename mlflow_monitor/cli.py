@@ -46,10 +46,25 @@ def cli(tracking_uri: str | None) -> None:
 )
 @click.option(
     "--baseline",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False),
     help="JSON file with the task's metrics from evaluation (binary: precision/recall/"
-    "accuracy/f1_score; multiclass: accuracy/macro_f1/...; regression: mae/rmse/r2/mape).",
+    "accuracy/f1_score; multiclass: accuracy/macro_f1/...; regression: mae/rmse/r2/mape). "
+    "Not needed with --target or --labels: computed from the reference's labels.",
+)
+@click.option(
+    "--target",
+    default=None,
+    help="Column of the reference file holding the true labels (not a model input): the "
+    "monitor then estimates performance before labels arrive (binary models).",
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV or parquet file of the reference rows' true labels, one column, in order "
+    "(instead of --target).",
 )
 @click.option(
     "--config",
@@ -84,7 +99,9 @@ def cli(tracking_uri: str | None) -> None:
 def wrap(
     model_uri: str,
     reference: str,
-    baseline: str,
+    baseline: str | None,
+    target: str | None,
+    labels_file: str | None,
     config_file: str | None,
     name: str | None,
     features: str,
@@ -95,10 +112,17 @@ def wrap(
     from mlflow_monitor.cli_tables import progress
     from mlflow_monitor.model.wrap import wrap as wrap_model
 
+    if target and labels_file:
+        raise click.UsageError("give --target or --labels, not both")
+    if baseline is None and not (target or labels_file):
+        raise click.UsageError("give --baseline, or --target/--labels to compute it")
     try:
         config = json.loads(Path(config_file).read_text()) if config_file else None
         if task is not None:
             config = {**(config or {}), "task": task}
+        reference_labels: Any = target
+        if labels_file:
+            reference_labels = _read_labels(labels_file)
         with progress():
             result = wrap_model(
                 model_uri,
@@ -108,6 +132,7 @@ def wrap(
                 name,
                 features=features,
                 preprocess_fn=preprocess_fn,
+                reference_labels=reference_labels,
             )
     except json.JSONDecodeError as exc:
         raise MonitorClickError(f"config file {config_file!r} is not JSON: {exc}") from exc
@@ -118,6 +143,21 @@ def wrap(
     click.echo(f"  drift features: {result.features}, {result.n_features} columns")
     click.echo(f"  load it with: mlflow.pyfunc.load_model({result.uri!r})")
     click.echo(f"  serve it with: mlflow models serve -m {result.uri} --env-manager local")
+
+
+def _read_labels(path: str) -> list[Any]:
+    """The one column of a CSV or parquet labels file."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    except Exception as exc:  # pandas and pyarrow raise many kinds for a bad file
+        raise MonitorClickError(f"cannot read the labels file {path!r}: {exc}") from exc
+    if frame.shape[1] != 1:
+        raise MonitorClickError(
+            f"the labels file {path!r} must have one column, it has {frame.shape[1]}"
+        )
+    return list(frame.iloc[:, 0])
 
 
 EXIT_DRIFT = 3

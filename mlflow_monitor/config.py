@@ -84,7 +84,9 @@ class MonitorConfig:
     performance metrics and what a prediction may be; ``quality_max_missing_share`` and
     ``quality_max_unseen_share``, None by default, make a drift check whose window has a
     column above that share of missing values or unseen categories fire a ``data_quality``
-    trigger). The third group chooses the inference
+    trigger; ``performance_estimation_triggers``, True by default, lets an estimated
+    degradation fire a ``performance_degradation`` trigger before labels arrive, once
+    ``ModelMonitor.setup_performance_estimation`` was called). The third group chooses the inference
     store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
@@ -112,6 +114,7 @@ class MonitorConfig:
 
     task: str = "binary"
     performance_min_samples: int = 100
+    performance_estimation_triggers: bool = True
     positive_label: int | str = 1
     drift_window_size: int = 1000
     drift_min_samples: int = 100
@@ -332,7 +335,12 @@ def _validate(cfg: MonitorConfig) -> None:
             cfg.metrics_prefix,
             "a Prometheus name matching [a-zA-Z_:][a-zA-Z0-9_:]*",
         )
-    for key in ("enable_drift_detection", "enable_performance_tracking", "enable_prometheus"):
+    for key in (
+        "enable_drift_detection",
+        "enable_performance_tracking",
+        "enable_prometheus",
+        "performance_estimation_triggers",
+    ):
         _flag(cfg, key)
     if cfg.retraining_callback is not None and not callable(cfg.retraining_callback):
         raise _fail("retraining_callback", cfg.retraining_callback, "a callable(reason, details)")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "Calibration",
     "CheckResult",
     "ColumnQuality",
     "DataQualityResult",
@@ -15,6 +16,7 @@ __all__ = [
     "DriftResult",
     "FeatureDrift",
     "FeatureShare",
+    "PerformanceEstimate",
     "PerformanceSnapshot",
     "PredictionDrift",
     "utcnow",
@@ -314,6 +316,111 @@ _TASK_METRICS = {
 }
 
 
+_CALIBRATION_SCORES = ("brier_before", "brier_after", "ece_before", "ece_after")
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _floats(values: Mapping[str, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the reference probabilities were judged and what is used for windows.
+
+    Attributes:
+        method: ``"isotonic"`` (recalibrated) or ``"none"`` (used as given); ``"loss model"``
+            for regression.
+        brier_before: Brier score of the given probabilities on the reference.
+        brier_after: Brier score of the recalibrated ones, fit and judged on different folds.
+        ece_before: expected calibration error of the given probabilities (10 bins).
+        ece_after: the same after cross-fitted recalibration.
+    """
+
+    method: str
+    brier_before: float | None = None
+    brier_after: float | None = None
+    ece_before: float | None = None
+    ece_after: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "method": self.method,
+            "brier_before": self.brier_before,
+            "brier_after": self.brier_after,
+            "ece_before": self.ece_before,
+            "ece_after": self.ece_after,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            str(data["method"]),
+            **{k: _optional_float(data.get(k)) for k in _CALIBRATION_SCORES},
+        )
+
+
+@dataclass(frozen=True)
+class PerformanceEstimate:
+    """Estimated metrics over an unlabelled window.
+
+    Attributes:
+        metrics: estimated value of each metric of the task.
+        intervals: ``(low, high)`` of each metric, at ``confidence``.
+        n_samples: rows of the window.
+        confidence: the intervals' level (0.95).
+        calibration: how the reference probabilities were judged.
+        degraded_metrics: in a performance check, the metrics whose estimate is more than
+            ``performance_threshold`` worse than the baseline, with the estimated drops.
+        realized_error: in a performance check whose labelled window is full enough, the
+            estimate minus the realized value of each metric both have.
+    """
+
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    n_samples: int
+    confidence: float = 0.95
+    calibration: Calibration = field(default_factory=lambda: Calibration("none"))
+    degraded_metrics: dict[str, float] = field(default_factory=dict)
+    realized_error: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether some estimated metric is degraded."""
+        return bool(self.degraded_metrics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "metrics": dict(self.metrics),
+            "intervals": {k: [lo, hi] for k, (lo, hi) in self.intervals.items()},
+            "n_samples": self.n_samples,
+            "confidence": self.confidence,
+            "calibration": self.calibration.to_dict(),
+            "degraded": self.degraded,
+            "degraded_metrics": dict(self.degraded_metrics),
+            "realized_error": dict(self.realized_error),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PerformanceEstimate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            metrics={str(k): float(v) for k, v in data["metrics"].items()},
+            intervals={str(k): (float(lo), float(hi)) for k, (lo, hi) in data["intervals"].items()},
+            n_samples=int(data["n_samples"]),
+            confidence=float(data.get("confidence", 0.95)),
+            calibration=Calibration.from_dict(data.get("calibration") or {"method": "none"}),
+            degraded_metrics=_floats(data.get("degraded_metrics", {})),
+            realized_error=_floats(data.get("realized_error", {})),
+        )
+
+
 @dataclass(frozen=True)
 class PerformanceSnapshot:
     """Rolling performance over the labelled window, compared with the baseline.
@@ -337,6 +444,8 @@ class PerformanceSnapshot:
             whose metrics are the four fields).
         class_recall: multiclass only, the recall of each true class in the window (keyed
             by the class as text).
+        estimated: with performance estimation set up, the metrics estimated from the
+            model's confidence over the latest predictions, labelled or not.
     """
 
     precision: float
@@ -357,6 +466,7 @@ class PerformanceSnapshot:
     task: str = "binary"
     task_metrics: dict[str, float] = field(default_factory=dict)
     class_recall: dict[str, float] = field(default_factory=dict)
+    estimated: PerformanceEstimate | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -403,6 +513,8 @@ class PerformanceSnapshot:
             "threshold": self.threshold,
             "timestamp": self.timestamp.isoformat(),
             **self.confusion,
+            # only with estimation, so snapshots without it keep the seed's keys
+            **({"estimated": self.estimated.to_dict()} if self.estimated is not None else {}),
         }
 
     @classmethod
@@ -430,6 +542,9 @@ class PerformanceSnapshot:
             false_positives=int(data.get("false_positives", 0)),
             false_negatives=int(data.get("false_negatives", 0)),
             true_negatives=int(data.get("true_negatives", 0)),
+            estimated=(
+                PerformanceEstimate.from_dict(data["estimated"]) if data.get("estimated") else None
+            ),
         )
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mlflow_monitor.results import (
         DataQualityResult,
         DriftResult,
+        PerformanceEstimate,
         PerformanceSnapshot,
         PredictionDrift,
     )
@@ -195,6 +196,23 @@ PREDICTION_DRIFT_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "prediction_drift_p_value", "gauge", "Smallest corrected p-value of the output tests"
     ),
 )
+# Metrics estimated before labels (a monitor with performance estimation set up).
+_ESTIMATED = ("accuracy", "precision", "recall", "f1_score", "roc_auc")
+ESTIMATED_DEFINITIONS: tuple[MetricDefinition, ...] = (
+    *(
+        MetricDefinition(
+            f"estimated_{name}",
+            "gauge",
+            f"{name} estimated from the model's confidence over the latest predictions",
+        )
+        for name in _ESTIMATED
+    ),
+    MetricDefinition(
+        "estimated_performance_degraded",
+        "gauge",
+        "1 if the last estimate was more than performance_threshold below the baseline",
+    ),
+)
 # Classes exported with their own class_recall series: label values stay bounded however
 # many classes a model has (the rest are in the check run's metrics).
 MAX_EXPORTED_CLASSES = 50
@@ -348,6 +366,16 @@ class MonitorMetrics:
         self._gauge(detected).set(1 if result.drift_detected else 0)
         smallest = min((o.adjusted_p_value for o in result.outputs), default=1.0)
         self._gauge(p_value).set(smallest)
+
+    def observe_estimate(self, estimate: PerformanceEstimate) -> None:
+        """Export the metrics a performance check estimated (``<prefix>_estimated_<metric>``)."""
+        by_suffix = {d.suffix: d for d in ESTIMATED_DEFINITIONS}
+        for name, value in estimate.metrics.items():
+            definition = by_suffix.get(f"estimated_{name}")
+            if definition is not None:
+                self._gauge(definition).set(value)
+        flag = by_suffix["estimated_performance_degraded"]
+        self._gauge(flag).set(1 if estimate.degraded else 0)
 
     def _gauge(self, definition: MetricDefinition) -> Any:
         """A gauge made on first use, so a monitor that never reports it exports only the

@@ -60,6 +60,8 @@ ARTIFACTS = {
     "baseline": "baseline.json",
     "monitor": "monitor.json",
     "reference_outputs": "reference_outputs.json",
+    # only with reference labels: the reference's probabilities and labels for estimation
+    "estimation": "estimation_reference.json",
 }
 # The monitored model's own parameter (in its signature): answer with the prediction ids.
 RETURN_IDS_PARAM = "return_prediction_ids"

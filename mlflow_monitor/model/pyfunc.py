@@ -101,6 +101,11 @@ class MonitoredModel(UnvalidatedPythonModel):
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:
             self.monitor.setup_performance_baseline(baseline)
+        estimation = artifacts.get("estimation")  # only with reference labels
+        tracking = self.monitor.performance_tracker is not None
+        if estimation and Path(estimation).is_file() and tracking:
+            saved = json.loads(Path(estimation).read_text())
+            self.monitor.setup_performance_estimation(saved["probabilities"], saved["labels"])
         if overrides.get("schedule_checks", True):
             self.monitor.start_monitoring()
 

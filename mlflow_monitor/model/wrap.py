@@ -189,6 +189,89 @@ def _reference_outputs(output: Any, task: str, wrapper: WrapperSettings) -> dict
     return OutputReference(task, values, probabilities).to_dict()
 
 
+def _split_labels(reference: Any, reference_labels: Any) -> tuple[Any, list[Any] | None]:
+    """The reference inputs and their labels (a column of the reference, or a sequence).
+
+    Raises:
+        DataValidationError: a missing column, a length that does not match, missing labels.
+    """
+    if reference_labels is None:
+        return reference, None
+    if isinstance(reference_labels, str):
+        if reference_labels not in reference.columns:
+            raise DataValidationError(
+                f"reference_labels names the column {reference_labels!r}, which the reference "
+                f"lacks (its columns: {[str(c) for c in reference.columns]})"
+            )
+        truth = reference[reference_labels].tolist()
+        reference = reference.drop(columns=[reference_labels])
+    else:
+        truth = list(reference_labels)
+        if len(truth) != len(reference):
+            raise DataValidationError(
+                f"{len(truth)} reference labels for {len(reference)} reference rows"
+            )
+    import pandas as pd
+
+    missing = [i for i, v in enumerate(truth) if v is None or bool(pd.isna(v))]
+    if missing:
+        raise DataValidationError(
+            f"{len(missing)} reference labels are missing (first at row {missing[0]})"
+        )
+    return reference, [v.item() if hasattr(v, "item") else v for v in truth]
+
+
+def _estimation_reference(
+    inner: Any,
+    reference: Any,
+    truth: list[Any],
+    task: str,
+    threshold: float,
+    labels: tuple[Any, Any],
+    positive: Any,
+) -> dict[str, Any]:
+    """The inner model's probabilities on the labelled reference, the labels, and the
+    baseline metrics they give (key ``baseline``), with ``positive`` the positive class.
+
+    Raises:
+        DataValidationError: not a binary model, no probabilities in its output, or labels
+            that are not its classes.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    from mlflow_monitor.model.outputs import interpret_output
+
+    if task != "binary":
+        raise DataValidationError(
+            f"reference_labels are used for binary models; this one's task is {task!r} "
+            "(give baseline_metrics instead)"
+        )
+    logger.info("predicting %d labelled reference rows for the estimation", len(reference))
+    predictions, probabilities = interpret_output(inner.predict(reference), threshold, labels)
+    if probabilities is None:
+        raise DataValidationError(
+            "the model's output has no probabilities, which estimation before labels needs"
+        )
+    unknown = sorted({str(v) for v in truth if v not in labels})
+    if unknown:
+        raise DataValidationError(
+            f"reference labels {unknown[:5]} are not the model's classes {list(labels)}"
+        )
+    y_true = [int(v == positive) for v in truth]
+    y_pred = [int(v == positive) for v in predictions]
+    baseline = {
+        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_score": float(f1_score(y_true, y_pred, zero_division=0)),
+    }
+    return {
+        "probabilities": [float(p) for p in probabilities],
+        "labels": truth,
+        "baseline": {k: round(v, 6) for k, v in baseline.items()},
+    }
+
+
 def _check_features(features: Any) -> None:
     """Refuse drift features no test can use: fewer than 2 rows, or every column constant.
 
@@ -251,6 +334,7 @@ def wrap(
     labels: tuple[Any, Any] = (0, 1),
     embed_inner_model: bool = True,
     feature_types: dict[str, str] | None = None,
+    reference_labels: Any = None,
 ) -> WrappedModel:
     """Log and register a monitored pyfunc around an MLflow model.
 
@@ -264,7 +348,8 @@ def wrap(
         baseline_metrics: the task's metrics from the held-out evaluation (dict or JSON
             file path): ``precision``/``recall``/``accuracy``/``f1_score`` for binary,
             ``accuracy``/``macro_f1``/... for multiclass, ``mae``/``rmse``/``r2``/``mape``
-            for regression.
+            for regression. None with ``reference_labels``: computed from the inner model's
+            predictions on the reference.
         config: monitor options (see :class:`~mlflow_monitor.config.MonitorConfig`); no
             callbacks (they are not serialisable). Without ``task``, the task is inferred
             from the inner model's output on the reference and stored in ``monitor.json``.
@@ -281,6 +366,12 @@ def wrap(
             ``models:/name/version`` reference that is loaded at serve time (False).
         feature_types: column name to kind (``numeric``, ``categorical``, ``datetime``,
             ``text``), overriding the kinds inferred from the reference.
+        reference_labels: the true labels of the reference rows (a sequence, or the name of
+            a reference column, which is then not a model input). The inner model predicts
+            the reference; its probabilities and these labels are stored with the version,
+            the monitor estimates performance from them before labels arrive
+            (``setup_performance_estimation``; binary models), and they give the baseline
+            when ``baseline_metrics`` is None.
 
     Returns:
         The registered monitored model version.
@@ -308,6 +399,9 @@ def wrap(
     given_task = (config or {}).get("task")
     options = _monitor_options(config)
     reference = load_reference(reference_data)
+    reference, truth = _split_labels(reference, reference_labels)
+    if baseline_metrics is None and truth is None:
+        raise ConfigError("give baseline_metrics, or reference_labels to compute them from")
     stream = inner_ref or ModelRef(name, "0")
     options.update(model_name=stream.name, model_version=stream.version)
 
@@ -329,6 +423,16 @@ def wrap(
         options["task"] = task
         if task == "binary" and "positive_label" not in (config or {}):
             options["positive_label"] = _positive_label(raw_model, labels)
+        estimation = None
+        if truth is not None:
+            positive = options.get("positive_label", labels[1])
+            estimation = _estimation_reference(
+                inner, reference, truth, task, threshold, labels, positive
+            )
+            if baseline_metrics is None:
+                baseline_metrics = estimation.pop("baseline")
+                logger.info("baseline computed from the reference labels: %s", baseline_metrics)
+            estimation.pop("baseline", None)
         baseline = _task_baseline(baseline_metrics, task, given_task is not None)
         logger.info("extracting drift features from %d reference rows", len(reference))
         extractor = FeatureExtractor(features, preprocess_fn, max_features, feature_types)
@@ -377,10 +481,13 @@ def wrap(
         write_settings(work / ARTIFACTS["monitor"], options, wrapper)
         outputs = _reference_outputs(reference_output, task, wrapper)
         (work / ARTIFACTS["reference_outputs"]).write_text(json.dumps(outputs))
+        if estimation is not None:
+            (work / ARTIFACTS["estimation"]).write_text(json.dumps(estimation))
         artifacts = {
             key: str(work / path)
             for key, path in ARTIFACTS.items()
-            if key != "inner_model" or embed_inner_model
+            if (key != "inner_model" or embed_inner_model)
+            and (key != "estimation" or estimation is not None)
         }
         if embed_inner_model:
             artifacts["inner_model"] = str(inner_dir)

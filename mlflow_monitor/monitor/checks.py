@@ -22,12 +22,14 @@ from mlflow_monitor.drift.alarm import AlarmPolicy
 from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.performance import PerformanceTracker
+from mlflow_monitor.performance.estimation import PerformanceEstimator, estimated_degradation
 from mlflow_monitor.quality import fill_missing, matrix_quality, tabular_quality
 from mlflow_monitor.results import (
     CheckResult,
     DataQualityResult,
     DriftAlarm,
     DriftResult,
+    PerformanceEstimate,
     PerformanceSnapshot,
     PredictionDrift,
 )
@@ -162,38 +164,93 @@ class DriftCheck:
 
 class PerformanceCheck:
     """Computes rolling metrics over the latest labelled window and compares them with the
-    baseline.
+    baseline; with an estimator, also estimates them over the latest predictions.
 
     Args:
         store: where the labelled predictions are.
         tracker: the window size, baseline, threshold and minimum number of labels.
+
+    Attributes:
+        estimator: a fitted :class:`~mlflow_monitor.performance.PerformanceEstimator` (set by
+            ``setup_performance_estimation``), or None.
+        positive_label: the class a binary estimator's positive probability is of.
+        estimation_triggers: whether an estimated degradation fires a retraining trigger
+            while the labelled window is too small for a verdict of its own.
     """
 
     def __init__(self, store: InferenceStore, tracker: PerformanceTracker) -> None:
         self.store = store
         self.tracker = tracker
+        self.estimator: PerformanceEstimator | None = None
+        self.positive_label: Any = 1
+        self.estimation_triggers = True
         self._lock = threading.Lock()
 
     def snapshot(self) -> PerformanceSnapshot:
-        """Metrics over the latest labelled window in the store (labels from any process)."""
+        """Metrics over the latest labelled window in the store (labels from any process),
+        and the estimate over the latest predictions when an estimator is set."""
         tracker = self.tracker
         pairs = self.store.labelled_window(tracker.window_size)
         with self._lock:
             tracker.clear()
             tracker.update_many(pairs)
-            return tracker.compute()
+            realized = tracker.compute()
+        estimator = self.estimator
+        if estimator is None:
+            return realized
+        return replace(realized, estimated=self._estimate(estimator, realized))
+
+    def _estimate(
+        self, estimator: PerformanceEstimator, realized: PerformanceSnapshot
+    ) -> PerformanceEstimate | None:
+        """The estimate over the latest ``window_size`` predictions that carry a
+        probability; None while fewer than ``min_samples`` do."""
+        recent = [
+            (p, q)
+            for p, q in self.store.recent_predictions(self.tracker.window_size)
+            if q is not None
+        ]
+        if len(recent) < self.tracker.min_samples:
+            return None
+        probabilities = np.asarray([q for _, q in recent], dtype=float)
+        predicted = [1 if p == self.positive_label else 0 for p, _ in recent]
+        estimate = estimator.estimate(probabilities, predictions=predicted)
+        degraded = estimated_degradation(estimate, realized.baseline, realized.threshold)
+        error = (
+            {
+                name: value - realized.metrics[name]
+                for name, value in estimate.metrics.items()
+                if name in realized.metrics
+            }
+            if realized.enough_samples
+            else {}
+        )
+        return replace(estimate, degraded_metrics=degraded, realized_error=error)
 
     def run(self, snapshot: PerformanceSnapshot | None = None) -> CheckOutcome:
         """The verdict on ``snapshot`` (taken now by default), or a skip without a baseline
-        or with too few labels."""
+        or with too few labels and no estimate.
+
+        Once ``min_samples`` labels are in the window the verdict follows the realized
+        metrics; before that, with an estimate, it follows the estimate.
+        """
         tracker = self.tracker
         snapshot = snapshot if snapshot is not None else self.snapshot()
         if not tracker.baseline_:
             reason = "no baseline; call setup_performance_baseline(metrics) first"
             return _skipped("performance", reason, performance=snapshot)
+        estimated = snapshot.estimated
         if not snapshot.enough_samples:
-            reason = f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
-            return _skipped("performance", reason, performance=snapshot)
+            if estimated is None:
+                reason = (
+                    f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
+                )
+                return _skipped("performance", reason, performance=snapshot)
+            status = "degraded" if estimated.degraded else "ok"
+            trigger = None
+            if estimated.degraded and self.estimation_triggers:
+                trigger = (PERFORMANCE_DEGRADATION, _estimated_details(snapshot, estimated))
+            return CheckOutcome(CheckResult("performance", status, performance=snapshot), trigger)
         status = "degraded" if snapshot.degraded else "ok"
         trigger = (
             (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
@@ -258,4 +315,20 @@ def _performance_details(snapshot: PerformanceSnapshot) -> dict[str, Any]:
         "degraded_metrics": snapshot.degraded_metrics,
         "n_samples": snapshot.n_samples,
         "threshold": snapshot.threshold,
+        "basis": "realized",
+    }
+
+
+def _estimated_details(
+    snapshot: PerformanceSnapshot, estimated: PerformanceEstimate
+) -> dict[str, Any]:
+    return {
+        "metrics": estimated.metrics,
+        "intervals": {k: list(v) for k, v in estimated.intervals.items()},
+        "baseline": snapshot.baseline,
+        "degraded_metrics": estimated.degraded_metrics,
+        "n_samples": estimated.n_samples,
+        "labelled_samples": snapshot.n_samples,
+        "threshold": snapshot.threshold,
+        "basis": "estimated",
     }

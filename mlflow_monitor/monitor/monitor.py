@@ -22,14 +22,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlflow_monitor._types import Clock
+import numpy as np
+
+from mlflow_monitor._types import Clock, as_label
 from mlflow_monitor.config import MonitorConfig
 from mlflow_monitor.drift import DriftDetector
 from mlflow_monitor.drift.alarm import AlarmPolicy
 from mlflow_monitor.drift.columns import needs_column_kinds
 from mlflow_monitor.drift.predictions import OutputReference
 from mlflow_monitor.drift.tabular import TabularEncoder
-from mlflow_monitor.exceptions import MonitorError
+from mlflow_monitor.exceptions import ConfigError, MonitorError
 from mlflow_monitor.metrics import MonitorMetrics
 from mlflow_monitor.monitor import wiring
 from mlflow_monitor.monitor.checks import CheckOutcome, DriftCheck, PerformanceCheck
@@ -39,6 +41,7 @@ from mlflow_monitor.monitor.state import MonitorSnapshot, read_snapshot, write_s
 from mlflow_monitor.monitor.status import monitoring_status, recent_checks, stored_triggers
 from mlflow_monitor.monitor.targets import TargetRules
 from mlflow_monitor.performance import PerformanceTracker
+from mlflow_monitor.performance.estimation import PerformanceEstimator
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import (
     MANUAL,
@@ -232,6 +235,59 @@ class ModelMonitor:
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_baseline(self.performance_tracker.baseline_)
 
+    def setup_performance_estimation(
+        self, reference_outputs: Any, reference_labels: Any
+    ) -> PerformanceEstimator:
+        """Estimate performance from the model's confidence, before labels arrive.
+
+        Fit on the reference's probabilities and true labels (checked for calibration and
+        recalibrated where that helps), the estimator runs in every performance check over
+        the latest ``performance_window_size`` predictions, labelled or not: the result's
+        ``performance.estimated`` holds the estimated metrics with 95% intervals. While the
+        labelled window is smaller than ``performance_min_samples`` the check's verdict
+        follows the estimate (and, with ``performance_estimation_triggers``, an estimated
+        degradation fires a retraining trigger); once it is full the realized metrics decide,
+        and the estimate stays beside them with its error.
+
+        An estimate cannot see concept shift (the same input now has another answer): only
+        labels show it.
+
+        Args:
+            reference_outputs: the positive class's probability for each reference row.
+            reference_labels: the true labels of those rows (``positive_label`` positive).
+
+        Returns:
+            The fitted estimator.
+
+        Raises:
+            ConfigError: the task is not ``"binary"`` (estimate multiclass and regression
+                outputs with :class:`~mlflow_monitor.performance.PerformanceEstimator`), or
+                performance tracking is off.
+            DataValidationError: outputs and labels that cannot be used.
+        """
+        check = self._performance_check
+        if check is None:
+            raise ConfigError("performance estimation needs enable_performance_tracking=True")
+        if self.config.task != "binary":
+            raise ConfigError(
+                f"the monitor estimates performance for task='binary', not {self.config.task!r}; "
+                "estimate other outputs with mlflow_monitor.performance.PerformanceEstimator"
+            )
+        positive = self.config.positive_label
+        labels = [1 if as_label(v, "reference label") == positive else 0 for v in reference_labels]
+        estimator = PerformanceEstimator("binary", random_state=self.config.random_seed).fit(
+            np.asarray(reference_outputs, dtype=float), labels
+        )
+        check.positive_label = positive
+        check.estimation_triggers = self.config.performance_estimation_triggers
+        check.estimator = estimator
+        logger.info(
+            "performance estimation set up on %d reference rows (calibration: %s)",
+            len(labels),
+            estimator.calibration_.method if estimator.calibration_ else "none",
+        )
+        return estimator
+
     def add_retraining_callback(self, callback: Callback) -> None:
         """Call ``callback(reason, details)`` on every fired retraining trigger."""
         self.triggers.add_callback(callback)
@@ -409,6 +465,8 @@ class ModelMonitor:
         self._errors.pop("performance", None)
         if self.prometheus_metrics is not None and snapshot.n_samples:
             self.prometheus_metrics.observe_performance(snapshot)
+        if self.prometheus_metrics is not None and snapshot.estimated is not None:
+            self.prometheus_metrics.observe_estimate(snapshot.estimated)
         outcome = check.run(snapshot)
         return self._conclude(outcome) if outcome.result.ran else self._remember(outcome.result)
 

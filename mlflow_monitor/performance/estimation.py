@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +44,7 @@ import numpy.typing as npt
 from mlflow_monitor._types import FloatArray
 from mlflow_monitor.exceptions import ConfigError, DataValidationError, NotFittedError
 from mlflow_monitor.performance import calibration, expected
+from mlflow_monitor.results import Calibration, PerformanceEstimate
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -68,65 +68,6 @@ ERROR_METRICS = frozenset({"mae", "rmse"})
 _DRAWS = 400  # label draws behind a classification interval
 _FOLDS = 5  # cross-fitting folds of the calibration check and the loss model
 _MIN_REFERENCE = 50
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """How the reference probabilities were judged and what is used for windows.
-
-    Attributes:
-        method: ``"isotonic"`` (recalibrated) or ``"none"`` (used as given); ``"loss model"``
-            for regression.
-        brier_before: Brier score of the given probabilities on the reference.
-        brier_after: Brier score of the recalibrated ones, fit and judged on different folds.
-        ece_before: expected calibration error of the given probabilities (10 bins).
-        ece_after: the same after cross-fitted recalibration.
-    """
-
-    method: str
-    brier_before: float | None = None
-    brier_after: float | None = None
-    ece_before: float | None = None
-    ece_after: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "method": self.method,
-            "brier_before": self.brier_before,
-            "brier_after": self.brier_after,
-            "ece_before": self.ece_before,
-            "ece_after": self.ece_after,
-        }
-
-
-@dataclass(frozen=True)
-class PerformanceEstimate:
-    """Estimated metrics over an unlabelled window.
-
-    Attributes:
-        metrics: estimated value of each metric of the task.
-        intervals: ``(low, high)`` of each metric, at ``confidence``.
-        n_samples: rows of the window.
-        confidence: the intervals' level (0.95).
-        calibration: how the reference probabilities were judged.
-    """
-
-    metrics: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
-    n_samples: int
-    confidence: float = 0.95
-    calibration: Calibration = field(default_factory=lambda: Calibration("none"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "metrics": dict(self.metrics),
-            "intervals": {k: [lo, hi] for k, (lo, hi) in self.intervals.items()},
-            "n_samples": self.n_samples,
-            "confidence": self.confidence,
-            "calibration": self.calibration.to_dict(),
-        }
 
 
 class PerformanceEstimator:

@@ -158,7 +158,11 @@ def _quality_metrics(quality: DataQualityResult, max_columns: int) -> dict[str, 
 
 
 def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
-    metrics: dict[str, float] = {performance_key(k): v for k, v in snapshot.metrics.items()}
+    metrics = _estimated_metrics(snapshot)
+    if snapshot.n_samples == 0:  # estimated only: no realized value to log
+        metrics[performance_key("window_size")] = 0.0
+        return metrics
+    metrics.update({performance_key(k): v for k, v in snapshot.metrics.items()})
     for name, value in snapshot.baseline.items():
         metrics[performance_key(f"{name}_baseline")] = value
         if name in snapshot.metrics:
@@ -172,6 +176,26 @@ def _performance_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
     for label, value in snapshot.class_recall.items():
         metrics[performance_key(f"class_recall/{suffixes[label]}")] = value
     return metrics
+
+
+def _estimated_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
+    """``performance/estimated_<metric>`` with its interval (``_low``, ``_high``) and, once
+    labels join, ``performance/estimation_error_<metric>`` (estimated minus realized)."""
+    estimate = snapshot.estimated
+    if estimate is None:
+        return {}
+    metrics: dict[str, float] = {}
+    for name, value in estimate.metrics.items():
+        metrics[performance_key(f"estimated_{name}")] = value
+        low, high = estimate.intervals.get(name, (value, value))
+        metrics[performance_key(f"estimated_{name}_low")] = low
+        metrics[performance_key(f"estimated_{name}_high")] = high
+    for name, error in estimate.realized_error.items():
+        metrics[performance_key(f"estimation_error_{name}")] = error
+    metrics[performance_key("estimated_degraded")] = float(estimate.degraded)
+    metrics[performance_key("estimated_window_size")] = float(estimate.n_samples)
+    # NaN (the AUC of a window of one class) is left out
+    return {k: v for k, v in metrics.items() if not math.isnan(v)}
 
 
 def check_metrics(result: CheckResult, max_feature_metrics: int = 10) -> dict[str, float]:

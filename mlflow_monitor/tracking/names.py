@@ -98,17 +98,24 @@ def check_verdict(result: CheckResult) -> str:
             detail += " · alarm"
     elif result.performance is not None:
         snapshot = result.performance
-        drops = snapshot.degraded_metrics
+        metrics, drops, shown = snapshot.metrics, snapshot.degraded_metrics, ""
+        if not snapshot.enough_samples and snapshot.estimated is not None:
+            # the verdict followed the estimate: say so
+            metrics, drops, shown = (
+                snapshot.estimated.metrics,
+                snapshot.estimated.degraded_metrics,
+                "est. ",
+            )
         name = (
             max(drops, key=lambda k: drops[k])
             if drops
-            else next((k for k in ("accuracy", *snapshot.metrics) if k in snapshot.metrics), "")
+            else next((k for k in ("accuracy", *metrics) if k in metrics), "")
         )
         if name:
-            detail = f" {name} {snapshot.metrics[name]:.3g}"
+            detail = f" {shown}{name} {metrics[name]:.3g}"
             base = snapshot.baseline.get(name)
             if base:
-                detail += f" ({(snapshot.metrics[name] - base) / base:+.0%})"
+                detail += f" ({(metrics[name] - base) / base:+.0%})"
     return f"{result.kind} {mark}{detail}"
 
 

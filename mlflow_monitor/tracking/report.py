@@ -275,7 +275,42 @@ def _quality_section(quality: DataQualityResult) -> str:
     )
 
 
+def _estimated_section(perf: PerformanceSnapshot) -> str:
+    """Estimated metrics (with intervals) beside the realized ones and the baseline."""
+    estimate = perf.estimated
+    if estimate is None:
+        return ""
+    rows = []
+    for name, value in estimate.metrics.items():
+        low, high = estimate.intervals.get(name, (value, value))
+        realized = perf.metrics.get(name) if perf.n_samples else None
+        base = perf.baseline.get(name)
+        degraded = name in estimate.degraded_metrics
+        mark = '<span class="mark bad">✗ degraded</span>' if degraded else ""
+        rows.append(
+            f'<tr class="{"drifted" if degraded else ""}"><td class="name">{_e(name)}</td>'
+            f"<td>{_num(value)}</td><td>{_num(low)} to {_num(high)}</td>"
+            f"<td>{_NONE if realized is None else _num(realized)}</td>"
+            f"<td>{_NONE if base is None else _num(base)}</td><td>{mark}</td></tr>"
+        )
+    basis = (
+        "the verdict follows the realized metrics"
+        if perf.enough_samples
+        else f"only {perf.n_samples} labels so far: the verdict follows the estimate"
+    )
+    return (
+        "<h3>Estimated before labels</h3>"
+        f"<p>From the model's confidence over the latest {estimate.n_samples} predictions "
+        f"(calibration: {_e(estimate.calibration.method)}; {int(estimate.confidence * 100)}% "
+        f"intervals); {basis}. An estimate cannot see concept shift: only labels show it.</p>"
+        '<table><tr><th class="name">metric</th><th>estimated</th><th>interval</th>'
+        "<th>realized</th><th>baseline</th><th></th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _performance_section(perf: PerformanceSnapshot) -> str:
+    if perf.n_samples == 0 and perf.estimated is not None:
+        return "<h2>Performance against the baseline</h2>" + _estimated_section(perf)
     rows = []
     for name, value in perf.metrics.items():
         base = perf.baseline.get(name)
@@ -327,6 +362,7 @@ def _performance_section(perf: PerformanceSnapshot) -> str:
     return (
         "<h2>Performance against the baseline</h2>"
         + table
+        + _estimated_section(perf)
         + "<h3>Confusion matrix</h3>"
         + confusion
     )

@@ -295,3 +295,49 @@ def test_cli_report_writes_the_latest_checks_report(wrapped, runner, tmp_path):
     assert f"p = {shown}" in text
     missing = runner.invoke(cli, ["report", wrapped.uri, "--check", "nope", "-o", "-"])
     assert missing.exit_code == 2 and "no check run 'nope'" in missing.output
+
+
+def test_wrap_with_reference_labels_estimates_before_any_feedback(registered):
+    reference = registered[["text", "is_fake"]].head(400)
+    config = {"performance_min_samples": 30, "random_seed": 0, "drift_min_samples": 30}
+    wrapped = wrap(
+        "models:/reviews/1",
+        reference,
+        None,  # computed from the labels
+        config=config,
+        registered_model_name="reviews-estimated",
+        reference_labels="is_fake",
+    )
+    tags = mlflow.MlflowClient().get_model_version("reviews-estimated", "1").tags
+    inner = mlflow.pyfunc.load_model("models:/reviews/1")
+    predicted = (inner.predict(reference[["text"]])[:, 1] >= 0.5).astype(int)
+    accuracy = float(np.mean(predicted == reference["is_fake"].to_numpy()))
+    assert float(tags["baseline.accuracy"]) == pytest.approx(accuracy, abs=1e-3)
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitor = monitored.unwrap_python_model().monitor
+    try:
+        monitored.predict(make_reviews(120, seed=31, style_shift=0.6)[["text"]])
+        monitor.store.flush()
+        result = monitor.check_performance()
+        # the stream (reviews v1) is the one the other tests of this module record into:
+        # the estimate covers the latest predictions, these 120 among them
+        estimated = result.performance.estimated
+        assert estimated is not None and estimated.n_samples >= 120
+        assert set(estimated.metrics) >= {"accuracy", "precision", "recall", "f1_score"}
+    finally:
+        monitor.close()
+
+
+def test_cli_wrap_takes_the_labels_from_a_reference_column(registered, runner, tmp_path):
+    from mlflow_monitor.cli import cli
+
+    path = tmp_path / "reference.csv"
+    registered[["text", "is_fake"]].head(300).to_csv(path, index=False)
+    args = ["wrap", "models:/reviews/1", "--reference", str(path), "--target", "is_fake"]
+    result = runner.invoke(cli, [*args, "--name", "reviews-cli-estimated"])
+    assert result.exit_code == 0, result.output
+    assert "reviews-cli-estimated" in result.output
+    both = runner.invoke(cli, [*args, "--labels", str(path)])
+    assert both.exit_code == 2 and "not both" in both.output
+    neither = runner.invoke(cli, ["wrap", "models:/reviews/1", "--reference", str(path)])
+    assert neither.exit_code == 2 and "--baseline" in neither.output
