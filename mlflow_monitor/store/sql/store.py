@@ -52,6 +52,7 @@ from mlflow_monitor.store.interface import (
     StoreError,
 )
 from mlflow_monitor.store.leadership import Leadership
+from mlflow_monitor.store.sql.file_watch import SqliteFile
 from mlflow_monitor.store.sql.leadership import AdvisoryLockLeadership, LeaseLeadership
 from mlflow_monitor.store.sql.schema import (
     SCHEMA_VERSION,
@@ -194,10 +195,19 @@ class SqlInferenceStore(InferenceStore):
             queue_size=queue_size,
             put_timeout=put_timeout,
         )
+        self._file = SqliteFile.of(self.engine)
+        self._writer.check_file = None if self._file is None else self._file.problem
         self._postgresql = is_postgresql(self.engine)
         self._cursor_lock = stream_lock_key(self._stream)
         self._leaderships: list[Leadership] = []
         _track(self)
+
+    @property
+    def file_problem(self) -> str | None:
+        """Why the SQLite file this store opened is gone from its path (deleted, replaced),
+        or None while it is there (always None on PostgreSQL). While it is gone the writer
+        drops, and counts, what it would have written into the lost file."""
+        return None if self._file is None else self._file.problem()
 
     def __repr__(self) -> str:
         return (

@@ -32,6 +32,7 @@ DOCUMENTED = {
     "fake_review_detection_feedback_rejected_total": "counter",
     # Issue #16: predictions answered whose id was already recorded.
     "fake_review_detection_records_rejected_total": "counter",
+    "fake_review_detection_store_file_lost": "gauge",
 }
 
 
