@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import json
 import logging
 import os
@@ -80,6 +81,8 @@ __all__ = ["SCHEMA_VERSION", "SqlInferenceStore", "schema_version"]
 logger = logging.getLogger(__name__)
 
 _READ_FLUSH_TIMEOUT = 60.0
+PRUNE_CHUNK = 2000
+"""Most predictions :meth:`SqlInferenceStore.prune` deletes per transaction."""
 # How long close() keeps trying to write what is queued to an unreachable database.
 CLOSE_DRAIN_SECONDS = 10.0
 
@@ -554,11 +557,15 @@ class SqlInferenceStore(InferenceStore):
             raise StoreError(f"cannot {what} in {self.uri!r}: {exc}") from exc
 
     @_unavailable_is_store_error
-    def prune(self, older_than: datetime | float) -> int:
+    def prune(self, older_than: datetime | float, chunk: int = PRUNE_CHUNK) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.
+
+        Rows go in transactions of at most ``chunk`` predictions, oldest first, so that the
+        writers (whose SQLite writes wait for the lock) are never held up for long.
 
         Args:
             older_than: a datetime, or seconds since the epoch.
+            chunk: most predictions deleted per transaction.
 
         Returns:
             How many predictions were deleted.
@@ -566,15 +573,30 @@ class SqlInferenceStore(InferenceStore):
         cutoff = older_than.timestamp() if isinstance(older_than, datetime) else float(older_than)
         self._sync()
         p, f = predictions.c, feedback.c
-        old = sa.select(p.prediction_id).where(p.stream_id == self._stream, p.timestamp < cutoff)
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.delete(feedback).where(f.stream_id == self._stream, f.prediction_id.in_(old))
-            )
-            deleted = conn.execute(
-                sa.delete(predictions).where(p.stream_id == self._stream, p.timestamp < cutoff)
-            ).rowcount
-        return int(deleted)
+        deleted = 0
+        while True:
+            with self.engine.begin() as conn:
+                # Oldest first along the (stream, seq) index, up to the first row that is
+                # recent enough: cheap however large the table. A row recorded out of order
+                # behind a newer one waits for the next prune.
+                oldest = conn.execute(
+                    sa.select(p.seq, p.prediction_id, p.timestamp)
+                    .where(p.stream_id == self._stream)
+                    .order_by(p.seq)
+                    .limit(chunk)
+                ).all()
+                old = list(itertools.takewhile(lambda r: r[2] < cutoff, oldest))
+                if not old:
+                    return deleted
+                conn.execute(
+                    sa.delete(feedback).where(
+                        f.stream_id == self._stream, f.prediction_id.in_([r[1] for r in old])
+                    )
+                )
+                conn.execute(sa.delete(predictions).where(p.seq.in_([r[0] for r in old])))
+            deleted += len(old)
+            if len(old) < chunk:
+                return deleted
 
 
 # -- queries -------------------------------------------------------------------------------
