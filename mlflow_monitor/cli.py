@@ -374,6 +374,30 @@ def feedback(
 
 
 @cli.command()
+@click.argument("model_uri")
+@click.option(
+    "--older-than-days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Age limit in days (default: the model's store_retention_days).",
+)
+def prune(model_uri: str, older_than_days: float | None) -> None:
+    """Delete predictions of MODEL_URI older than a number of days from its inference store.
+
+    The serving leader does this on its own every hour with store_retention_days; use this
+    command with `serve --no-checks`, or to free space at once.
+    """
+    monitor = _load_monitored(model_uri).monitor
+    try:
+        deleted = monitor.prune(older_than_days)
+    except MonitorError as exc:
+        raise MonitorClickError(str(exc)) from exc
+    finally:
+        monitor.close()
+    click.echo(f"deleted {deleted} predictions")
+
+
+@cli.command()
 @click.argument("name")
 @click.option(
     "--format",

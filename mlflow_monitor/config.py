@@ -91,7 +91,9 @@ class MonitorConfig:
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
     of ``store_batch_size`` rows at least every ``store_flush_seconds`` from a queue of at most
-    ``store_queue_size`` rows.
+    ``store_queue_size`` rows. The leader of the stream deletes predictions older than
+    ``store_retention_days`` (30 by default; None keeps everything) in the background, in
+    small transactions that never hold writers up for long.
 
     The last group connects the monitor to MLflow: with ``log_checks`` every check that runs
     is logged as an MLflow run (experiment ``experiment_name``, default
@@ -137,6 +139,7 @@ class MonitorConfig:
     store_batch_size: int = 500
     store_flush_seconds: float = 1.0
     store_queue_size: int = 100_000
+    store_retention_days: float | None = 30.0
 
     log_checks: bool = False
     tracking_uri: str | None = None
@@ -421,3 +424,5 @@ def _validate_store(cfg: MonitorConfig) -> None:
     _int(cfg, "store_batch_size", 1)
     _duration(cfg, "store_flush_seconds", 1)
     _int(cfg, "store_queue_size", 1)
+    if cfg.store_retention_days is not None:
+        _duration(cfg, "store_retention_days", 86400)

@@ -123,6 +123,7 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
     bars = _timeseries("Retraining triggers", [_target(triggered, "{{instance}}")])
     bars["fieldConfig"]["defaults"]["custom"].update(drawStyle="bars", fillOpacity=80)
     grid.add(bars, 12)
+    grid.add(_flag_stat("Store file", names["store_file_lost"], "ok", "lost", 1), 4, 4)
 
     shown = " ".join(t["expr"] for p in grid.panels for t in p.get("targets", []))
     others = [d for d in prometheus.METRIC_DEFINITIONS if not _mentions(shown, names[d.suffix])]

@@ -114,6 +114,12 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
         "database refused them",
     ),
     MetricDefinition(
+        "store_file_lost",
+        "gauge",
+        "1 when the inference store's SQLite file was deleted or replaced while in use (what "
+        "would be written to it is dropped and counted), else 0",
+    ),
+    MetricDefinition(
         "records_rejected",
         "counter",
         "Prediction records answered but not stored because their prediction id was already "
@@ -309,6 +315,10 @@ class MonitorMetrics:
     def count_rejected(self, n: int) -> None:
         """Add ``n`` prediction records the store refused for an id already recorded."""
         self._metrics["records_rejected"].inc(n)
+
+    def set_store_file_lost(self, lost: bool) -> None:
+        """Set the lost-store-file gauge."""
+        self._metrics["store_file_lost"].set(1.0 if lost else 0.0)
 
     def count_trigger(self) -> None:
         """Add one fired retraining trigger."""

@@ -16,6 +16,7 @@ policy). Collaborators not passed in are built from the config
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["ModelMonitor", "create_monitor", "load_monitor"]
 
 logger = logging.getLogger(__name__)
+
+_RETENTION_EVERY = 3600.0  # seconds between the leader's prunes (a quarter of a short retention)
 
 # Recent checks drawn on the timeline of a check run's report.
 _REPORTED_CHECKS = 100
@@ -577,6 +580,9 @@ class ModelMonitor:
             jobs.append(PeriodicJob("performance", minutes * 60, self.check_performance))
         if cfg.enable_drift_detection:
             jobs.append(PeriodicJob("drift", cfg.drift_check_minutes * 60, self.check_drift))
+        if cfg.store_retention_days is not None and hasattr(self.store, "prune"):
+            keep = cfg.store_retention_days * 86400
+            jobs.append(PeriodicJob("retention", min(_RETENTION_EVERY, keep / 4), self.prune))
         self._schedule = LeaderSchedule(self.store, jobs) if jobs else None
         if self._schedule is not None:
             self._schedule.start()
@@ -584,6 +590,31 @@ class ModelMonitor:
         if self.prometheus_metrics is not None:
             self.prometheus_metrics.set_monitoring(True)
         logger.info("monitoring started (%d periodic jobs)", len(jobs))
+
+    def prune(self, older_than_days: float | None = None) -> int:
+        """Delete the stream's predictions (and their labels) older than a number of days
+        from a database store; the leader does it periodically with ``store_retention_days``.
+
+        Args:
+            older_than_days: the age limit; ``store_retention_days`` when None.
+
+        Returns:
+            How many predictions were deleted (0 without a limit or with the in-memory
+            store, which keeps a bounded number of predictions anyway).
+
+        Raises:
+            StoreError: the database is unavailable.
+        """
+        days = self.config.store_retention_days if older_than_days is None else older_than_days
+        prune = getattr(self.store, "prune", None)
+        if days is None or prune is None:
+            return 0
+        if not (isinstance(days, int | float) and math.isfinite(days) and days >= 0):
+            raise ConfigError(f"older_than_days must be a finite number >= 0, got {days!r}")
+        deleted = int(prune(self.clock().timestamp() - days * 86400))
+        if deleted:
+            logger.info("pruned %d predictions older than %g days", deleted, days)
+        return deleted
 
     def stop_monitoring(self) -> None:
         """Stop the periodic checks (waits for a check in progress) and hand over the

@@ -178,6 +178,7 @@ def monitoring_status(monitor: StatusSource) -> dict[str, Any]:
             "model_name": store.model_name,
             "model_version": store.model_version,
             **held.to_dict(),
+            "file_problem": getattr(store, "file_problem", None),
         },
         "config": monitor.config.to_dict(),
     }

@@ -59,7 +59,7 @@ from mlflow_monitor.exceptions import (
     UnknownPredictionError,
 )
 from mlflow_monitor.model.loading import load_monitored_model
-from mlflow_monitor.redaction import describe_exception, redact_uri
+from mlflow_monitor.redaction import SecretFilter, describe_exception, redact_uri
 from mlflow_monitor.serving.admission import Admission, OverloadedError, TooManyRowsError
 from mlflow_monitor.serving.settings import TOKEN_ENV, ServeSettings
 from mlflow_monitor.serving.store_calls import HEALTH_SECONDS, Progress, StoreCalls
@@ -288,6 +288,13 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
+        # uvicorn has configured its loggers by now (in each worker): keep the token and
+        # URL secrets out of its access and error logs (a token sent in a query string).
+        secrets = SecretFilter([settings.token])
+        for name in ("uvicorn.access", "uvicorn.error"):
+            named = logging.getLogger(name)
+            named.filters = [f for f in named.filters if not isinstance(f, SecretFilter)]
+            named.addFilter(secrets)
         yield
         # Stop the checks, release the leader lock and write what is still queued.
         await asyncio.to_thread(monitor.close)
@@ -361,6 +368,19 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
         store's counts; 503 with what this process knows of the store when the store does
         not answer within 2 s."""
         about = {"model_uri": redact_uri(settings.model_uri), "pid": os.getpid()}
+        lost = getattr(monitor.store, "file_problem", None)
+        if lost is not None:  # writes would go into a file no path leads to
+            return AsciiJSONResponse(
+                {
+                    "status": "store_file_lost",
+                    **about,
+                    "monitoring_active": monitor.is_monitoring,
+                    "leader": monitor.is_leader,
+                    "store": _writer_state(monitor.store),
+                    "message": f"{lost}; restart the server to open a new one",
+                },
+                status_code=503,
+            )
         try:
             status = await store_calls.shared(
                 "reading the health", monitor.get_monitoring_status, HEALTH_SECONDS
@@ -533,6 +553,7 @@ def create_app(settings: ServeSettings, model: Any = None) -> Any:
             raise ConfigError("Prometheus metrics are off (enable_prometheus=False)")
         # Drops by the store's background writer since the last recording.
         monitor.export_store_counters()
+        metrics.set_store_file_lost(getattr(monitor.store, "file_problem", None) is not None)
         return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)
 
     # Documented as what it is, Prometheus' text format (FastAPI would say JSON).

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ from mlflow_monitor.store.interface import (
     StoreError,
 )
 from mlflow_monitor.store.leadership import Leadership
+from mlflow_monitor.store.sql.file_watch import SqliteFile
 from mlflow_monitor.store.sql.leadership import AdvisoryLockLeadership, LeaseLeadership
 from mlflow_monitor.store.sql.schema import (
     SCHEMA_VERSION,
@@ -82,6 +84,8 @@ logger = logging.getLogger(__name__)
 _READ_FLUSH_TIMEOUT = 60.0
 # The stream id a read-only store reads when nothing was recorded for its model version.
 _NO_STREAM = -1
+PRUNE_CHUNK = 2000
+"""Most predictions :meth:`SqlInferenceStore.prune` deletes per transaction."""
 # How long close() keeps trying to write what is queued to an unreachable database.
 CLOSE_DRAIN_SECONDS = 10.0
 
@@ -218,10 +222,19 @@ class SqlInferenceStore(InferenceStore):
             queue_size=queue_size,
             put_timeout=put_timeout,
         )
+        self._file = SqliteFile.of(self.engine)
+        self._writer.check_file = None if self._file is None else self._file.problem
         self._postgresql = is_postgresql(self.engine)
         self._cursor_lock = stream_lock_key(self._stream)
         self._leaderships: list[Leadership] = []
         _track(self)
+
+    @property
+    def file_problem(self) -> str | None:
+        """Why the SQLite file this store opened is gone from its path (deleted, replaced),
+        or None while it is there (always None on PostgreSQL). While it is gone the writer
+        drops, and counts, what it would have written into the lost file."""
+        return None if self._file is None else self._file.problem()
 
     def __repr__(self) -> str:
         return (
@@ -596,11 +609,15 @@ class SqlInferenceStore(InferenceStore):
 
     @_writes
     @_unavailable_is_store_error
-    def prune(self, older_than: datetime | float) -> int:
+    def prune(self, older_than: datetime | float, chunk: int = PRUNE_CHUNK) -> int:
         """Delete this stream's predictions (and their labels) recorded before a time.
+
+        Rows go in transactions of at most ``chunk`` predictions, oldest first, so that the
+        writers (whose SQLite writes wait for the lock) are never held up for long.
 
         Args:
             older_than: a datetime, or seconds since the epoch.
+            chunk: most predictions deleted per transaction.
 
         Returns:
             How many predictions were deleted.
@@ -608,15 +625,30 @@ class SqlInferenceStore(InferenceStore):
         cutoff = older_than.timestamp() if isinstance(older_than, datetime) else float(older_than)
         self._sync()
         p, f = predictions.c, feedback.c
-        old = sa.select(p.prediction_id).where(p.stream_id == self._stream, p.timestamp < cutoff)
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.delete(feedback).where(f.stream_id == self._stream, f.prediction_id.in_(old))
-            )
-            deleted = conn.execute(
-                sa.delete(predictions).where(p.stream_id == self._stream, p.timestamp < cutoff)
-            ).rowcount
-        return int(deleted)
+        deleted = 0
+        while True:
+            with self.engine.begin() as conn:
+                # Oldest first along the (stream, seq) index, up to the first row that is
+                # recent enough: cheap however large the table. A row recorded out of order
+                # behind a newer one waits for the next prune.
+                oldest = conn.execute(
+                    sa.select(p.seq, p.prediction_id, p.timestamp)
+                    .where(p.stream_id == self._stream)
+                    .order_by(p.seq)
+                    .limit(chunk)
+                ).all()
+                old = list(itertools.takewhile(lambda r: r[2] < cutoff, oldest))
+                if not old:
+                    return deleted
+                conn.execute(
+                    sa.delete(feedback).where(
+                        f.stream_id == self._stream, f.prediction_id.in_([r[1] for r in old])
+                    )
+                )
+                conn.execute(sa.delete(predictions).where(p.seq.in_([r[0] for r in old])))
+            deleted += len(old)
+            if len(old) < chunk:
+                return deleted
 
 
 # -- queries -------------------------------------------------------------------------------

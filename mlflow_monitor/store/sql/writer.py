@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -119,6 +119,8 @@ class BatchWriter:
         self._insert_feedback = bulk_insert(engine, feedback, FEEDBACK_COLUMNS)
         self._postgresql = is_postgresql(engine)
         self._cursor_lock = stream_lock_key(stream)
+        # Set by the store for a SQLite file: why the file is gone from its path, or None.
+        self.check_file: Callable[[], str | None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -335,6 +337,13 @@ class BatchWriter:
 
     def _write(self, chunk: list[PredictionBatch]) -> None:
         """Insert a chunk in one transaction, retrying transient errors; then count losses."""
+        problem = self.check_file() if self.check_file is not None else None
+        if problem is not None:  # the rows would go into a file no path leads to: lost
+            n = sum(len(b) for b in chunk)
+            with self._cond:
+                self.dropped += n
+                self._warn("dropped %d predictions: %s", n, problem)
+            return
         rows, labels = self._rows(chunk)
         self._write_rows(rows, labels)
 

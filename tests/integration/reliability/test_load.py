@@ -6,6 +6,8 @@ count and no request fails. Timings are the benchmark's business (benchmarks/ben
 from __future__ import annotations
 
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -76,3 +78,24 @@ def test_the_token_never_reaches_the_server_log(server):
     log = process.log()
     assert "POST /monitoring/feedback" in log  # the requests were logged
     assert TOKEN not in log
+
+
+def test_a_token_sent_in_a_query_string_is_masked_in_the_access_log(server):
+    """Issue #16: a client that puts the token in the URL by mistake; uvicorn logs the path."""
+    process, _ = server
+    queries = [
+        f"token={TOKEN}",
+        f"access_token={TOKEN}",
+        f"t={TOKEN}",
+        f"x={urllib.parse.quote(TOKEN)}&y=1",
+    ]
+    for query in queries:
+        with urllib.request.urlopen(f"{process.uri}/health?{query}", timeout=30) as answer:
+            assert answer.status == 200
+    deadline = time.monotonic() + 10
+    while process.log().count("GET /health?") < len(queries):
+        assert time.monotonic() < deadline, "the requests were not logged"
+        time.sleep(0.2)
+    log = process.log()
+    assert TOKEN not in log and urllib.parse.quote(TOKEN) not in log
+    assert "GET /health?token=*** HTTP" in log

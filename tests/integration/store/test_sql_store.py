@@ -277,6 +277,7 @@ def test_monitor_checks_in_one_process_what_another_recorded(uri, rng, registry)
         "queued": 0,
         "dropped": 0,
         "rejected": 0,
+        "file_problem": None,  # the SQLite file is where the store opened it (issue #16)
     }
     assert (
         registry.get_sample_value(

@@ -40,6 +40,7 @@ DOCUMENTED = {
     "fake_review_detection_baseline": "gauge",
     "fake_review_detection_performance_threshold": "gauge",
     "fake_review_detection_drift_p_value_threshold": "gauge",
+    "fake_review_detection_store_file_lost": "gauge",
 }
 
 # The model and version labels of a monitor on the default options.

@@ -207,3 +207,10 @@ def test_accepted_configs_serialise(tmp_path):
     finally:
         monitor.close()
     assert isinstance(ConfigError("x"), MonitorError)
+
+
+def test_the_prune_command_deletes_what_is_older_than_asked(predicted, store_uri, runner):
+    kept = runner.invoke(cli, ["prune", predicted, "--older-than-days", "1"])
+    assert kept.exit_code == 0 and "deleted 0 predictions" in kept.output, kept.output
+    gone = runner.invoke(cli, ["prune", predicted, "--older-than-days", "0"])
+    assert gone.exit_code == 0 and "deleted 3 predictions" in gone.output, gone.output

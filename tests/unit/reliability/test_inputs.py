@@ -6,6 +6,7 @@ as before.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
@@ -326,3 +327,55 @@ def test_arrays_and_huge_numbers_are_refused_cleanly(call, raised_before):
     except raised_before:
         pytest.fail(f"{raised_before.__name__} instead of a MonitorError")
     pytest.fail("accepted a value it should refuse")
+
+
+# -- text a database cannot keep, huge ids, huge batches (issue #16) ------------------------
+
+unstorable_ids = st.one_of(
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3),  # lone surrogates
+    st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=4), st.text(max_size=4)),
+    st.text(min_size=256, max_size=400),
+    st.text(min_size=1, max_size=20),
+)
+
+
+_RUNS = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def sql_monitor(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzz-sql") / "inference.db"
+    monitor = create_monitor(
+        {"store_uri": f"sqlite:///{path}", "store_flush_seconds": 0.05, "random_seed": 0},
+        registry=CollectorRegistry(),
+    )
+    yield monitor
+    monitor.close()
+
+
+@settings(PROPERTY, max_examples=150)
+@given(
+    ids=st.lists(unstorable_ids, min_size=1, max_size=30),
+    size=st.sampled_from([1, 2, 500, 20_000]),
+)
+def test_a_sql_store_records_or_refuses_ids_and_never_drops(sql_monitor, ids, size):
+    """Against a real SQLite store: a batch (up to 20,000 rows) whose ids hold lone
+    surrogates, NUL characters or 256+ characters is refused whole with a MonitorError, or
+    recorded whole; nothing recorded is ever dropped by the writer."""
+    run = next(_RUNS)  # ids unique across examples too: a repeat would be rejected
+    ids = [f"{run}:{i}:{v}" for i, v in enumerate(ids)]
+    ids += [f"{run}:pad-{i}" for i in range(max(size - len(ids), 0))]
+    store = sql_monitor.store
+    held = store.counts().predictions
+    try:
+        recorded = sql_monitor.record_predictions(
+            [1] * len(ids), [0.5] * len(ids), prediction_ids=ids
+        )
+    except MonitorError as exc:
+        assert str(exc)
+        assert store.flush(60) and store.counts().predictions == held
+        return
+    assert store.flush(60)
+    counts = store.counts()
+    assert counts.dropped == 0, "the writer dropped recorded predictions"
+    assert counts.predictions == held + len(recorded)

@@ -5,9 +5,12 @@ errors, and never crashes. Examples are bounded so the module runs in well under
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -105,3 +108,109 @@ def test_odd_values_for_the_model_input_are_4xx_or_answered(app, path, text):
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.json().get("message"), response.text
+
+
+# -- unencodable text, huge ids and huge batches (issue #16) --------------------------------
+
+# Text no store can keep, and ids past the limit, beside ordinary text.
+NASTY = st.one_of(
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3),  # lone surrogates
+    st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=4), st.text(max_size=4)),
+    st.text(min_size=256, max_size=300),
+    st.just("x" * 1_000_000),
+    st.text(max_size=8),
+)
+
+
+def _dropped(app_client) -> float:
+    metrics = app_client.get("/metrics").text
+    return sum(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("schema_reviews_records_dropped_total")
+    )
+
+
+@BOUNDED
+@given(
+    value=NASTY,
+    other=NASTY,
+    endpoint=st.sampled_from(["predict", "invocations", "feedback", "batch", "trigger"]),
+)
+def _no_server_error_for_unstorable_text(client, value, other, endpoint) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    body: object
+    path = {"batch": "/monitoring/feedback", "feedback": "/monitoring/feedback"}.get(
+        endpoint, f"/{endpoint}"
+    )
+    if endpoint == "predict":
+        body = [{"text": "fine", "prediction_id": value}, {"text": other, "prediction_id": "n"}]
+    elif endpoint == "invocations":
+        body = {"dataframe_records": [{"text": "fine", "prediction_id": value}]}
+    elif endpoint == "feedback":
+        body = {"prediction_id": value, "true_label": other}
+    elif endpoint == "batch":
+        body = {"feedback": [{"prediction_id": value, "true_label": 1}] * 3}
+    else:
+        path = "/monitoring/trigger-retraining"
+        body = {"reason": value[:200] or "r", "details": {other[:50]: value}}
+    response = client.post(path, content=json.dumps(body), headers={**auth, **JSON})
+    assert response.status_code < 500, (endpoint, response.text[:300])
+    if response.status_code >= 400 and path != "/invocations":
+        assert response.json().get("message"), response.text[:300]
+    for probe in ("/monitoring/status", "/health"):
+        answer = client.get(probe)
+        assert answer.status_code == 200, (probe, answer.text[:300])
+
+
+JSON = {"content-type": "application/json"}
+
+
+def test_unstorable_text_huge_ids_never_cost_a_server_error_or_a_row(wrapped, tmp_path):
+    """Hypothesis over every endpoint with lone surrogates, NUL characters, ids of 256 to
+    300 characters and of 1 MB: 4xx or answered, the status keeps answering, and nothing
+    the app answered is dropped by the store. An app of its own, run inside its lifespan:
+    the module's app has been shut down by schemathesis' runs, and a closed monitor drops
+    (and counts) what it is given."""
+    from fastapi.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{tmp_path}/inference.db")
+        model = load_monitored_model(wrapped.uri, schedule_checks=False)
+    settings = ServeSettings(wrapped.uri, token=TOKEN, schedule_checks=False)
+    with TestClient(create_app(settings, model)) as client:
+        _no_server_error_for_unstorable_text(client)
+        client.get("/monitoring/status")  # writes the queue first (a read flushes)
+        assert _dropped(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/predict", [{"text": "a"}] * 10_001, 413),
+        ("/invocations", {"dataframe_records": [{"text": "a"}] * 10_001}, 400),
+        (
+            "/monitoring/feedback",
+            {"feedback": [{"prediction_id": "p", "true_label": 1}] * 10_001},
+            422,
+        ),
+        (
+            "/predict",
+            [{"text": "a", "prediction_id": f"big-{i}"} for i in range(4_999)]
+            + [{"text": "a", "prediction_id": "\ud800"}]
+            + [{"text": "a", "prediction_id": f"big-{i}"} for i in range(5_000, 9_999)],
+            422,
+        ),
+    ],
+    ids=["predict-10001", "invocations-10001", "feedback-10001", "predict-9999-one-surrogate"],
+)
+def test_huge_batches_are_refused_whole_and_cost_nothing(app, path, body, status):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    held = client.get("/monitoring/status").json()["store"]["predictions"]
+    response = client.post(path, content=json.dumps(body), headers={**auth, **JSON})
+    assert response.status_code == status, response.text[:300]
+    assert len(response.content) < 5000  # an error message, not an echo of the request
+    assert client.get("/monitoring/status").json()["store"]["predictions"] == held

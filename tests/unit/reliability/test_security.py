@@ -44,6 +44,13 @@ TOKEN = "tok-5f1d2c9e-never-echo"
             f"API request to http://a:{SECRET}@h:1/api failed; retry http://b:{SECRET}@h:2/",
             "API request to http://a:***@h:1/api failed; retry http://b:***@h:2/",
         ),
+        # Issue #16: a secret given as the user name alone.
+        ("https://ghp_0123456789abcdefABCDEF@github.com/o/r", "https://***@github.com/o/r"),
+        ("http://tok@mlflow.internal:5000", "http://***@mlflow.internal:5000"),
+        (
+            "postgresql+psycopg://0123456789abcdefABCDEFxyz@db/monitoring",
+            "postgresql+psycopg://***@db/monitoring",
+        ),
     ],
     ids=[
         "postgres",
@@ -55,6 +62,9 @@ TOKEN = "tok-5f1d2c9e-never-echo"
         "sqlite",
         "models",
         "in-a-message",
+        "bare-user-token-https",
+        "bare-user-http",
+        "bare-token-like-user-postgres",
     ],
 )
 def test_redact_text(text, expected):

@@ -184,3 +184,30 @@ def test_an_id_already_stored_is_counted_rejected(client, store_uri):
     assert _metric(metrics, f"{PREFIX}_predictions_total") == 2
     assert _metric(metrics, f"{PREFIX}_records_rejected_total") == 1
     assert client.get("/monitoring/status").json()["store"]["rejected"] == 1
+
+
+# -- the store's SQLite file deleted while serving --------------------------------------------
+
+
+def test_a_deleted_store_file_is_reported_and_its_losses_counted(client, store_uri, tmp_path):
+    """Issue #16: SQLite writes on into the deleted inode; the loss must show."""
+    for i in range(3):
+        assert (
+            _post(client, "/predict", {"text": "fine", "prediction_id": f"b{i}"}).status_code == 200
+        )
+    assert client.flush(30)
+    assert client.get("/health").status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"inference.db{suffix}").unlink(missing_ok=True)
+    for i in range(5):
+        assert (
+            _post(client, "/predict", {"text": "fine", "prediction_id": f"a{i}"}).status_code == 200
+        )
+    assert client.flush(30)
+    health = client.get("/health")
+    assert health.status_code == 503, health.text
+    assert health.json()["status"] == "store_file_lost"
+    assert "deleted" in health.json()["message"]
+    metrics = client.get("/metrics").text
+    assert _metric(metrics, f"{PREFIX}_store_file_lost") == 1
+    assert _metric(metrics, f"{PREFIX}_records_dropped_total") == 5
