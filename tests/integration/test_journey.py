@@ -97,7 +97,8 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert checked.exit_code == EXIT_BOTH, checked.output
     assert "drift" in checked.output and "degraded" in checked.output
 
-    # the drift trigger launched the retrain entry point, which registered version 2
+    # a trigger launched the retrain entry point, which registered version 2: the degraded
+    # performance (200 labels), or the drift alarm when one check's evidence is enough
     version = wait_for_version(client, name, "2")
     deadline = time.monotonic() + 120
     while client.get_run(version.run_id).info.status == "RUNNING":
@@ -105,12 +106,19 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
         time.sleep(1)
     assert client.get_run(version.run_id).info.status == "FINISHED"
     version = client.get_model_version(name, "2")  # tags are set after registration
-    assert version.tags["mlflow_monitor.trigger_reason"] == "data_drift"
+    reason = version.tags["mlflow_monitor.trigger_reason"]
+    assert reason in ("data_drift", "performance_degradation")
     check_run = client.get_run(version.tags["mlflow_monitor.check_run_id"])
-    assert check_run.data.tags["mlflow_monitor.check"] == "drift"
-    assert check_run.data.tags["mlflow_monitor.outcome"] == "drift"
+    kind = "drift" if reason == "data_drift" else "performance"
+    assert check_run.data.tags["mlflow_monitor.check"] == kind
+    assert check_run.data.tags["mlflow_monitor.outcome"] == (
+        "drift" if kind == "drift" else "degraded"
+    )
     assert check_run.data.tags["mlflow_monitor.retrain_run_id"] == version.run_id
-    assert check_run.data.metrics["drift/p_value"] < 0.05
+    if kind == "drift":
+        assert check_run.data.metrics["drift/p_value"] < 0.05
+    else:
+        assert check_run.data.metrics["performance/degraded"] == 1
     wait_for_version(client, f"{name}-monitored", "2")
 
     table = runner.invoke(cli, ["baselines", name, "--format", "json"])
@@ -119,7 +127,7 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert set(rows) == {1, 2}
     assert rows[1]["drift_detected"] is True and rows[1]["live_window"] == 200
     assert rows[1]["live_precision"] < rows[1]["baseline_precision"]
-    assert rows[2]["trigger_reason"] == "data_drift" and rows[2]["created_by"] == "retrain"
+    assert rows[2]["trigger_reason"] == reason and rows[2]["created_by"] == "retrain"
     assert rows[2]["baseline_f1_score"] > 0.9
 
 
