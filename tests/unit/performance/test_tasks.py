@@ -22,7 +22,8 @@ from mlflow_monitor.performance.tasks import (
     relative_degradation,
     validate_task_baseline,
 )
-from mlflow_monitor.results import _TASK_METRICS, PerformanceSnapshot
+from mlflow_monitor.results import PerformanceSnapshot
+from mlflow_monitor.results.performance import _TASK_METRICS
 
 
 @pytest.fixture(scope="module")
