@@ -381,6 +381,10 @@ class TabularEncoder:
                 drift_detected=bool(adj < p_val),
                 kind=f["kind"],
                 test=f["test"],
+                # the effect the alarm weighs (drift_min_effect): in reference standard
+                # deviations for numbers, dates and text descriptors, the Jensen-Shannon
+                # distance for categories
+                effect=float(f["effect"]),
                 effect_size=float(f["effect"]),
                 effect_size_name=f["effect_name"],
                 unseen_share=f.get("unseen"),

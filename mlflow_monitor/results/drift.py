@@ -40,7 +40,8 @@ class FeatureDrift:
             with the change (current share minus reference share).
         effect: Wasserstein-1 distance between the feature's reference and tested values,
             in units of the reference's standard deviation (0.5: the values moved by about
-            half a standard deviation).
+            half a standard deviation); for a categorical column of mixed tabular input, the
+            Jensen-Shannon distance (0 to 1) of the category shares.
         mean_shift: difference of the means in reference standard deviations (signed).
     """
 

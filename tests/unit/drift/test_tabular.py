@@ -85,6 +85,8 @@ def test_a_new_category_and_shifted_values_are_found_and_counted(encoder):
     assert 0.3 < color.effect_size <= 1.0  # Jensen-Shannon distance
     price = results["price"]
     assert price.drift_detected and price.effect_size == pytest.approx(1.5, abs=0.4)
+    # the effect the alarm weighs against drift_min_effect is the same measure
+    assert price.effect == price.effect_size and color.effect == color.effect_size
     oov = results["review.text.oov_share"]
     assert oov.drift_detected and {"scam", "fraud"} <= set(oov.changed_tokens)
     assert not results["size"].drift_detected

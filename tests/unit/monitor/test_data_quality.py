@@ -121,3 +121,17 @@ def test_a_monitor_with_column_kinds_restores_its_state(tmp_path):
     result = again.check_drift()
     assert result.ran and result.drift.features[1].name == "color"
     assert result.quality is not None and result.quality.n_rows == 60
+
+
+def test_a_shifted_column_of_mixed_rows_fires_the_drift_alarm(registry):
+    monitor = create_monitor(BASE, registry=registry)
+    fired = []
+    monitor.add_retraining_callback(lambda reason, details: fired.append(reason))
+    monitor.setup_drift_detection(mixed(400, seed=0))
+    current = mixed(300, seed=5)
+    current["price"] = current["price"] + 6  # three reference standard deviations
+    monitor.record_predictions([0] * len(current), features=current.to_dict("records"))
+    result = monitor.check_drift()
+    drift = result.drift
+    assert drift.drift_detected and drift.effect_size > 1.0  # the column's effect counts
+    assert drift.alarm.fired and fired == ["data_drift"]
