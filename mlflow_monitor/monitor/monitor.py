@@ -41,7 +41,6 @@ from mlflow_monitor.monitor.scheduler import LeaderSchedule, PeriodicJob
 from mlflow_monitor.monitor.state import MonitorSnapshot, read_snapshot, write_snapshot
 from mlflow_monitor.monitor.status import monitoring_status, recent_checks, stored_triggers
 from mlflow_monitor.monitor.targets import TargetRules
-from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.performance.estimation import PerformanceEstimator
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import (
@@ -102,15 +101,7 @@ class ModelMonitor:
         self.clock = clock
         self._owns_store = store is None
         self.store: InferenceStore = wiring.default_store(cfg) if store is None else store
-        self.performance_tracker: PerformanceTracker | None = None
-        if cfg.enable_performance_tracking:
-            self.performance_tracker = PerformanceTracker(
-                window_size=cfg.performance_window_size,
-                threshold=cfg.performance_threshold,
-                min_samples=cfg.performance_min_samples,
-                positive_label=cfg.positive_label,
-                task=cfg.task,
-            )
+        self.performance_tracker = wiring.performance_tracker(cfg)
         self.prometheus_metrics: MonitorMetrics | None = None
         if cfg.enable_prometheus:
             self.prometheus_metrics = MonitorMetrics(

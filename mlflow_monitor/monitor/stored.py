@@ -16,9 +16,9 @@ from typing import Any
 
 from mlflow_monitor._types import Clock
 from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.monitor import wiring
 from mlflow_monitor.monitor.checks import DriftCheck, PerformanceCheck
 from mlflow_monitor.monitor.status import monitoring_status
-from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.results import CheckResult, PerformanceSnapshot, utcnow
 from mlflow_monitor.retraining.triggers import TriggerPolicy
 from mlflow_monitor.store import InferenceStore
@@ -57,16 +57,10 @@ class StoredMonitor:
         self.store = store
         self.clock = clock
         self.triggers = TriggerPolicy(config.retraining_cooldown_minutes, clock=clock)
-        self._tracker: PerformanceTracker | None = None
-        if config.enable_performance_tracking:
-            self._tracker = PerformanceTracker(
-                window_size=config.performance_window_size,
-                threshold=config.performance_threshold,
-                min_samples=config.performance_min_samples,
-                positive_label=config.positive_label,
-            )
-            if baseline:
-                self._tracker.set_baseline(baseline)
+        # the version's own task: a multiclass or regression model's metrics, not binary ones
+        self._tracker = wiring.performance_tracker(config)
+        if self._tracker is not None and baseline:
+            self._tracker.set_baseline(baseline)
 
     @property
     def is_healthy(self) -> bool:

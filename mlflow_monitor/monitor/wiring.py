@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.config import MonitorConfig
+from mlflow_monitor.performance import PerformanceTracker
 from mlflow_monitor.store import InferenceStore, InMemoryStore
 
 if TYPE_CHECKING:
@@ -38,6 +39,19 @@ def default_store(cfg: MonitorConfig) -> InferenceStore:
         batch_size=cfg.store_batch_size,
         flush_seconds=cfg.store_flush_seconds,
         queue_size=cfg.store_queue_size,
+    )
+
+
+def performance_tracker(cfg: MonitorConfig) -> PerformanceTracker | None:
+    """The rolling-window tracker of the config's task, or None with performance tracking off."""
+    if not cfg.enable_performance_tracking:
+        return None
+    return PerformanceTracker(
+        window_size=cfg.performance_window_size,
+        threshold=cfg.performance_threshold,
+        min_samples=cfg.performance_min_samples,
+        positive_label=cfg.positive_label,
+        task=cfg.task,
     )
 
 
