@@ -135,15 +135,7 @@ class PerformanceEstimator:
             self._fit_regression(reference_outputs, labels, reference_features)
             return self
         probabilities = self._probabilities(reference_outputs, fitting=True, classes=classes)
-        if labels.shape[0] != probabilities.shape[0]:
-            raise DataValidationError(
-                f"{probabilities.shape[0]} reference outputs but {labels.shape[0]} labels"
-            )
-        if probabilities.shape[0] < _MIN_REFERENCE:
-            raise DataValidationError(
-                f"estimation needs at least {_MIN_REFERENCE} labelled reference rows, "
-                f"got {probabilities.shape[0]}"
-            )
+        _check_reference(probabilities.shape[0], "outputs", labels.shape[0], "labels")
         assert self.classes_ is not None
         index = {c: i for i, c in enumerate(self.classes_)}
         unknown = sorted({str(v) for v in labels.tolist() if v not in index})
@@ -240,15 +232,7 @@ class PerformanceEstimator:
 
         inputs = _regression_inputs(predictions, features)
         targets = np.asarray(targets, dtype=float)
-        if targets.shape[0] != inputs.shape[0]:
-            raise DataValidationError(
-                f"{inputs.shape[0]} reference predictions but {targets.shape[0]} targets"
-            )
-        if inputs.shape[0] < _MIN_REFERENCE:
-            raise DataValidationError(
-                f"estimation needs at least {_MIN_REFERENCE} labelled reference rows, "
-                f"got {inputs.shape[0]}"
-            )
+        _check_reference(inputs.shape[0], "predictions", targets.shape[0], "targets")
         if not np.all(np.isfinite(targets)):
             raise DataValidationError("regression targets must be finite numbers")
         errors = targets - inputs[:, 0]
@@ -414,6 +398,16 @@ def estimated_degradation(
 
 
 # --- regression helpers ----------------------------------------------------------------------
+
+
+def _check_reference(n: int, outputs: str, n_labels: int, labels: str) -> None:
+    """Refuse a reference whose outputs and labels differ in length, or that is too small."""
+    if n_labels != n:
+        raise DataValidationError(f"{n} reference {outputs} but {n_labels} {labels}")
+    if n < _MIN_REFERENCE:
+        raise DataValidationError(
+            f"estimation needs at least {_MIN_REFERENCE} labelled reference rows, got {n}"
+        )
 
 
 def _regression_inputs(predictions: Any, features: Any) -> FloatArray:
