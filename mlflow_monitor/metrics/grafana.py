@@ -1,8 +1,11 @@
 """A Grafana dashboard for a monitor, generated from the metric definitions.
 
-The panels are built from :data:`~mlflow_monitor.METRIC_DEFINITIONS` for one metric
-prefix, so they query exactly the metrics a monitor exports, and every defined metric is on
-the dashboard: one without a panel of its own is shown in an "Other metrics" row.
+The panels are built from the metric definitions of :mod:`~mlflow_monitor.metrics.prometheus`
+(:data:`~mlflow_monitor.METRIC_DEFINITIONS` and the estimated, data-quality, prediction-drift
+and task metrics) for one metric prefix, so they query exactly the metrics a monitor exports,
+and every defined metric is on the dashboard: one without a panel of its own is shown in an
+"Other metrics" row. Rows for one task ("Multiclass models", "Regression models") come
+last; their panels stay empty for monitors of another task.
 
 Every query filters on the ``model``, ``version`` and ``instance`` variables, and every
 series is named by its version, so a retrained version's lines sit next to (not on top of)
@@ -48,6 +51,23 @@ _PERFORMANCE: Final = (
     ("accuracy", "Accuracy"),
     ("f1_score", "F1 score"),
 )
+_MULTICLASS: Final = (
+    ("macro_precision", "Macro precision"),
+    ("macro_recall", "Macro recall"),
+    ("macro_f1", "Macro F1"),
+    ("weighted_f1", "Weighted F1"),
+)
+_REGRESSION: Final = (  # (suffix, title, an error metric: it degrades when it rises)
+    ("mae", "Mean absolute error", True),
+    ("rmse", "Root mean squared error", True),
+    ("mape", "Mean absolute percentage error", True),
+    ("r2", "R²", False),
+)
+_QUALITY: Final = (
+    ("data_missing_share", "Missing values (share per column)"),
+    ("data_unseen_share", "Unseen categories (share per column)"),
+    ("data_out_of_range_share", "Outside the reference range (share per column)"),
+)
 
 
 def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None) -> dict[str, Any]:
@@ -72,6 +92,11 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
         ("Drift alarm", names["drift_alarm"], "no alarm", "alarm", 1),
         ("Performance", names["performance_degraded"], "ok", "degraded", 1),
     ]
+    history = [
+        *flags,
+        ("Estimated", names["estimated_performance_degraded"], "ok", "degraded", 1),
+        ("Outputs", names["prediction_drift_detected"], "steady", "drifted", 1),
+    ]
     for flag in flags:
         grid.add(_flag_stat(*flag), 4, 4)
     for title_, suffix in (("Predictions / s", "predictions"), ("Labels / s", "feedback")):
@@ -79,11 +104,24 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
         grid.add(_stat(title_, expr), 4, 4)
     triggers = f"sum(increase({names['retraining_triggered']}{_INSTANCE}[$__range]))"
     grid.add(_stat("Retraining triggers", triggers), 4, 4)
-    grid.add(_state_timeline("Status history", flags), 24, 6)
+    grid.add(_state_timeline("Status history", history), 24, 6)
 
-    grid.row("Performance")
+    grid.row("Performance (realized from labels, and estimated before them)")
     for suffix, label in _PERFORMANCE:
-        grid.add(_performance(label, suffix, names), 6)
+        grid.add(_performance(label, suffix, names, estimated=True), 6)
+    auc = _timeseries("ROC AUC (estimated)", [_per_instance(names["estimated_roc_auc"])])
+    auc["fieldConfig"]["defaults"].update(unit="percentunit", min=0, max=1, decimals=3)
+    grid.add(auc, 18)
+    grid.add(
+        _flag_stat(
+            "Estimated performance",
+            names["estimated_performance_degraded"],
+            "ok",
+            "degraded",
+            1,
+        ),
+        6,
+    )
 
     grid.row("Drift")
     p_value = _timeseries(
@@ -104,6 +142,42 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
         ("Check significant (drift_detected)", "drift_detected"),
     ):
         grid.add(_timeseries(title_, [_per_instance(names[suffix])]), 8)
+    outputs = _timeseries(
+        "Prediction drift p-value (the model's outputs)",
+        [
+            _per_instance(names["prediction_drift_p_value"]),
+            _target(names["drift_p_value_threshold"] + _INSTANCE, "threshold v{{version}}"),
+        ],
+        log=True,
+    )
+    outputs["description"] = (
+        "The smallest corrected p-value of the tests of the model's outputs against the "
+        "reference's outputs: a label-free signal."
+    )
+    _dashed(outputs, "threshold", "red")
+    grid.add(outputs, 12)
+    grid.add(
+        _timeseries(
+            "Outputs drifted (prediction_drift_detected)",
+            [_per_instance(names["prediction_drift_detected"])],
+        ),
+        12,
+    )
+
+    grid.row("Data quality (the last drift check's window)")
+    for suffix, title_ in _QUALITY:
+        shares = _timeseries(
+            title_, [_target(names[suffix] + _INSTANCE, "{{column}} v{{version}}")], "percentunit"
+        )
+        grid.add(shares, 8)
+    grid.add(
+        _timeseries(
+            "Schema changes (missing, new and retyped columns)",
+            [_per_instance(names["data_schema_changes"])],
+        ),
+        24,
+        6,
+    )
 
     grid.row("Traffic and retraining")
     rates = [
@@ -125,8 +199,22 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
     grid.add(bars, 12)
     grid.add(_flag_stat("Store file", names["store_file_lost"], "ok", "lost", 1), 4, 4)
 
+    grid.row("Multiclass models")
+    for suffix, label in _MULTICLASS:
+        grid.add(_performance(label, suffix, names), 6)
+    recall = _timeseries(
+        "Recall per class",
+        [_target(names["class_recall"] + _INSTANCE, "class {{class_label}} v{{version}}")],
+        "percentunit",
+    )
+    grid.add(recall, 24)
+
+    grid.row("Regression models")
+    for suffix, label, error in _REGRESSION:
+        grid.add(_performance(label, suffix, names, error=error), 6)
+
     shown = " ".join(t["expr"] for p in grid.panels for t in p.get("targets", []))
-    others = [d for d in prometheus.METRIC_DEFINITIONS if not _mentions(shown, names[d.suffix])]
+    others = [d for d in _definitions() if not _mentions(shown, names[d.suffix])]
     if others:
         grid.row("Other metrics")
         for d in others:
@@ -181,7 +269,20 @@ def metric_names(prefix: str) -> dict[str, str]:
         ConfigError: ``prefix`` is not a valid ``metrics_prefix``.
     """
     MonitorConfig(metrics_prefix=prefix)  # validates the prefix
-    return {d.suffix: d.full_name(prefix) for d in prometheus.METRIC_DEFINITIONS}
+    return {d.suffix: d.full_name(prefix) for d in _definitions()}
+
+
+def _definitions() -> tuple[prometheus.MetricDefinition, ...]:
+    """Every metric a monitor of any task can export."""
+    tasks = [d for group in prometheus.TASK_METRIC_DEFINITIONS.values() for d in group]
+    return (
+        *prometheus.METRIC_DEFINITIONS,
+        *prometheus.ESTIMATED_DEFINITIONS,
+        *prometheus.PREDICTION_DRIFT_DEFINITIONS,
+        *prometheus.QUALITY_DEFINITIONS,
+        *tasks,
+        prometheus.CLASS_RECALL,
+    )
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -353,24 +454,45 @@ def _dashed(panel: dict[str, Any], legend_start: str, color: str) -> None:
     )
 
 
-def _performance(title: str, suffix: str, names: Mapping[str, str]) -> dict[str, Any]:
-    """A rolling metric with its version's baseline and the level below which it counts as
-    degraded, both read from the monitor's gauges."""
+def _performance(
+    title: str,
+    suffix: str,
+    names: Mapping[str, str],
+    *,
+    estimated: bool = False,
+    error: bool | None = None,
+) -> dict[str, Any]:
+    """A rolling metric with its version's baseline and the level past which it counts as
+    degraded, both read from the monitor's gauges.
+
+    ``estimated`` adds the metric estimated before labels (``estimated_<suffix>``, blue,
+    dashed). ``error`` marks a metric that is not a share: True for an error metric, which
+    degrades when it rises above the baseline, False for one that degrades when it falls
+    (R²); None for shares in [0, 1].
+    """
     baseline = f'{names["baseline"]}{{metric="{suffix}", {_SELECTOR}}}'
     threshold = names["performance_threshold"] + _INSTANCE
+    sign, past = ("+", "degraded above") if error else ("-", "degraded below")
     targets = [
         _per_instance(names[suffix]),
         _target(baseline, "baseline v{{version}}"),
-        _target(f"{baseline} * ignoring(metric) (1 - {threshold})", "degraded below v{{version}}"),
+        _target(f"{baseline} * ignoring(metric) (1 {sign} {threshold})", past + " v{{version}}"),
     ]
-    panel = _timeseries(title, targets, unit="percentunit")
-    panel["fieldConfig"]["defaults"].update(min=0, max=1, decimals=3)
+    if estimated:
+        targets.append(_target(names[f"estimated_{suffix}"] + _INSTANCE, "estimated v{{version}}"))
+    panel = _timeseries(title, targets, unit="percentunit" if error is None else "short")
+    if error is None:
+        panel["fieldConfig"]["defaults"].update(min=0, max=1, decimals=3)
     panel["description"] = (
-        "The rolling metric, its version's baseline (gray, dashed) and the level below which "
-        "it counts as degraded (red, dashed): performance_threshold under the baseline."
+        "The rolling metric, its version's baseline (gray, dashed) and the level past which "
+        f"it counts as degraded (red, dashed): performance_threshold {'over' if error else 'under'}"
+        " the baseline."
+        + (" Blue, dashed: the metric estimated from the model's confidence." if estimated else "")
     )
     _dashed(panel, "baseline", "text")
-    _dashed(panel, "degraded below", "red")
+    _dashed(panel, past, "red")
+    if estimated:
+        _dashed(panel, "estimated", "blue")
     return panel
 
 

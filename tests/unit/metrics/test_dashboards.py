@@ -169,6 +169,7 @@ def test_baselines_and_thresholds_come_from_the_gauges_not_constants():
             f"{baseline} * ignoring(metric) (1 - m_performance_threshold{{{selector}}})",
             "degraded below v{{version}}",
         ),
+        (f"m_estimated_precision{{{selector}}}", "estimated v{{version}}"),
     ]
     for title in ("Recall", "Accuracy", "F1 score"):
         assert any('metric="' in t["expr"] for t in panels[title]["targets"]), title
@@ -322,3 +323,42 @@ def test_cli_help_shows_the_defaults(runner):
     rules_help = runner.invoke(cli, ["prometheus-rules", "--help"]).output
     assert DEFAULT_PREFIX in dashboard_help and DEFAULT_PREFIX in rules_help
     assert DEFAULT_JOB in rules_help
+
+
+def test_estimated_quality_output_and_task_metrics_have_panels_of_their_own():
+    dashboard = grafana_dashboard("m")
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows[-2:] == ["Multiclass models", "Regression models"]
+    exprs = {t["expr"].split("{")[0] for p in dashboard["panels"] for t in p.get("targets", [])}
+    for name in (
+        "m_estimated_accuracy",
+        "m_estimated_roc_auc",
+        "m_estimated_performance_degraded",
+        "m_prediction_drift_p_value",
+        "m_data_missing_share",
+        "m_data_schema_changes",
+        "m_macro_f1",
+        "m_class_recall",
+        "m_mae",
+        "m_r2",
+    ):
+        assert name in exprs, name
+    selector = 'model=~"$model", version=~"$version", instance=~"$instance"'
+    # an error metric degrades when it rises: its red line is above the baseline
+    mae = [t["expr"] for t in panels["Mean absolute error"]["targets"]]
+    assert mae[2] == (
+        f'm_baseline{{metric="mae", {selector}}} * ignoring(metric) '
+        f"(1 + m_performance_threshold{{{selector}}})"
+    )
+    assert panels["Mean absolute error"]["fieldConfig"]["defaults"]["unit"] == "short"
+    r2 = [t["expr"] for t in panels["R²"]["targets"]]
+    assert "(1 - m_performance_threshold" in r2[2]
+    # per-column shares are told apart by their column label
+    missing = panels["Missing values (share per column)"]["targets"][0]
+    assert missing["legendFormat"].startswith("{{column}}")
+    status = panels["Status history"]["targets"]
+    assert [t["expr"].split("{")[0] for t in status][-2:] == [
+        "m_estimated_performance_degraded",
+        "m_prediction_drift_detected",
+    ]
