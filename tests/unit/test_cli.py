@@ -96,6 +96,6 @@ def test_status_of_a_state_file_opens_no_store_it_names(runner, tmp_path, monkey
     ids=["whole-float", "int", "float", "small", "none", "nan", "bool", "empty"],
 )
 def test_table_cells_read_as_numbers(value, shown):
-    from mlflow_monitor.cli_tables import cell
+    from mlflow_monitor.cli.tables import cell
 
     assert cell(value) == shown
