@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: timing, GEMM rates and a machine summary."""
+"""Helpers shared by the benchmark scripts: timing, the predict-latency table of a monitored
+pyfunc against its inner model, GEMM rates and a machine summary."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,84 @@ def interleaved(
             calls[name]()
             seconds[name].append(time.perf_counter() - start)
     return seconds
+
+
+def milliseconds(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def latency_header(references: Sequence[str] = ()) -> list[str]:
+    """The columns of :func:`predict_latency`'s rows (``references`` as passed to it)."""
+    return [
+        "batch",
+        "monitored model's store",
+        "rounds",
+        *references,
+        "inner pyfunc predict",
+        "monitored pyfunc predict",
+        "ratio of medians",
+        "median of per-round ratios",
+        "target",
+    ]
+
+
+def predict_latency(
+    inner_uri: str,
+    monitored_uri: str,
+    batches: Sequence[tuple[Any, int, float]],
+    references: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> list[list[str]]:
+    """Median ``predict`` times of a monitored pyfunc against its inner model's pyfunc.
+
+    The monitored model is loaded twice without periodic checks: recording into an in-memory
+    store, and into the SQLite store it uses by default. For each ``(batch, rounds, target)``
+    the inner pyfunc, both monitored ones and each of ``references`` (name: a call of the
+    batch, e.g. the raw model) take turns for ``rounds`` rounds (:func:`interleaved`); the
+    SQLite store's writer is flushed, untimed, before every call, so the figure is the predict
+    path's own cost. One row per batch and store, with the ratio of medians to the inner
+    pyfunc, the median of the per-round ratios and the ``target`` ratio
+    (:func:`latency_header`). Fails if the SQLite store dropped or rejected a row.
+    """
+    import mlflow
+    from bench_models import NO_SCHEDULE, monitor_of, use_memory_store
+
+    inner = mlflow.pyfunc.load_model(inner_uri)
+    in_memory = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
+    use_memory_store(in_memory)
+    in_sqlite = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
+    sql_store = monitor_of(in_sqlite).store
+    references = references or {}
+    rows = []
+    for batch, rounds, target in batches:
+        calls: dict[str, Callable[[], Any]] = {
+            name: (lambda call=call, batch=batch: call(batch)) for name, call in references.items()
+        }
+        calls["inner"] = lambda batch=batch: inner.predict(batch)
+        calls["in-memory"] = lambda batch=batch: in_memory.predict(batch)
+        calls["SQLite"] = lambda batch=batch: in_sqlite.predict(batch)
+        seconds = interleaved(calls, rounds, before=sql_store.flush)
+        base = median(seconds["inner"])
+        for store in ("in-memory", "SQLite"):
+            ours = median(seconds[store])
+            paired = median([a / b for a, b in zip(seconds[store], seconds["inner"], strict=True)])
+            rows.append(
+                [
+                    f"{len(batch):,}",
+                    store,
+                    str(rounds),
+                    *(milliseconds(median(seconds[name])) for name in references),
+                    milliseconds(base),
+                    milliseconds(ours),
+                    f"**{ours / base:.3f}x**",
+                    f"{paired:.3f}x",
+                    f"<= {target:.2f}x",
+                ]
+            )
+    counts = sql_store.counts()
+    assert counts.dropped == 0 and counts.rejected == 0, counts
+    for model in (in_memory, in_sqlite):
+        monitor_of(model).close()
+    return rows
 
 
 def percentile(values: list[float], q: float) -> float:

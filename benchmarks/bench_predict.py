@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 from bench_common import (
-    interleaved,
+    latency_header,
     load_average,
     machine_summary,
-    median,
+    predict_latency,
     rss_bytes,
     table,
 )
@@ -44,58 +44,19 @@ from bench_common import (
 MIB = 1024**2
 
 
-def milliseconds(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f} ms"
-
-
 def latency(models: Any, rounds_small: int, rounds_large: int) -> list[list[str]]:
     """Part 1: median predict times of the inner pyfunc and the monitored one."""
-    import mlflow
-    from bench_models import NO_SCHEDULE, monitor_of, use_memory_store
     from reviews_data import make_reviews
 
-    inner = mlflow.pyfunc.load_model(models.inner_uri)
-    in_memory = mlflow.pyfunc.load_model(models.monitored_uri, model_config=NO_SCHEDULE)
-    use_memory_store(in_memory)
-    in_sqlite = mlflow.pyfunc.load_model(models.monitored_uri, model_config=NO_SCHEDULE)
-    sql_store = monitor_of(in_sqlite).store
-    pipeline = models.pipeline
-
-    rows = []
-    for size, rounds, target in ((1, rounds_small, 1.05), (10_000, rounds_large, 1.02)):
-        batch = make_reviews(size, seed=7)[["text"]]
-        seconds = interleaved(
-            {
-                "sklearn": lambda batch=batch: pipeline.predict_proba(batch),
-                "inner": lambda batch=batch: inner.predict(batch),
-                "in-memory": lambda batch=batch: in_memory.predict(batch),
-                "SQLite": lambda batch=batch: in_sqlite.predict(batch),
-            },
-            rounds,
-            before=sql_store.flush,
-        )
-        base = median(seconds["inner"])
-        for store in ("in-memory", "SQLite"):
-            ours = median(seconds[store])
-            paired = median([a / b for a, b in zip(seconds[store], seconds["inner"], strict=True)])
-            rows.append(
-                [
-                    f"{size:,}",
-                    store,
-                    str(rounds),
-                    milliseconds(median(seconds["sklearn"])),
-                    milliseconds(base),
-                    milliseconds(ours),
-                    f"**{ours / base:.3f}x**",
-                    f"{paired:.3f}x",
-                    f"<= {target:.2f}x",
-                ]
-            )
-    counts = sql_store.counts()
-    assert counts.dropped == 0 and counts.rejected == 0, counts
-    for model in (in_memory, in_sqlite):
-        monitor_of(model).close()
-    return rows
+    return predict_latency(
+        models.inner_uri,
+        models.monitored_uri,
+        [
+            (make_reviews(1, seed=7)[["text"]], rounds_small, 1.05),
+            (make_reviews(10_000, seed=7)[["text"]], rounds_large, 1.02),
+        ],
+        references={"raw sklearn predict_proba": models.pipeline.predict_proba},
+    )
 
 
 def raw_rows_monitor(store_uri: str | None = None) -> Any:
@@ -292,10 +253,7 @@ def main() -> None:
         "pyfunc returns predict_proba; MLflow SQLite tracking store, file artifacts\n"
     )
     print("## Latency (median of interleaved calls)\n")
-    header = ["batch", "monitored model's store", "rounds", "raw sklearn predict_proba"]
-    header += ["inner pyfunc predict", "monitored pyfunc predict", "ratio of medians"]
-    header += ["median of per-round ratios", "target"]
-    print(table(header, latency_rows))
+    print(table(latency_header(["raw sklearn predict_proba"]), latency_rows))
     print("\n## Recording throughput\n")
     header = ["store", "call", "features", "rows", "rows/s", "per row"]
     print(table(header, throughput_rows))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import interleaved, load_average, machine_summary, median, table
+from bench_common import latency_header, load_average, machine_summary, predict_latency, table
 
 WORDS = ["good", "bad", "great", "fine", "ok", "awful", "nice", "cheap", "solid", "broken"]
 
@@ -97,55 +97,16 @@ def main() -> None:
     parser.add_argument("--rounds-small", type=int, default=400)
     parser.add_argument("--rounds-large", type=int, default=30)
     args = parser.parse_args()
-    import mlflow
-    from bench_models import NO_SCHEDULE, monitor_of, use_memory_store
-
     with tempfile.TemporaryDirectory(prefix="bench-mixed-") as tmp:
         inner_uri, monitored_uri = register(Path(tmp))
-        inner = mlflow.pyfunc.load_model(inner_uri)
-        in_memory = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
-        use_memory_store(in_memory)
-        in_sqlite = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
-        sql_store = monitor_of(in_sqlite).store
-        rows = []
-        sizes = ((1, args.rounds_small, 1.05), (10_000, args.rounds_large, 1.02))
-        for size, rounds, target in sizes:
-            batch = shop_frame(size, seed=7)
-            seconds = interleaved(
-                {
-                    "inner": lambda batch=batch: inner.predict(batch),
-                    "in-memory": lambda batch=batch: in_memory.predict(batch),
-                    "SQLite": lambda batch=batch: in_sqlite.predict(batch),
-                },
-                rounds,
-                before=sql_store.flush,
-            )
-            base = median(seconds["inner"])
-            for store in ("in-memory", "SQLite"):
-                ours = median(seconds[store])
-                paired = median(
-                    [a / b for a, b in zip(seconds[store], seconds["inner"], strict=True)]
-                )
-                rows.append(
-                    [
-                        f"{size:,}",
-                        store,
-                        str(rounds),
-                        f"{base * 1e3:.3f} ms",
-                        f"{ours * 1e3:.3f} ms",
-                        f"**{ours / base:.3f}x**",
-                        f"{paired:.3f}x",
-                        f"<= {target:.2f}x",
-                    ]
-                )
-        counts = sql_store.counts()
-        assert counts.dropped == 0 and counts.rejected == 0, counts
-        for model in (in_memory, in_sqlite):
-            monitor_of(model).close()
+        batches = [
+            (shop_frame(1, seed=7), args.rounds_small, 1.05),
+            (shop_frame(10_000, seed=7), args.rounds_large, 1.02),
+        ]
+        rows = predict_latency(inner_uri, monitored_uri, batches)
     print("\n".join(machine_summary(torch_line=False)))
     print(f"load average at the end: {load_average():.2f}\n")
-    header = ["batch", "store", "rounds", "inner pyfunc", "monitored", "ratio of medians"]
-    print(table([*header, "median paired ratio", "target"], rows))
+    print(table(latency_header(), rows))
 
 
 if __name__ == "__main__":

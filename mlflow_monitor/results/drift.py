@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mlflow_monitor.results.clock import utcnow
+from mlflow_monitor.results.parsing import float_map, optional_float
 
 __all__ = ["DriftAlarm", "DriftResult", "FeatureDrift", "FeatureShare", "PredictionDrift"]
 
@@ -85,7 +86,6 @@ class FeatureDrift:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
         """Inverse of :meth:`to_dict`."""
-        effect, unseen = data.get("effect_size"), data.get("unseen_share")
         return cls(
             name=str(data["name"]),
             statistic=float(data["statistic"]),
@@ -94,10 +94,10 @@ class FeatureDrift:
             drift_detected=bool(data["drift_detected"]),
             kind=str(data.get("kind", "numeric")),
             test=str(data.get("test", "ks")),
-            effect_size=None if effect is None else float(effect),
+            effect_size=optional_float(data.get("effect_size")),
             effect_size_name=data.get("effect_size_name"),
-            unseen_share=None if unseen is None else float(unseen),
-            changed_tokens={str(k): float(v) for k, v in data.get("changed_tokens", {}).items()},
+            unseen_share=optional_float(data.get("unseen_share")),
+            changed_tokens=float_map(data.get("changed_tokens")),
             # absent from results stored before effect sizes were kept
             effect=float(data.get("effect", 0.0)),
             mean_shift=float(data.get("mean_shift", 0.0)),
@@ -287,7 +287,7 @@ class DriftResult:
             correction=str(data["correction"]),
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
             # absent from results stored before alarms, scores and effect sizes
-            mmd_p_value=None if data.get("mmd_p_value") is None else float(data["mmd_p_value"]),
+            mmd_p_value=optional_float(data.get("mmd_p_value")),
             score=float(data.get("score", 0.0)),
             effect_size=float(data.get("effect_size", 0.0)),
             alarm=DriftAlarm.from_dict(data["alarm"]) if data.get("alarm") else None,

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mlflow_monitor.results.clock import utcnow
+from mlflow_monitor.results.parsing import float_map, optional_float
 
 __all__ = ["Calibration", "PerformanceEstimate", "PerformanceSnapshot"]
 
@@ -21,14 +22,6 @@ _TASK_METRICS = {
 
 
 _CALIBRATION_SCORES = ("brier_before", "brier_after", "ece_before", "ece_after")
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _floats(values: Mapping[str, Any]) -> dict[str, float]:
-    return {str(k): float(v) for k, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,7 @@ class Calibration:
         """Inverse of :meth:`to_dict`."""
         return cls(
             str(data["method"]),
-            **{k: _optional_float(data.get(k)) for k in _CALIBRATION_SCORES},
+            **{k: optional_float(data.get(k)) for k in _CALIBRATION_SCORES},
         )
 
 
@@ -115,13 +108,13 @@ class PerformanceEstimate:
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceEstimate:
         """Inverse of :meth:`to_dict`."""
         return cls(
-            metrics={str(k): float(v) for k, v in data["metrics"].items()},
+            metrics=float_map(data["metrics"]),
             intervals={str(k): (float(lo), float(hi)) for k, (lo, hi) in data["intervals"].items()},
             n_samples=int(data["n_samples"]),
             confidence=float(data.get("confidence", 0.95)),
             calibration=Calibration.from_dict(data.get("calibration") or {"method": "none"}),
-            degraded_metrics=_floats(data.get("degraded_metrics", {})),
-            realized_error=_floats(data.get("realized_error", {})),
+            degraded_metrics=float_map(data.get("degraded_metrics")),
+            realized_error=float_map(data.get("realized_error")),
         )
 
 
@@ -229,7 +222,7 @@ class PerformanceSnapshot:
         return cls(
             task=task,
             task_metrics={n: float(data[n]) for n in names if n in data},
-            class_recall={str(k): float(v) for k, v in data.get("class_recall", {}).items()},
+            class_recall=float_map(data.get("class_recall")),
             precision=float(data["precision"]),
             recall=float(data["recall"]),
             accuracy=float(data["accuracy"]),
@@ -237,8 +230,8 @@ class PerformanceSnapshot:
             n_samples=int(data["n_samples"]),
             enough_samples=bool(data["enough_samples"]),
             degraded=bool(data["degraded"]),
-            degraded_metrics={str(k): float(v) for k, v in data["degraded_metrics"].items()},
-            baseline={str(k): float(v) for k, v in data["baseline"].items()},
+            degraded_metrics=float_map(data["degraded_metrics"]),
+            baseline=float_map(data["baseline"]),
             threshold=float(data["threshold"]),
             timestamp=datetime.fromisoformat(str(data["timestamp"])),
             # absent from snapshots stored before the counts were kept

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mlflow_monitor.results.clock import utcnow
+from mlflow_monitor.results.parsing import optional_float
 
 __all__ = ["ColumnQuality", "DataQualityResult"]
 
@@ -49,14 +50,13 @@ class ColumnQuality:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnQuality:
         """Inverse of :meth:`to_dict`."""
-        out, unseen = data.get("out_of_range_share"), data.get("unseen_share")
         return cls(
             name=str(data["name"]),
             kind=str(data["kind"]),
             missing_share=float(data["missing_share"]),
             reference_missing_share=float(data.get("reference_missing_share", 0.0)),
-            out_of_range_share=None if out is None else float(out),
-            unseen_share=None if unseen is None else float(unseen),
+            out_of_range_share=optional_float(data.get("out_of_range_share")),
+            unseen_share=optional_float(data.get("unseen_share")),
         )
 
 

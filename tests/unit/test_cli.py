@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mlflow_monitor import create_monitor
-from mlflow_monitor.cli import cli
+from mlflow_monitor.cli import cli, main
 
 
 def test_help_lists_commands(runner):
@@ -50,6 +50,44 @@ def test_console_script_runs():
         check=False,
     )
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("drift", "performance", "code"),
+    [
+        ("ok", "ok", 0),
+        ("drift", "ok", 3),
+        ("ok", "degraded", 4),
+        ("drift", "degraded", 5),
+        ("skipped", "skipped", 0),
+    ],
+    ids=["nothing", "drift", "degraded", "both", "skipped"],
+)
+def test_check_exit_codes(drift, performance, code):
+    from mlflow_monitor.cli.exit_codes import check_exit_code
+
+    assert check_exit_code(drift, performance) == code
+
+
+def test_a_monitor_error_ends_the_command_with_exit_code_2_and_its_cause():
+    from mlflow_monitor.cli.exit_codes import MonitorClickError, reported
+    from mlflow_monitor.exceptions import ConfigError
+
+    cause = ConfigError("drift_p_value must be in (0, 1), got 2")
+    with pytest.raises(MonitorClickError) as caught, reported():
+        raise cause
+    assert caught.value.exit_code == 2
+    assert caught.value.message == str(cause) and caught.value.__cause__ is cause
+    with pytest.raises(ValueError), reported():  # not a MonitorError: passes through
+        raise ValueError("x")
+
+
+def test_the_console_script_entry_point_is_main():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="mlflow-monitor")
+    assert script.value == "mlflow_monitor.cli:main"
+    assert script.load() is main
 
 
 def test_status_of_a_state_file_opens_no_store_it_names(runner, tmp_path, monkeypatch):
@@ -96,6 +134,6 @@ def test_status_of_a_state_file_opens_no_store_it_names(runner, tmp_path, monkey
     ids=["whole-float", "int", "float", "small", "none", "nan", "bool", "empty"],
 )
 def test_table_cells_read_as_numbers(value, shown):
-    from mlflow_monitor.cli_tables import cell
+    from mlflow_monitor.cli.tables import cell
 
     assert cell(value) == shown

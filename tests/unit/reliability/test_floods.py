@@ -9,14 +9,12 @@ docs/reliability.md and mlflow_monitor/serving/admission.py.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
-from fastapi.testclient import TestClient
 
-from mlflow_monitor.serving.app import ServeSettings, create_app, load_monitored_model
 from tests.support.reviews import wrap_example
+from tests.support.serve_app import app_client, post_json_text
 from tests.support.streams import stored_predictions
 
 MODEL = "flood-reviews"
@@ -38,22 +36,14 @@ def flood_model(embedded_tracking):
 
 
 @pytest.fixture
-def served(flood_model, tmp_path, monkeypatch):
+def served(flood_model, tmp_path):
     uri = f"sqlite:///{tmp_path}/inference.db"
-    monkeypatch.setenv("MLFLOW_MONITOR_STORE_URI", uri)
-    model = load_monitored_model(flood_model.uri, False)
-    monitor = model.unwrap_python_model().monitor
-    with TestClient(create_app(ServeSettings(flood_model.uri, schedule_checks=False), model)) as c:
-        yield c, monitor, uri, tmp_path / "inference.db"
+    with app_client(flood_model.uri, uri) as client:
+        yield client, client.monitor, uri, tmp_path / "inference.db"
 
 
 def _rows(tag: str, n: int) -> list[dict[str, str]]:
     return [{"text": "a fine product", "prediction_id": f"{tag}-{i}"} for i in range(n)]
-
-
-def _post(client, path, payload):
-    body = json.dumps(payload)
-    return client.post(path, content=body, headers={"content-type": "application/json"})
 
 
 @pytest.mark.parametrize("path", ["/predict", "/invocations"])
@@ -61,12 +51,12 @@ def test_a_request_over_the_row_cap_is_refused_and_costs_nothing(served, path):
     client, monitor, uri, _ = served
     rows = _rows("big", MAX_ROWS * 7)
     payload = rows if path == "/predict" else {"dataframe_records": rows}
-    answer = _post(client, path, payload)
+    answer = post_json_text(client, path, payload)
     assert answer.status_code == (413 if path == "/predict" else 400), answer.text[:300]
     assert f"at most {MAX_ROWS}" in answer.json()["message"]
     assert len(answer.content) < 2000, "the refusal echoes the payload"
     assert (
-        _post(
+        post_json_text(
             client,
             path,
             rows[:MAX_ROWS] if path == "/predict" else {"dataframe_records": rows[:MAX_ROWS]},
@@ -80,17 +70,19 @@ def test_a_request_over_the_row_cap_is_refused_and_costs_nothing(served, path):
 
 def test_floods_are_refused_while_small_clients_are_recorded(served):
     client, monitor, uri, database = served
-    assert _post(client, "/predict", _rows("warm", 1)).status_code == 200
+    assert post_json_text(client, "/predict", _rows("warm", 1)).status_code == 200
     assert monitor.store.flush(30)
     lock = sqlite3.connect(database, timeout=60, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        flood = [_post(client, "/predict", _rows(f"flood{i}", 90)) for i in range(20)]
+        flood = [post_json_text(client, "/predict", _rows(f"flood{i}", 90)) for i in range(20)]
         small = [
-            _post(client, "/invocations", {"dataframe_records": _rows(f"s{i}", 3)})
+            post_json_text(client, "/invocations", {"dataframe_records": _rows(f"s{i}", 3)})
             for i in range(60)
         ]
-        again = _post(client, "/invocations", {"dataframe_records": _rows("flood-inv", 90)})
+        again = post_json_text(
+            client, "/invocations", {"dataframe_records": _rows("flood-inv", 90)}
+        )
     finally:
         lock.execute("ROLLBACK")
         lock.close()

@@ -5,8 +5,6 @@ errors, and never crashes. Examples are bounded so the module runs in well under
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +17,7 @@ from schemathesis.checks import (
     not_a_server_error,
 )
 
-from mlflow_monitor.serving.app import ServeSettings, create_app, load_monitored_model
+from tests.support.serve_app import app_client, post_json_text, serve_app
 
 TOKEN = "schema-token"
 MODEL = "schema-reviews"
@@ -35,10 +33,8 @@ def wrapped(embedded_tracking):
 @pytest.fixture(scope="module")
 def app(wrapped, tmp_path_factory):
     store_uri = f"sqlite:///{tmp_path_factory.mktemp('schema')}/inference.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_MONITOR_STORE_URI", store_uri)
-        model = load_monitored_model(wrapped.uri, schedule_checks=False)
-    yield create_app(ServeSettings(wrapped.uri, token=TOKEN, schedule_checks=False), model)
+    app, model = serve_app(wrapped.uri, store_uri, token=TOKEN)
+    yield app
     model.unwrap_python_model().monitor.close()
 
 
@@ -154,7 +150,7 @@ def _no_server_error_for_unstorable_text(client, value, other, endpoint) -> None
     else:
         path = "/monitoring/trigger-retraining"
         body = {"reason": value[:200] or "r", "details": {other[:50]: value}}
-    response = client.post(path, content=json.dumps(body), headers={**auth, **JSON})
+    response = post_json_text(client, path, body, auth)
     assert response.status_code < 500, (endpoint, response.text[:300])
     if response.status_code >= 400 and path != "/invocations":
         assert response.json().get("message"), response.text[:300]
@@ -163,22 +159,14 @@ def _no_server_error_for_unstorable_text(client, value, other, endpoint) -> None
         assert answer.status_code == 200, (probe, answer.text[:300])
 
 
-JSON = {"content-type": "application/json"}
-
-
 def test_unstorable_text_huge_ids_never_cost_a_server_error_or_a_row(wrapped, tmp_path):
     """Hypothesis over every endpoint with lone surrogates, NUL characters, ids of 256 to
     300 characters and of 1 MB: 4xx or answered, the status keeps answering, and nothing
     the app answered is dropped by the store. An app of its own, run inside its lifespan:
     the module's app has been shut down by schemathesis' runs, and a closed monitor drops
     (and counts) what it is given."""
-    from fastapi.testclient import TestClient
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{tmp_path}/inference.db")
-        model = load_monitored_model(wrapped.uri, schedule_checks=False)
-    settings = ServeSettings(wrapped.uri, token=TOKEN, schedule_checks=False)
-    with TestClient(create_app(settings, model)) as client:
+    store_uri = f"sqlite:///{tmp_path}/inference.db"
+    with app_client(wrapped.uri, store_uri, token=TOKEN) as client:
         _no_server_error_for_unstorable_text(client)
         client.get("/monitoring/status")  # writes the queue first (a read flushes)
         assert _dropped(client) == 0
@@ -210,7 +198,7 @@ def test_huge_batches_are_refused_whole_and_cost_nothing(app, path, body, status
     client = TestClient(app)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     held = client.get("/monitoring/status").json()["store"]["predictions"]
-    response = client.post(path, content=json.dumps(body), headers={**auth, **JSON})
+    response = post_json_text(client, path, body, auth)
     assert response.status_code == status, response.text[:300]
     assert len(response.content) < 5000  # an error message, not an echo of the request
     assert client.get("/monitoring/status").json()["store"]["predictions"] == held

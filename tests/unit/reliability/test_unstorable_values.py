@@ -7,15 +7,12 @@ Issue #16, defects 1, 2 and 4; see docs/reliability.md.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from mlflow_monitor.serving.app import ServeSettings, create_app, load_monitored_model
 from mlflow_monitor.store.interface import PredictionBatch
 from mlflow_monitor.store.sql.store import SqlInferenceStore
+from tests.support.serve_app import app_client, post_json_text
 from tests.support.streams import stored_predictions
 
 MODEL = "app-reviews"
@@ -24,25 +21,14 @@ SURROGATE = "\ud800"
 
 
 @pytest.fixture
-def store_uri(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path}/inference.db"
-    monkeypatch.setenv("MLFLOW_MONITOR_STORE_URI", uri)
-    return uri
+def store_uri(tmp_path):
+    return f"sqlite:///{tmp_path}/inference.db"
 
 
 @pytest.fixture
 def client(app_reviews, store_uri):
-    model = load_monitored_model(app_reviews.uri, False)
-    with TestClient(create_app(ServeSettings(app_reviews.uri, schedule_checks=False), model)) as c:
-        c.flush = model.unwrap_python_model().monitor.store.flush  # type: ignore[attr-defined]
-        yield c
-
-
-def _post(client: TestClient, path: str, payload: object) -> object:
-    # json.dumps escapes the surrogate as "\ud800", as a client's JSON would carry it.
-    return client.post(
-        path, content=json.dumps(payload), headers={"content-type": "application/json"}
-    )
+    with app_client(app_reviews.uri, store_uri) as client:
+        yield client
 
 
 def _stored_ids(store_uri: str, model: str = MODEL) -> set[str]:
@@ -56,8 +42,12 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def _invocations(client: TestClient, records: list[dict[str, object]]):
-    return _post(client, "/invocations", {"dataframe_records": records})
+def _predict_fine(client, prediction_id: str):
+    return post_json_text(client, "/predict", {"text": "fine", "prediction_id": prediction_id})
+
+
+def _invocations(client, records: list[dict[str, object]]):
+    return post_json_text(client, "/invocations", {"dataframe_records": records})
 
 
 # -- defect 1: one bad id must not destroy its neighbours ------------------------------------
@@ -72,22 +62,24 @@ def _invocations(client: TestClient, records: list[dict[str, object]]):
 def test_unstorable_ids_are_refused_and_others_are_kept(client, store_uri, path, bad_id):
     good = [f"good-{i}" for i in range(5)]
     for pid in good[:3]:
-        assert _post(client, "/predict", {"text": "fine", "prediction_id": pid}).status_code == 200
+        assert _predict_fine(client, pid).status_code == 200
     if path == "/predict":
-        answer = _post(client, path, {"text": "bad", "prediction_id": bad_id})
+        answer = post_json_text(client, path, {"text": "bad", "prediction_id": bad_id})
         assert answer.status_code == 422, answer.text
     else:
         answer = _invocations(client, [{"text": "bad", "prediction_id": bad_id}])
         assert answer.status_code == 400, answer.text
     assert "prediction_id" in answer.text
     for pid in good[3:]:
-        assert _post(client, "/predict", {"text": "fine", "prediction_id": pid}).status_code == 200
+        assert _predict_fine(client, pid).status_code == 200
     assert client.flush(30)
     assert _stored_ids(store_uri) == set(good)
 
 
 def test_feedback_for_an_unstorable_id_is_a_4xx(client):
-    answer = _post(client, "/monitoring/feedback", {"prediction_id": SURROGATE, "true_label": 1})
+    answer = post_json_text(
+        client, "/monitoring/feedback", {"prediction_id": SURROGATE, "true_label": 1}
+    )
     assert answer.status_code == 422, answer.text
 
 
@@ -130,7 +122,7 @@ def test_the_writer_drops_only_the_row_it_cannot_store(tmp_path, bad_id):
     ids=["value", "key", "reason"],
 )
 def test_an_unstorable_trigger_is_refused_and_status_keeps_answering(client, payload):
-    answer = _post(client, "/monitoring/trigger-retraining", payload)
+    answer = post_json_text(client, "/monitoring/trigger-retraining", payload)
     assert answer.status_code == 422, answer.text
     status = client.get("/monitoring/status")
     assert status.status_code == 200, status.text
@@ -192,17 +184,13 @@ def test_an_id_already_stored_is_counted_rejected(client, store_uri):
 def test_a_deleted_store_file_is_reported_and_its_losses_counted(client, store_uri, tmp_path):
     """Issue #16: SQLite writes on into the deleted inode; the loss must show."""
     for i in range(3):
-        assert (
-            _post(client, "/predict", {"text": "fine", "prediction_id": f"b{i}"}).status_code == 200
-        )
+        assert _predict_fine(client, f"b{i}").status_code == 200
     assert client.flush(30)
     assert client.get("/health").status_code == 200
     for suffix in ("", "-wal", "-shm"):
         (tmp_path / f"inference.db{suffix}").unlink(missing_ok=True)
     for i in range(5):
-        assert (
-            _post(client, "/predict", {"text": "fine", "prediction_id": f"a{i}"}).status_code == 200
-        )
+        assert _predict_fine(client, f"a{i}").status_code == 200
     assert client.flush(30)
     health = client.get("/health")
     assert health.status_code == 503, health.text
