@@ -52,7 +52,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import numpy as np
@@ -223,7 +223,7 @@ def oracle_alarms(reference: np.ndarray, windows: list[np.ndarray], direction: n
             score=check_score(p),
             p_value=p,
             effect_size=abs(values.mean() - ref.mean()) / sd,
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
         )
         fired |= policy.update(check).fired  # type: ignore[arg-type]
     return fired
