@@ -256,6 +256,7 @@ def shift_cases() -> list[Case]:
         "digits": [(0, 0.4), (1, 0.4), (3, 0.4), (7, 0.4), (8, 0.4)],
     }
     singles = {"breast_cancer": 5, "wine": 3, "digits": 7}
+
     def towards_class(target: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         def direction(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             scale = x.std(axis=0, ddof=1)
