@@ -6,6 +6,7 @@ from typing import Any
 
 from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.model.refs import ModelRef, parse_model_uri
+from mlflow_monitor.results.parsing import optional_float
 from mlflow_monitor.tracking.names import drift_key, performance_key
 from mlflow_monitor.tracking.registry import BASELINE_TAG_PREFIX, TAG_INNER_URI
 
@@ -34,7 +35,7 @@ def _metric(run: Any | None, key: str, legacy: str) -> float | None:
         return None
     metrics = run.data.metrics
     value = metrics.get(key, metrics.get(legacy))
-    return None if value is None else float(value)
+    return optional_float(value)
 
 
 def compare_baselines(name: str, experiment_name: str | None = None) -> Any:

@@ -13,6 +13,7 @@ from mlflow_monitor.exceptions import MonitorError
 from mlflow_monitor.model.loading import read_monitored_settings
 from mlflow_monitor.results import CheckResult
 from mlflow_monitor.tracking.report import render_report
+from mlflow_monitor.tracking.run_tags import ROLE_CHECK, TAG_OUTCOME, TAG_ROLE
 
 __all__ = ["fetch_report"]
 
@@ -22,9 +23,7 @@ logger = logging.getLogger(__name__)
 def _check_runs(client: Any, experiment_id: str, name: str, version: str) -> list[Any]:
     runs = client.search_runs(
         [experiment_id],
-        filter_string=(
-            "tags.`mlflow_monitor.role` = 'check' and tags.`mlflow_monitor.outcome` != 'skipped'"
-        ),
+        filter_string=(f"tags.`{TAG_ROLE}` = '{ROLE_CHECK}' and tags.`{TAG_OUTCOME}` != 'skipped'"),
         order_by=["attributes.start_time DESC"],
         max_results=1000,
     )
