@@ -100,7 +100,8 @@ class MonitoredModel(UnvalidatedPythonModel):
         outputs = artifacts.get("reference_outputs")  # absent from older models
         if outputs and Path(outputs).is_file():
             saved = json.loads(Path(outputs).read_text())
-            self.monitor.setup_prediction_drift(saved["predictions"], saved.get("probabilities"))
+            scores = saved.get("class_probabilities") or saved.get("probabilities")
+            self.monitor.setup_prediction_drift(saved["predictions"], scores)
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:
             self.monitor.setup_performance_baseline(baseline)
