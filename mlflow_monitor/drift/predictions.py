@@ -116,7 +116,8 @@ class OutputReference:
             raise DataValidationError(f"{k} probability columns but {len(names)} classes")
         self.class_probabilities = matrix
         self.classes = names
-        return matrix.max(axis=1)
+        best: np.ndarray[Any, Any] = matrix.max(axis=1)
+        return best
 
     def to_dict(self) -> dict[str, Any]:
         """The reference outputs as JSON-serialisable values."""

@@ -294,9 +294,7 @@ def _class_window(
     totals = matrix.sum(axis=1, keepdims=True)
     matrix = np.divide(matrix, totals, out=np.full_like(matrix, 1.0 / k), where=totals > 0)
     known = {c: c for c in classes} | {str(c): c for c in classes}
-    predicted = [
-        known.get(p, known.get(str(p), classes[int(np.argmax(v))])) for p, v in rows
-    ]
+    predicted = [known.get(p, known.get(str(p), classes[int(np.argmax(v))])) for p, v in rows]
     return matrix, predicted
 
 

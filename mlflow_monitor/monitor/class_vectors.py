@@ -105,7 +105,7 @@ def class_matrix(
                 f"probabilities must have one row per prediction ({n}), got {values.shape[0]}"
             )
         return _checked(values, "the probability matrix", classes)
-    if isinstance(values, np.ndarray) or isinstance(values, str | bytes):
+    if isinstance(values, np.ndarray | str | bytes):
         return None  # one probability per prediction
     rows = list(values)
     if not any(isinstance(v, Mapping | list | tuple | np.ndarray) for v in rows):

@@ -30,11 +30,11 @@ from mlflow_monitor.store.ids import ID_LENGTH, PREFIX_LENGTH, GeneratedIds
 from mlflow_monitor.store.interface import (
     CHECKS_KEPT,
     TRIGGERS_KEPT,
+    ClassProbabilities,
     InferenceStore,
     PredictionBatch,
     PredictionRecord,
     StoreCounts,
-    ClassProbabilities,
     as_list,
     feature_rows,
     vector_rows,

@@ -40,12 +40,18 @@ def _vectors(recent):
 def test_vectors_round_trip_in_order_beside_rows_without_them(any_store, rng):
     store = any_store
     matrix = rng.dirichlet(np.ones(3), size=100)
-    store.add(PredictionBatch(new_ids(100), matrix.argmax(axis=1), matrix.max(axis=1),
-                              class_probabilities=matrix))
+    store.add(
+        PredictionBatch(
+            new_ids(100), matrix.argmax(axis=1), matrix.max(axis=1), class_probabilities=matrix
+        )
+    )
     store.add(PredictionBatch(["plain-1", "plain-2"], [0, 1], [0.9, None]))  # no vectors
     listed = [np.array([0.2, 0.5, 0.3]), None]
-    store.add(PredictionBatch(["list-1", "list-2"], [1, 2], [0.5, 0.7], [1, None],
-                              class_probabilities=listed))
+    store.add(
+        PredictionBatch(
+            ["list-1", "list-2"], [1, 2], [0.5, 0.7], [1, None], class_probabilities=listed
+        )
+    )
     store.add_one("one", 2, 0.6, None, None, 1.0, class_probabilities=np.array([0.1, 0.3, 0.6]))
     store.flush()
     recent = store.recent_outputs(105)
@@ -64,8 +70,11 @@ def test_vectors_round_trip_in_order_beside_rows_without_them(any_store, rng):
 def test_the_memory_store_keeps_vectors_through_small_batches_and_state(rng):
     store = InMemoryStore()
     store.add(PredictionBatch(["a"], [0], [0.8]))  # a list block without vectors first
-    store.add(PredictionBatch(["b", "c"], [1, 0], [0.6, 0.7],
-                              class_probabilities=np.array([[0.4, 0.6], [0.7, 0.3]])))
+    store.add(
+        PredictionBatch(
+            ["b", "c"], [1, 0], [0.6, 0.7], class_probabilities=np.array([[0.4, 0.6], [0.7, 0.3]])
+        )
+    )
     records = store.records()
     assert [r.class_probabilities for r in records] == [None, [0.4, 0.6], [0.7, 0.3]]
     restored = InMemoryStore()
@@ -108,8 +117,13 @@ def test_an_old_schema_database_is_read_as_it_is_and_upgraded_on_open(uri):
     with SqlInferenceStore(uri, "species", "1", read_only=True) as reader:
         assert reader.recent_outputs(5) == [("setosa", 0.8, None), ("virginica", 0.8, None)]
     monitor = create_monitor(
-        {"store_uri": uri, "model_name": "species", "model_version": "1", "task": "multiclass",
-         "classes": ["setosa", "versicolor", "virginica"]}
+        {
+            "store_uri": uri,
+            "model_name": "species",
+            "model_version": "1",
+            "task": "multiclass",
+            "classes": ["setosa", "versicolor", "virginica"],
+        }
     )
     pid = monitor.record_prediction("versicolor", {"versicolor": 0.7, "setosa": 0.3})
     monitor.record_feedback("old-0", "setosa")  # an old row takes its label as before

@@ -48,9 +48,7 @@ def test_a_wrapped_probability_model_records_vectors_and_estimates(wine_proba, t
         "models:/wine-proba/1", reference, None, CONFIG, reference_labels=y_rest.iloc[:70]
     )
     assert wrapped.task == "multiclass"
-    model_dir = Path(
-        mlflow.artifacts.download_artifacts(wrapped.uri, dst_path=str(tmp_path / "m"))
-    )
+    model_dir = Path(mlflow.artifacts.download_artifacts(wrapped.uri, dst_path=str(tmp_path / "m")))
     _, settings = read_settings(next(model_dir.rglob("monitor.json")))
     assert settings.classes == (0, 1, 2)
     saved = json.loads(next(model_dir.rglob("estimation_reference.json")).read_text())

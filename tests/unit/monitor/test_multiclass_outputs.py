@@ -215,7 +215,8 @@ def test_a_binary_monitor_keeps_no_vectors():
 def test_many_classes_are_capped_and_the_reference_survives_json():
     rng = np.random.default_rng(6)
     k = 30
-    matrix = rng.dirichlet(np.r_[np.full(k - MAX_CLASS_TESTS, 0.5), np.full(MAX_CLASS_TESTS, 5.0)], 500)
+    alphas = np.r_[np.full(k - MAX_CLASS_TESTS, 0.5), np.full(MAX_CLASS_TESTS, 5.0)]
+    matrix = rng.dirichlet(alphas, 500)
     reference = OutputReference("multiclass", matrix.argmax(axis=1), matrix, list(range(k)))
     tested = reference.tested_classes()
     assert len(tested) == MAX_CLASS_TESTS
