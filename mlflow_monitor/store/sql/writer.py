@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from mlflow_monitor.store.interface import PredictionBatch, as_list, feature_rows, vector_rows
+from mlflow_monitor.store.interface import PredictionBatch, as_list, feature_rows
 from mlflow_monitor.store.sql.schema import (
     FEEDBACK_COLUMNS,
     PREDICTION_COLUMNS,
@@ -469,17 +469,24 @@ class BatchWriter:
                 blobs = feature_blobs(features)
             elif features is not None:
                 raws = [self._raw_json(v) for v in feature_rows(features)]
-            if batch.class_probabilities is not None:
+            vectors = batch.class_probabilities
+            if vectors is not None:
                 self._wide_rows = True  # rows of two widths may be queued from now on
+                # a matrix is encoded in one pass, as the feature rows are
+                vector_blobs = (
+                    feature_blobs(vectors)
+                    if isinstance(vectors, np.ndarray)
+                    else [vector_blob(v) for v in vectors]
+                )
                 rows.extend(
-                    (stream, pid, ts, encode_label(pred), prob, blob, raw, vector_blob(vector))
+                    (stream, pid, ts, encode_label(pred), prob, blob, raw, vector)
                     for pid, pred, prob, blob, raw, vector in zip(
                         as_list(batch.prediction_ids),
                         as_list(batch.predictions),
                         as_list(batch.probabilities),
                         blobs,
                         raws,
-                        vector_rows(batch.class_probabilities, len(batch)),
+                        vector_blobs,
                         strict=False,
                     )
                 )
