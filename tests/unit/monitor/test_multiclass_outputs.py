@@ -228,3 +228,18 @@ def test_many_classes_are_capped_and_the_reference_survives_json():
     assert again.test(recent, 0.05, "bonferroni") == result
     with pytest.raises(DataValidationError, match="probability columns but 2 classes"):
         OutputReference("multiclass", [0, 1, 2], np.eye(3), ["a", "b"])
+
+
+def test_saved_state_keeps_the_classes_and_the_vectors(tmp_path):
+    from mlflow_monitor import load_monitor
+
+    monitor = create_monitor({"task": "multiclass", "classes": ["a", "b", "c"]})
+    monitor.record_predictions(["a", "b"], np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]]))
+    monitor.record_prediction("c", 0.9)
+    monitor.save_state(tmp_path / "state.json")
+    restored = load_monitor(tmp_path / "state.json")
+    assert restored.config.classes == ["a", "b", "c"]
+    recent = [
+        (p, q, None if v is None else v.tolist()) for p, q, v in restored.store.recent_outputs(5)
+    ]
+    assert recent == [("a", 0.7, [0.7, 0.2, 0.1]), ("b", 0.8, [0.1, 0.8, 0.1]), ("c", 0.9, None)]
