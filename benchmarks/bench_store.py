@@ -4,7 +4,9 @@ For each database (a SQLite file; a private PostgreSQL cluster from tests/suppor
 unless ``--postgres-url`` names one), one store adds ``--rows`` predictions with ``--features``
 drift features in batches of ``--batch``, from ``--writers`` processes at once, and the time
 until every row is committed is measured; repeated ``--repeats`` times on a fresh stream each,
-the median reported. Run: ``.venv/bin/python benchmarks/bench_store.py``.
+the median reported. With ``--classes K`` each row also carries a vector of K class
+probabilities (a multiclass model's), timed beside the same rows without vectors.
+Run: ``.venv/bin/python benchmarks/bench_store.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from mlflow_monitor.store.sql.store import SqlInferenceStore
 
 
 def write(
-    uri: str, stream: str, rows: int, batch: int, features: int, start: float, copy: bool
+    uri: str,
+    stream: str,
+    rows: int,
+    batch: int,
+    features: int,
+    start: float,
+    copy: bool,
+    classes: int = 0,
 ) -> float:
     """Add ``rows`` predictions and wait until they are committed; seconds taken."""
     if not copy:  # what PostgreSQL writers did before COPY, for comparison
@@ -36,13 +45,18 @@ def write(
     store = SqlInferenceStore(uri, "bench", stream)
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(batch, features))
+    vectors = rng.dirichlet(np.ones(classes), size=batch) if classes else None
     prefix = uuid.uuid4().hex[:8]
     while time.time() < start:  # all writers begin together
         time.sleep(0.001)
     began = time.perf_counter()
     for i in range(0, rows, batch):
         ids = [f"{prefix}-{j}" for j in range(i, i + batch)]
-        store.add(PredictionBatch(ids, [1] * batch, [0.5] * batch, None, matrix))
+        store.add(
+            PredictionBatch(
+                ids, [1] * batch, [0.5] * batch, None, matrix, class_probabilities=vectors
+            )
+        )
     store.flush()
     seconds = time.perf_counter() - began
     assert store.dropped == 0 and store.rejected == 0, (store.dropped, store.rejected)
@@ -50,7 +64,7 @@ def write(
     return seconds
 
 
-def run(uri: str, args: argparse.Namespace, copy: bool = True) -> list[float]:
+def run(uri: str, args: argparse.Namespace, copy: bool = True, classes: int = 0) -> list[float]:
     """Rows per second of each repeat (all writers' rows over the slowest writer's time)."""
     SqlInferenceStore(uri, "bench", "setup").close()  # create the schema outside the timing
     rates = []
@@ -61,7 +75,8 @@ def run(uri: str, args: argparse.Namespace, copy: bool = True) -> list[float]:
             stream = f"run-{repeat}-{uuid.uuid4().hex[:6]}"
             jobs = [
                 pool.apply_async(
-                    write, (uri, stream, args.rows, args.batch, args.features, start, copy)
+                    write,
+                    (uri, stream, args.rows, args.batch, args.features, start, copy, classes),
                 )
                 for _ in range(args.writers)
             ]
@@ -81,6 +96,12 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="an existing database (default: a private one)")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
+        "--classes",
+        type=int,
+        default=0,
+        help="also time rows with a vector of this many class probabilities",
+    )
+    parser.add_argument(
         "--compare-executemany",
         action="store_true",
         help="also time PostgreSQL with executemany instead of COPY",
@@ -96,6 +117,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(("SQLite (WAL)", run(f"sqlite:///{tmp}/bench.db", args)))
+        if args.classes:
+            label = f"SQLite (WAL), {args.classes} class probabilities"
+            results.append((label, run(f"sqlite:///{tmp}/bench.db", args, classes=args.classes)))
     if not args.skip_postgres:
         if args.postgres_url:
             results.append(("PostgreSQL, COPY", run(args.postgres_url, args)))
@@ -111,6 +135,9 @@ def main() -> None:
                 url = server.create_database()
                 name = f"PostgreSQL {version} (local, fsync on)"
                 results.append((f"{name}, COPY", run(url, args)))
+                if args.classes:
+                    label = f"{name}, COPY, {args.classes} class probabilities"
+                    results.append((label, run(url, args, classes=args.classes)))
                 if args.compare_executemany:
                     results.append((f"{name}, executemany", run(url, args, copy=False)))
     print(f"- 1-min load average after: {os.getloadavg()[0]:.2f}\n")

@@ -86,7 +86,9 @@ class MonitorConfig:
     column above that share of missing values or unseen categories fire a ``data_quality``
     trigger; ``performance_estimation_triggers``, True by default, lets an estimated
     degradation fire a ``performance_degradation`` trigger before labels arrive, once
-    ``ModelMonitor.setup_performance_estimation`` was called). The third group chooses the inference
+    ``ModelMonitor.setup_performance_estimation`` was called; ``classes``, a multiclass
+    model's classes in the order of its probability vectors, which says how recorded class
+    probabilities are kept). The third group chooses the inference
     store: ``store_uri`` None keeps predictions in the process (an ``InMemoryStore``); a
     SQLAlchemy URL (``sqlite:///monitoring.db``, ``postgresql+psycopg://...``) shares them
     through a database, as the stream (``model_name``, ``model_version``), written in batches
@@ -118,6 +120,7 @@ class MonitorConfig:
     performance_min_samples: int = 100
     performance_estimation_triggers: bool = True
     positive_label: int | str = 1
+    classes: list[int | str] | None = None
     drift_window_size: int = 1000
     drift_min_samples: int = 100
     drift_n_permutations: int = 100
@@ -351,6 +354,7 @@ def _validate(cfg: MonitorConfig) -> None:
     _int(cfg, "performance_min_samples", 1)
     if isinstance(cfg.positive_label, bool) or not isinstance(cfg.positive_label, int | str):
         raise _fail("positive_label", cfg.positive_label, "an int or str class label")
+    _validate_classes(cfg)
     _int(cfg, "drift_window_size", 2)
     _int(cfg, "drift_min_samples", 2)
     if cfg.drift_min_samples > cfg.drift_window_size:
@@ -377,6 +381,22 @@ def _validate(cfg: MonitorConfig) -> None:
         raise _fail("random_seed", seed, "None or an integer >= 0")
     _validate_store(cfg)
     _validate_mlflow(cfg)
+
+
+def _validate_classes(cfg: MonitorConfig) -> None:
+    classes = cfg.classes
+    if classes is None:
+        return
+    expected = "None or a list of at least 2 distinct int or str class labels"
+    if isinstance(classes, tuple):  # as a wrapped model's settings hold them
+        classes = list(classes)
+        object.__setattr__(cfg, "classes", classes)  # frozen: normalised once, here
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise _fail("classes", classes, expected)
+    if any(isinstance(c, bool) or not isinstance(c, int | str) for c in classes):
+        raise _fail("classes", classes, expected)
+    if len({str(c) for c in classes}) != len(classes):
+        raise _fail("classes", classes, expected + " (no class twice)")
 
 
 def _optional_text(cfg: MonitorConfig, key: str) -> None:

@@ -203,7 +203,7 @@ PREDICTION_DRIFT_DEFINITIONS: tuple[MetricDefinition, ...] = (
     ),
 )
 # Metrics estimated before labels (a monitor with performance estimation set up).
-_ESTIMATED = ("accuracy", "precision", "recall", "f1_score", "roc_auc")
+_ESTIMATED = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "macro_f1")
 ESTIMATED_DEFINITIONS: tuple[MetricDefinition, ...] = (
     *(
         MetricDefinition(

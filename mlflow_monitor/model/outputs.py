@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from mlflow_monitor.exceptions import DataValidationError
 
-__all__ = ["infer_task", "interpret_output"]
+__all__ = ["class_probability_matrix", "infer_task", "interpret_output"]
 
 
 def _from_probabilities(
@@ -148,6 +148,20 @@ def interpret_output(
     if array.dtype.kind == "b":
         return array.astype(np.int64), None
     return array, None
+
+
+def class_probability_matrix(
+    output: Any, prediction_column: str = "prediction", probability_column: str = "probability"
+) -> npt.NDArray[np.float64] | None:
+    """A multiclass model output's ``(n, k)`` matrix of class probabilities (columns in the
+    order of the model's classes), or None when the output gives labels or one probability
+    per row."""
+    if hasattr(output, "columns") and prediction_column in output.columns:
+        return None
+    array = _main_column(output, prediction_column, probability_column)
+    if array.ndim == 2 and array.dtype.kind == "f" and array.shape[1] >= 2:
+        return np.asarray(array, dtype=np.float64)
+    return None
 
 
 def _regression_output(output: Any, prediction_column: str, probability_column: str) -> Any:

@@ -39,7 +39,7 @@ from mlflow_monitor.model.artifacts import (
     read_settings,
 )
 from mlflow_monitor.model.inner import InnerModel
-from mlflow_monitor.model.outputs import interpret_output
+from mlflow_monitor.model.outputs import class_probability_matrix, interpret_output
 from mlflow_monitor.store import as_list
 from mlflow_monitor.store.ids import new_ids
 
@@ -83,6 +83,9 @@ class MonitoredModel(UnvalidatedPythonModel):
             options["store_uri"] = resolve_store_uri(
                 overrides.get("store_uri") or options["store_uri"]
             )
+        if options.get("task") == "multiclass" and self.settings.classes:
+            # The order of the recorded class probabilities: the inner model's classes.
+            options["classes"] = options.get("classes") or list(self.settings.classes)
         self.monitor = ModelMonitor(options)
         # The bandwidth stored at wrap time spares fit the median heuristic (about 15 ms for
         # 1000 rows); models wrapped before it was stored have none, and fit computes it.
@@ -97,7 +100,8 @@ class MonitoredModel(UnvalidatedPythonModel):
         outputs = artifacts.get("reference_outputs")  # absent from older models
         if outputs and Path(outputs).is_file():
             saved = json.loads(Path(outputs).read_text())
-            self.monitor.setup_prediction_drift(saved["predictions"], saved.get("probabilities"))
+            scores = saved.get("class_probabilities") or saved.get("probabilities")
+            self.monitor.setup_prediction_drift(saved["predictions"], scores)
         baseline = json.loads(Path(artifacts["baseline"]).read_text())
         if baseline:
             self.monitor.setup_performance_baseline(baseline)
@@ -165,13 +169,17 @@ class MonitoredModel(UnvalidatedPythonModel):
         None when recording failed."""
         try:
             settings = self.settings
+            task = self.monitor.config.task
             predictions, probabilities = interpret_output(
                 output,
                 threshold=settings.threshold,
                 labels=settings.labels,
-                task=self.monitor.config.task,
+                task=task,
                 classes=settings.classes,
             )
+            if task == "multiclass":  # keep every class's probability, not only the best
+                matrix = class_probability_matrix(output)
+                probabilities = probabilities if matrix is None else matrix
             rows = self._rows(model_input)
             if len(predictions) == 1:  # one row: the monitor's cheaper single-prediction path
                 row = rows[0].tolist() if isinstance(rows, np.ndarray) else rows[0]

@@ -180,12 +180,16 @@ def _reference_outputs(output: Any, task: str, wrapper: WrapperSettings) -> dict
     """What the inner model predicted on the reference, as ``reference_outputs.json`` holds
     it (prediction drift compares the served outputs with it)."""
     from mlflow_monitor.drift.predictions import OutputReference
-    from mlflow_monitor.model.outputs import interpret_output
+    from mlflow_monitor.model.outputs import class_probability_matrix, interpret_output
 
     predictions, probabilities = interpret_output(
         output, wrapper.threshold, wrapper.labels, task=task, classes=wrapper.classes
     )
     values = [v.item() if hasattr(v, "item") else v for v in predictions]
+    matrix = class_probability_matrix(output) if task == "multiclass" else None
+    if matrix is not None:  # every class's probability, for the per-class tests
+        classes = list(wrapper.classes) if len(wrapper.classes) == matrix.shape[1] else None
+        return OutputReference(task, values, matrix, classes).to_dict()
     return OutputReference(task, values, probabilities).to_dict()
 
 
@@ -243,7 +247,7 @@ def _estimation_reference(
 
     if task != "binary":
         raise DataValidationError(
-            f"reference_labels are used for binary models; this one's task is {task!r} "
+            f"reference_labels are used for classifiers; this one's task is {task!r} "
             "(give baseline_metrics instead)"
         )
     logger.info("predicting %d labelled reference rows for the estimation", len(reference))
@@ -426,9 +430,15 @@ def wrap(
         estimation = None
         if truth is not None:
             positive = options.get("positive_label", labels[1])
-            estimation = _estimation_reference(
-                inner, reference, truth, task, threshold, labels, positive
-            )
+            if task == "multiclass":
+                from mlflow_monitor.model.multiclass import multiclass_estimation_reference
+
+                classes = _classes(raw_model)
+                estimation = multiclass_estimation_reference(inner, reference, truth, classes)
+            else:
+                estimation = _estimation_reference(
+                    inner, reference, truth, task, threshold, labels, positive
+                )
             if baseline_metrics is None:
                 baseline_metrics = estimation.pop("baseline")
                 logger.info("baseline computed from the reference labels: %s", baseline_metrics)

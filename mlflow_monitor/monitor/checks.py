@@ -157,7 +157,12 @@ class DriftCheck:
         reference = self.outputs
         if reference is None:
             return None
-        recent = self.store.recent_predictions(n)
+        # Vectors of class probabilities are read only where the reference has them to test.
+        recent: Any = (
+            self.store.recent_outputs(n)
+            if reference.class_probabilities is not None
+            else self.store.recent_predictions(n)
+        )
         cfg = self.config
         return reference.test(recent, cfg.drift_p_value, cfg.drift_feature_correction)
 
@@ -174,6 +179,8 @@ class PerformanceCheck:
         estimator: a fitted :class:`~mlflow_monitor.performance.PerformanceEstimator` (set by
             ``setup_performance_estimation``), or None.
         positive_label: the class a binary estimator's positive probability is of.
+            (A multiclass estimator reads the window's vectors of class probabilities, in
+            the order of its ``classes_``.)
         estimation_triggers: whether an estimated degradation fires a retraining trigger
             while the labelled window is too small for a verdict of its own.
     """
@@ -204,7 +211,16 @@ class PerformanceCheck:
         self, estimator: PerformanceEstimator, realized: PerformanceSnapshot
     ) -> PerformanceEstimate | None:
         """The estimate over the latest ``window_size`` predictions that carry a
-        probability; None while fewer than ``min_samples`` do."""
+        probability (multiclass: a vector of class probabilities); None while fewer than
+        ``min_samples`` do."""
+        if estimator.task == "multiclass":
+            window = _class_window(
+                self.store.recent_outputs(self.tracker.window_size), estimator.classes_ or []
+            )
+            if window is None or len(window[1]) < self.tracker.min_samples:
+                return None
+            estimate = estimator.estimate(window[0], predictions=window[1])
+            return self._judged(estimate, realized)
         recent = [
             (p, q)
             for p, q in self.store.recent_predictions(self.tracker.window_size)
@@ -215,6 +231,12 @@ class PerformanceCheck:
         probabilities = np.asarray([q for _, q in recent], dtype=float)
         predicted = [1 if p == self.positive_label else 0 for p, _ in recent]
         estimate = estimator.estimate(probabilities, predictions=predicted)
+        return self._judged(estimate, realized)
+
+    def _judged(
+        self, estimate: PerformanceEstimate, realized: PerformanceSnapshot
+    ) -> PerformanceEstimate:
+        """The estimate with its degraded metrics and, with enough labels, its error."""
         degraded = estimated_degradation(estimate, realized.baseline, realized.threshold)
         error = (
             {
@@ -256,6 +278,24 @@ class PerformanceCheck:
             (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
         )
         return CheckOutcome(CheckResult("performance", status, performance=snapshot), trigger)
+
+
+def _class_window(
+    recent: list[tuple[Any, float | None, Any]], classes: list[Any]
+) -> tuple[np.ndarray[Any, Any], list[Any]] | None:
+    """The recent predictions that carry a vector as wide as ``classes``: their class
+    probabilities (rows scaled to sum to 1) and predicted classes (a prediction that is not
+    among ``classes`` counts as its vector's most probable class). None without any."""
+    k = len(classes)
+    rows = [(p, v) for p, _, v in recent if v is not None and len(v) == k]
+    if not rows:
+        return None
+    matrix = np.vstack([v for _, v in rows])
+    totals = matrix.sum(axis=1, keepdims=True)
+    matrix = np.divide(matrix, totals, out=np.full_like(matrix, 1.0 / k), where=totals > 0)
+    known = {c: c for c in classes} | {str(c): c for c in classes}
+    predicted = [known.get(p, known.get(str(p), classes[int(np.argmax(v))])) for p, v in rows]
+    return matrix, predicted
 
 
 def _window(detector: DriftDetector, rows: list[Any]) -> tuple[Any, DataQualityResult | None]:

@@ -116,7 +116,7 @@ class ModelMonitor:
             self.store,
             self.prometheus_metrics,
             cfg.enable_drift_detection,
-            TargetRules(cfg.task, cfg.positive_label),
+            TargetRules(cfg.task, cfg.positive_label, cfg.classes),
         )
         callbacks = [cfg.retraining_callback] if cfg.retraining_callback else []
         self.triggers = TriggerPolicy(
@@ -198,21 +198,23 @@ class ModelMonitor:
 
         Each drift check that runs then also tests the latest outputs (as many as the rows
         it tests) against these: the score for binary, the class balance and the predicted
-        class's probability for multiclass, the predicted value for regression
-        (``CheckResult.prediction_drift``). It needs no labels. The data drift verdict is
-        unchanged by it.
+        class's probability for multiclass (and each class's probability, given the
+        reference's class probabilities and recorded vectors), the predicted value for
+        regression (``CheckResult.prediction_drift``). It needs no labels. The data drift
+        verdict is unchanged by it.
 
         Args:
             reference_predictions: the model's predictions on the reference inputs.
             reference_probabilities: binary: the positive class's probabilities;
-                multiclass: the predicted class's; or None.
+                multiclass: the predicted class's, or an ``(n, k)`` matrix of every class's
+                (columns in the order of the ``classes`` option); or None.
 
         Raises:
             DataValidationError: fewer than 2 predictions, or probabilities of another
                 length.
         """
         self._drift_check.outputs = OutputReference(
-            self.config.task, reference_predictions, reference_probabilities
+            self.config.task, reference_predictions, reference_probabilities, self.config.classes
         )
 
     def setup_performance_baseline(self, baseline_metrics: Mapping[str, Any]) -> None:
@@ -246,32 +248,47 @@ class ModelMonitor:
         An estimate cannot see concept shift (the same input now has another answer): only
         labels show it.
 
+        Multiclass: the estimate (accuracy and macro F1) is made over the window's recorded
+        vectors of class probabilities; predictions recorded without one are left out.
+
         Args:
-            reference_outputs: the positive class's probability for each reference row.
-            reference_labels: the true labels of those rows (``positive_label`` positive).
+            reference_outputs: binary: the positive class's probability for each reference
+                row; multiclass: an ``(n, k)`` matrix of class probabilities, columns in the
+                order of the ``classes`` option (``0 .. k-1`` without it).
+            reference_labels: the true labels of those rows (binary: ``positive_label``
+                positive).
 
         Returns:
             The fitted estimator.
 
         Raises:
-            ConfigError: the task is not ``"binary"`` (estimate multiclass and regression
-                outputs with :class:`~mlflow_monitor.performance.PerformanceEstimator`), or
-                performance tracking is off.
+            ConfigError: the task is ``"regression"`` (estimate it with
+                :class:`~mlflow_monitor.performance.PerformanceEstimator`, which needs the
+                window's features), or performance tracking is off.
             DataValidationError: outputs and labels that cannot be used.
         """
         check = self._performance_check
         if check is None:
             raise ConfigError("performance estimation needs enable_performance_tracking=True")
-        if self.config.task != "binary":
+        task = self.config.task
+        if task not in ("binary", "multiclass"):
             raise ConfigError(
-                f"the monitor estimates performance for task='binary', not {self.config.task!r}; "
-                "estimate other outputs with mlflow_monitor.performance.PerformanceEstimator"
+                f"the monitor estimates performance for task='binary' or 'multiclass', not "
+                f"{task!r}; estimate other outputs with "
+                "mlflow_monitor.performance.PerformanceEstimator"
             )
+        seed = self.config.random_seed
         positive = self.config.positive_label
-        labels = [1 if as_label(v, "reference label") == positive else 0 for v in reference_labels]
-        estimator = PerformanceEstimator("binary", random_state=self.config.random_seed).fit(
-            np.asarray(reference_outputs, dtype=float), labels
-        )
+        if task == "multiclass":
+            labels = [as_label(v, "reference label") for v in reference_labels]
+            estimator = PerformanceEstimator(task, random_state=seed).fit(
+                np.asarray(reference_outputs, dtype=float), labels, classes=self.config.classes
+            )
+        else:
+            labels = [int(as_label(v, "reference label") == positive) for v in reference_labels]
+            estimator = PerformanceEstimator(task, random_state=seed).fit(
+                np.asarray(reference_outputs, dtype=float), labels
+            )
         check.positive_label = positive
         check.estimation_triggers = self.config.performance_estimation_triggers
         check.estimator = estimator

@@ -169,6 +169,7 @@ class Recorder:
             if true_labels is None
             else as_list(targets.label_column(true_labels, "true_label", n, missing_ok=True)),
             features=self._batch_features(features, n),
+            class_probabilities=targets.class_probability_column(probabilities, n),
         )
         if not n:
             return []
@@ -190,8 +191,14 @@ class Recorder:
         pid = next_id() if prediction_id is None else prediction_id_value(prediction_id)
         label = targets.label(prediction, "prediction")
         number = targets.probability(probability, label)
+        vector = targets.class_probabilities(probability)
         row = self._row_features(features)
-        self.store.add_one(pid, label, number, truth, row, time.time())
+        if vector is None:
+            self.store.add_one(pid, label, number, truth, row, time.time())
+        else:
+            self.store.add_one(
+                pid, label, number, truth, row, time.time(), class_probabilities=vector
+            )
         self._count_recorded(1, truth is not None)
         return pid
 

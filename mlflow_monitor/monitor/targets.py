@@ -8,7 +8,9 @@
   in [0, 1].
 - ``multiclass``: any class labels. A probability is a float in [0, 1] (the predicted
   class's), a vector of class probabilities or a dict of them by class; the monitor keeps
-  the predicted class's probability (the vector's largest).
+  the predicted class's probability (the vector's largest) and, for a vector (or a dict,
+  given the model's ``classes``), the whole vector
+  (:mod:`~mlflow_monitor.monitor.class_vectors`).
 - ``regression``: predictions and targets are finite numbers, kept as floats; there is no
   probability.
 """
@@ -16,13 +18,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from mlflow_monitor._types import Label, as_label, as_target, scalar_value
 from mlflow_monitor.exceptions import DataValidationError
+from mlflow_monitor.monitor.class_vectors import Vector, class_matrix, class_vector
 from mlflow_monitor.monitor.validation import (
     column_of,
     label_column,
@@ -39,11 +42,18 @@ class TargetRules:
     Args:
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
         positive_label: the binary positive class.
+        model_classes: a multiclass model's classes, in the order of its probability vectors.
     """
 
-    def __init__(self, task: str = "binary", positive_label: Label = 1) -> None:
+    def __init__(
+        self,
+        task: str = "binary",
+        positive_label: Label = 1,
+        model_classes: Sequence[Any] | None = None,
+    ) -> None:
         self.task = task
         self.positive_label = positive_label
+        self.model_classes = list(model_classes) if model_classes else None
         self._classes: set[Any] = {positive_label}
         if type(positive_label) is int and positive_label in (0, 1):
             self._classes = {0, 1}
@@ -112,7 +122,20 @@ class TargetRules:
             return _class_probability(value, prediction)
         return probability_value(value)
 
+    def class_probabilities(self, value: Any) -> Vector | None:
+        """One multiclass prediction's vector of class probabilities, or None."""
+        if self.task != "multiclass":
+            return None
+        return class_vector(value, self.model_classes)
+
     # -- columns --------------------------------------------------------------------------
+
+    def class_probability_column(self, values: Any, n: int) -> Vector | list[Vector | None] | None:
+        """A multiclass batch's class probabilities (see
+        :func:`~mlflow_monitor.monitor.class_vectors.class_matrix`); None for other tasks."""
+        if self.task != "multiclass" or values is None:
+            return None
+        return class_matrix(values, self.model_classes, n)
 
     def label_column(
         self, values: Any, what: str, n: int | None, missing_ok: bool = False

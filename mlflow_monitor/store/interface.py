@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlflow_monitor.store.leadership import Leadership
 
 __all__ = [
+    "ClassProbabilities",
     "InferenceStore",
     "PredictionBatch",
     "PredictionRecord",
@@ -31,8 +32,12 @@ __all__ = [
     "StoreError",
     "as_list",
     "feature_rows",
+    "vector_rows",
 ]
 
+
+# A batch's class-probability vectors: an (n, k) float matrix, or one vector (or None) per row.
+ClassProbabilities = npt.NDArray[np.float64] | Sequence[npt.NDArray[np.float64] | None]
 
 # Fired triggers an in-memory store keeps for status reports.
 TRIGGERS_KEPT = 1000
@@ -42,29 +47,40 @@ CHECKS_KEPT = 500
 
 @dataclass(slots=True)
 class PredictionRecord:
-    """One recorded prediction and, once known, its true label."""
+    """One recorded prediction and, once known, its true label.
+
+    ``class_probabilities`` is a multiclass prediction's probability of every class (in the
+    order of the monitor's ``classes``), when it was recorded; ``probability`` is then the
+    predicted class's.
+    """
 
     prediction_id: str
     timestamp: float
     prediction: Label
     probability: float | None
     true_label: Label | None = None
+    class_probabilities: list[float] | None = None
 
     def to_list(self) -> list[Any]:
-        """Compact JSON form used in state files."""
-        return [
+        """Compact JSON form used in state files (five entries without class probabilities,
+        as state files written before they were kept)."""
+        row = [
             self.prediction_id,
             self.timestamp,
             self.prediction,
             self.probability,
             self.true_label,
         ]
+        if self.class_probabilities is not None:
+            row.append(self.class_probabilities)
+        return row
 
     @classmethod
     def from_list(cls, row: list[Any]) -> PredictionRecord:
         """Inverse of :meth:`to_list`."""
-        pid, ts, prediction, probability, label = row
-        return cls(str(pid), float(ts), prediction, probability, label)
+        pid, ts, prediction, probability, label, *rest = row
+        vector = [float(v) for v in rest[0]] if rest and rest[0] is not None else None
+        return cls(str(pid), float(ts), prediction, probability, label, vector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,10 @@ class PredictionBatch:
             model's ``input_columns``); a list of raw inputs (for detectors with a
             ``preprocess_fn``); or None.
         timestamp: when the batch was recorded (seconds since the epoch).
+        class_probabilities: a multiclass model's probability of every class per prediction
+            (columns in the order of the monitor's ``classes``): an ``(n, k)`` float64
+            matrix, a list of 1-D float64 vectors (None for a row without one), or None
+            when no prediction has them (binary and regression batches).
     """
 
     prediction_ids: Sequence[str]
@@ -94,6 +114,7 @@ class PredictionBatch:
     true_labels: list[Label | None] | None = None
     features: npt.NDArray[Any] | list[Any] | None = None
     timestamp: float = field(default_factory=time.time)
+    class_probabilities: ClassProbabilities | None = None
 
     def __len__(self) -> int:
         return len(self.prediction_ids)
@@ -106,6 +127,7 @@ class PredictionBatch:
             None if self.true_labels is None else self.true_labels[rows],
             None if self.features is None else self.features[rows],
             self.timestamp,
+            None if self.class_probabilities is None else self.class_probabilities[rows],
         )
 
     @property
@@ -118,15 +140,19 @@ class PredictionBatch:
     def records(self) -> Iterator[PredictionRecord]:
         """The batch as records (without features)."""
         labels = self.true_labels or [None] * len(self)
+        vectors = vector_rows(self.class_probabilities, len(self))
         ts = self.timestamp
-        for pid, pred, prob, label in zip(
+        for pid, pred, prob, label, vector in zip(
             as_list(self.prediction_ids),
             as_list(self.predictions),
             as_list(self.probabilities),
             labels,
+            vectors,
             strict=True,
         ):
-            yield PredictionRecord(pid, ts, pred, prob, label)
+            yield PredictionRecord(
+                pid, ts, pred, prob, label, None if vector is None else vector.tolist()
+            )
 
 
 def as_list(column: Sequence[Any] | npt.NDArray[Any]) -> list[Any]:
@@ -135,6 +161,17 @@ def as_list(column: Sequence[Any] | npt.NDArray[Any]) -> list[Any]:
         return column
     tolist = getattr(column, "tolist", None)  # numpy arrays, GeneratedIds
     return list(tolist()) if tolist is not None else list(column)
+
+
+def vector_rows(
+    vectors: ClassProbabilities | None, n: int
+) -> Sequence[npt.NDArray[np.float64] | None]:
+    """A batch's class-probability vectors, one entry (a 1-D array or None) per row."""
+    if vectors is None:
+        return [None] * n
+    if isinstance(vectors, np.ndarray):
+        return list(vectors)
+    return vectors
 
 
 def feature_rows(features: npt.NDArray[Any] | list[Any] | None) -> list[Any]:
@@ -204,13 +241,22 @@ class InferenceStore(Protocol):
         true_label: Label | None,
         features: npt.NDArray[Any] | list[Any] | None,
         timestamp: float,
+        class_probabilities: npt.NDArray[np.float64] | None = None,
     ) -> None:
         """Record one prediction: :meth:`add` of a one-row batch (``features`` in the batch
-        form, one row), which a store may do without building the batch."""
+        form, one row; ``class_probabilities`` a 1-D vector or None), which a store may do
+        without building the batch."""
         labels: list[Label | None] | None = None if true_label is None else [true_label]
+        vectors = None if class_probabilities is None else [class_probabilities]
         self.add(
             PredictionBatch(
-                [prediction_id], [prediction], [probability], labels, features, timestamp
+                [prediction_id],
+                [prediction],
+                [probability],
+                labels,
+                features,
+                timestamp,
+                vectors,
             )
         )
 
@@ -248,6 +294,19 @@ class InferenceStore(Protocol):
         A store of your own may leave it out: prediction drift is then not checked.
         """
         return []
+
+    def recent_outputs(
+        self, n: int
+    ) -> list[tuple[Label, float | None, npt.NDArray[np.float64] | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability, class_probabilities)``
+        triples, oldest first: :meth:`recent_predictions` with each prediction's vector of
+        class probabilities (None where none was recorded).
+
+        A store of your own may leave it out: its predictions then read as having no vector
+        (multiclass prediction drift tests the class balance only, and the monitor's
+        multiclass estimate is not made).
+        """
+        return [(p, q, None) for p, q in self.recent_predictions(n)]
 
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call, oldest first.

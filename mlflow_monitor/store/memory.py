@@ -30,12 +30,14 @@ from mlflow_monitor.store.ids import ID_LENGTH, PREFIX_LENGTH, GeneratedIds
 from mlflow_monitor.store.interface import (
     CHECKS_KEPT,
     TRIGGERS_KEPT,
+    ClassProbabilities,
     InferenceStore,
     PredictionBatch,
     PredictionRecord,
     StoreCounts,
     as_list,
     feature_rows,
+    vector_rows,
 )
 
 __all__ = ["InMemoryStore"]
@@ -50,11 +52,21 @@ _LIST_BLOCK_ROWS = 4096
 class _Block:
     """The columns of one recorded batch (or of several small ones, as lists).
 
-    Rows before ``start`` have been evicted. ``labels`` is None until a row gets a label.
-    ``timestamps`` is one float for a batch, a list (one per row) for a list block.
+    Rows before ``start`` have been evicted. ``labels`` is None until a row gets a label;
+    ``vectors`` (class probabilities: a batch's matrix, or a list with None for rows without)
+    is None while no row has one. ``timestamps`` is one float for a batch, a list (one per
+    row) for a list block.
     """
 
-    __slots__ = ("ids", "labels", "predictions", "probabilities", "start", "timestamps")
+    __slots__ = (
+        "ids",
+        "labels",
+        "predictions",
+        "probabilities",
+        "start",
+        "timestamps",
+        "vectors",
+    )
 
     def __init__(
         self,
@@ -63,12 +75,14 @@ class _Block:
         probabilities: Sequence[Any] | npt.NDArray[Any],
         labels: list[Any] | None,
         timestamps: float | list[float],
+        vectors: ClassProbabilities | None = None,
     ) -> None:
         self.ids = ids
         self.predictions = predictions
         self.probabilities = probabilities
         self.labels = labels
         self.timestamps = timestamps
+        self.vectors = vectors
         self.start = 0
 
     def __len__(self) -> int:
@@ -83,6 +97,10 @@ class _Block:
         n = len(ids)
         if batch.true_labels is not None and self.labels is None:
             self.labels = [None] * len(self.ids)
+        if batch.class_probabilities is not None or self.vectors is not None:
+            if self.vectors is None:
+                self.vectors = [None] * len(self.ids)
+            self.vectors.extend(vector_rows(batch.class_probabilities, n))  # type: ignore[union-attr]
         self.ids.extend(ids)
         self.predictions.extend(as_list(batch.predictions))  # type: ignore[union-attr]
         self.probabilities.extend(as_list(batch.probabilities))  # type: ignore[union-attr]
@@ -90,15 +108,21 @@ class _Block:
             self.labels.extend(batch.true_labels or repeat(None, n))
         self.timestamps.extend(repeat(batch.timestamp, n))
 
+    def vector(self, i: int) -> npt.NDArray[np.float64] | None:
+        """Row ``i``'s class probabilities, or None."""
+        return None if self.vectors is None else self.vectors[i]
+
     def record(self, i: int) -> PredictionRecord:
         """Row ``i`` as a record."""
         ts = self.timestamps if isinstance(self.timestamps, float) else self.timestamps[i]
+        vector = self.vector(i)
         return PredictionRecord(
             self.ids[i],
             ts,
             _plain(self.predictions[i]),
             _plain(self.probabilities[i]),
             None if self.labels is None else self.labels[i],
+            None if vector is None else vector.tolist(),
         )
 
     def records(self) -> list[PredictionRecord]:
@@ -111,6 +135,11 @@ class _Block:
             else self.timestamps[a:b]
         )
         labels = repeat(None, b - a) if self.labels is None else self.labels[a:b]
+        vectors = (
+            repeat(None, b - a)
+            if self.vectors is None
+            else (None if v is None else v.tolist() for v in self.vectors[a:b])
+        )
         return [
             PredictionRecord(*row)
             for row in zip(
@@ -119,6 +148,7 @@ class _Block:
                 as_list(self.predictions[a:b]),
                 as_list(self.probabilities[a:b]),
                 labels,
+                vectors,
                 strict=False,
             )
         ]
@@ -207,6 +237,7 @@ class InMemoryStore(InferenceStore):
                 None if batch.true_labels is None else batch.true_labels[0],
                 rows,
                 batch.timestamp,
+                vector_rows(batch.class_probabilities, 1)[0],
             )
             return
         generated = isinstance(batch.prediction_ids, GeneratedIds) and n > _SMALL_BATCH
@@ -241,6 +272,7 @@ class InMemoryStore(InferenceStore):
         true_label: Label | None,
         features: npt.NDArray[Any] | list[Any] | None,
         timestamp: float,
+        class_probabilities: npt.NDArray[np.float64] | None = None,
     ) -> None:
         """Store one prediction (the common case of :meth:`add`, without a batch).
 
@@ -254,6 +286,10 @@ class InMemoryStore(InferenceStore):
                 )
             tail = self._tail_block()
             self._index[prediction_id] = (tail, len(tail.ids))
+            if class_probabilities is not None or tail.vectors is not None:
+                if tail.vectors is None:
+                    tail.vectors = [None] * len(tail.ids)
+                tail.vectors.append(class_probabilities)  # type: ignore[union-attr]
             tail.ids.append(prediction_id)  # type: ignore[union-attr]
             tail.predictions.append(prediction)  # type: ignore[union-attr]
             tail.probabilities.append(probability)  # type: ignore[union-attr]
@@ -290,7 +326,14 @@ class InMemoryStore(InferenceStore):
         n = len(ids)
         if isinstance(ids, GeneratedIds):
             labels = None if batch.true_labels is None else list(batch.true_labels)
-            block = _Block(ids, batch.predictions, batch.probabilities, labels, batch.timestamp)
+            block = _Block(
+                ids,
+                batch.predictions,
+                batch.probabilities,
+                labels,
+                batch.timestamp,
+                batch.class_probabilities,
+            )
             self._blocks.append(block)
             self._by_prefix[ids.prefix] = block
         elif n <= _SMALL_BATCH:
@@ -305,6 +348,7 @@ class InMemoryStore(InferenceStore):
                 batch.probabilities,
                 None if batch.true_labels is None else list(batch.true_labels),
                 batch.timestamp,
+                batch.class_probabilities,
             )
             self._blocks.append(block)
             self._index.update(zip(ids, zip(repeat(block), range(n)), strict=True))
@@ -407,6 +451,35 @@ class InMemoryStore(InferenceStore):
                 )
                 wanted -= take
         return [pair for part in reversed(parts) for pair in part]
+
+    def recent_outputs(
+        self, n: int
+    ) -> list[tuple[Label, float | None, npt.NDArray[np.float64] | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability, class_probabilities)``
+        triples, oldest first."""
+        parts: list[list[tuple[Label, float | None, npt.NDArray[np.float64] | None]]] = []
+        wanted = n
+        with self._lock:
+            for block in reversed(self._blocks):
+                end = len(block)
+                take = min(end - block.start, wanted)
+                if take <= 0:
+                    break
+                predicted = as_list(block.predictions[end - take : end])
+                scores = as_list(block.probabilities[end - take : end])
+                vectors = (
+                    repeat(None, take)
+                    if block.vectors is None
+                    else vector_rows(block.vectors[end - take : end], take)
+                )
+                parts.append(
+                    [
+                        (_plain(p), _plain(q), v)
+                        for p, q, v in zip(predicted, scores, vectors, strict=False)
+                    ]
+                )
+                wanted -= take
+        return [triple for part in reversed(parts) for triple in part]
 
     # -- drift rows ----------------------------------------------------------------------
 
@@ -513,6 +586,12 @@ class InMemoryStore(InferenceStore):
             [r.probability for r in kept],
             [r.true_label for r in kept],
             [r.timestamp for r in kept],
+            [
+                None if r.class_probabilities is None else np.asarray(r.class_probabilities, float)
+                for r in kept
+            ]
+            if any(r.class_probabilities is not None for r in kept)
+            else None,
         )
         with self._lock:
             self._blocks = deque([block]) if kept else deque()

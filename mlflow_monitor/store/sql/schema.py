@@ -20,6 +20,9 @@ Tables (created on first use; ``monitor_schema_version`` holds the schema versio
 - ``monitor_checks`` and ``monitor_triggers`` (version 3): every check result and every fired
   retraining trigger of a stream, as JSON, so each process's status shows the checks and
   triggers of whichever process ran them.
+- ``monitor_predictions.class_probabilities`` (version 4): a multiclass prediction's
+  probability of every class, little-endian float64 bytes in the order of the monitor's
+  ``classes``; NULL for binary and regression predictions, and for rows written before.
 
 On PostgreSQL, transaction-scoped advisory locks keyed by :func:`stream_lock_key` keep the drift
 cursor exact (see :meth:`~mlflow_monitor.store.sql.store.SqlInferenceStore.take_features`), and one
@@ -55,11 +58,13 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "SCHEMA_LOCK_KEY",
     "SCHEMA_VERSION",
+    "VECTOR_PREDICTION_COLUMNS",
     "Row",
     "bulk_insert",
     "checks",
     "decode_features",
     "decode_label",
+    "decode_vector",
     "encode_label",
     "encode_raw_features",
     "ensure_schema",
@@ -76,9 +81,10 @@ __all__ = [
     "stream_lock_key",
     "streams",
     "triggers",
+    "vector_blob",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # libpq settings of PostgreSQL connections (unless the URL sets them): a vanished server or
 # network shows as an error within seconds, instead of a connect or query that hangs for the
@@ -130,6 +136,7 @@ predictions = sa.Table(
     sa.Column("probability", sa.Double),
     sa.Column("features", sa.LargeBinary),
     sa.Column("raw_features", sa.Text),
+    sa.Column("class_probabilities", sa.LargeBinary),  # version 4
     sa.UniqueConstraint("stream_id", "prediction_id", name="uq_monitor_predictions_id"),
     sa.Index("ix_monitor_predictions_stream_seq", "stream_id", "seq"),
     # AUTOINCREMENT: sequence numbers are never reused, even after pruning, so the drift
@@ -193,6 +200,9 @@ PREDICTION_COLUMNS = (
     "features",
     "raw_features",
 )
+# Rows of predictions that carry class probabilities: one more column. Rows without them
+# (binary, regression) are inserted with PREDICTION_COLUMNS, one parameter fewer per row.
+VECTOR_PREDICTION_COLUMNS = (*PREDICTION_COLUMNS, "class_probabilities")
 FEEDBACK_COLUMNS = ("stream_id", "prediction_id", "true_label", "timestamp")
 Row = tuple[Any, ...]
 
@@ -210,9 +220,21 @@ def _add_check_and_trigger_history(conn: Connection) -> None:
 # entry (and bump SCHEMA_VERSION) with every schema change. On SQLite two processes may run the
 # same upgrade at once (the loser's version row collides and it looks again), so an upgrade
 # must be harmless to repeat.
+def _add_class_probabilities(conn: Connection) -> None:
+    # Nullable and without a default: on both SQLite and PostgreSQL adding it rewrites no
+    # rows, however large the table, and older rows read as NULL (no vector).
+    present = {c["name"] for c in sa.inspect(conn).get_columns(predictions.name)}
+    if "class_probabilities" in present:  # a concurrent upgrade added it first
+        return
+    column = predictions.c.class_probabilities.type.compile(dialect=conn.dialect)
+    table = conn.dialect.identifier_preparer.format_table(predictions)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN class_probabilities {column}")
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _add_leases,
     2: _add_check_and_trigger_history,
+    3: _add_class_probabilities,
 }
 
 
@@ -256,6 +278,20 @@ def feature_blobs(matrix: np.ndarray[Any, Any]) -> list[bytes]:
     width = data.shape[1] * 8 if data.ndim == 2 else 8
     buffer = data.tobytes()
     return [buffer[i : i + width] for i in range(0, len(buffer), width)]
+
+
+def vector_blob(vector: Any) -> bytes | None:
+    """A vector of class probabilities as little-endian float64 bytes (None stays None)."""
+    if vector is None:
+        return None
+    return np.ascontiguousarray(vector, dtype="<f8").tobytes()
+
+
+def decode_vector(blob: bytes | None) -> np.ndarray[Any, Any] | None:
+    """The class probabilities :func:`vector_blob` stored, or None."""
+    if blob is None:
+        return None
+    return np.frombuffer(blob, dtype="<f8").astype(np.float64)
 
 
 def decode_features(blob: bytes | None, raw: str | None) -> Any:

@@ -38,7 +38,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -60,6 +60,7 @@ from mlflow_monitor.store.sql.schema import (
     checks,
     decode_features,
     decode_label,
+    decode_vector,
     encode_label,
     encode_raw_features,
     ensure_schema,
@@ -75,6 +76,10 @@ from mlflow_monitor.store.sql.schema import (
     triggers,
 )
 from mlflow_monitor.store.sql.writer import BatchWriter, first_line
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # SCHEMA_VERSION and schema_version are defined in sql_schema and stay importable from here.
 __all__ = ["SCHEMA_VERSION", "SqlInferenceStore", "schema_version"]
@@ -225,6 +230,9 @@ class SqlInferenceStore(InferenceStore):
         self._file = SqliteFile.of(self.engine)
         self._writer.check_file = None if self._file is None else self._file.problem
         self._postgresql = is_postgresql(self.engine)
+        # A read-only store may read a database of an older schema, whose predictions have
+        # no class_probabilities column yet (their vectors read as None).
+        self._has_vectors = not read_only or _has_vector_column(self.engine)
         self._cursor_lock = stream_lock_key(self._stream)
         self._leaderships: list[Leadership] = []
         _track(self)
@@ -318,7 +326,7 @@ class SqlInferenceStore(InferenceStore):
         """
         self._sync()
         p = predictions.c
-        query = sa.select(p.timestamp, p.prediction, p.probability).where(
+        query = sa.select(p.timestamp, p.prediction, p.probability, p.class_probabilities).where(
             p.stream_id == self._stream, p.prediction_id == prediction_id
         )
         try:
@@ -349,8 +357,14 @@ class SqlInferenceStore(InferenceStore):
                 f"prediction_id {prediction_id!r} already has true_label "
                 f"{decode_label(existing)!r}; labels are not overwritten"
             ) from exc
+        vector = decode_vector(row.class_probabilities)
         return PredictionRecord(
-            prediction_id, row.timestamp, decode_label(row.prediction), row.probability, true_label
+            prediction_id,
+            row.timestamp,
+            decode_label(row.prediction),
+            row.probability,
+            true_label,
+            None if vector is None else vector.tolist(),
         )
 
     @_unavailable_is_store_error
@@ -368,6 +382,29 @@ class SqlInferenceStore(InferenceStore):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [(decode_label(row.prediction), row.probability) for row in reversed(rows)]
+
+    @_unavailable_is_store_error
+    def recent_outputs(
+        self, n: int
+    ) -> list[tuple[Label, float | None, npt.NDArray[np.float64] | None]]:
+        """The ``n`` most recently recorded ``(prediction, probability, class_probabilities)``
+        triples, oldest first (recorded by any process of the stream)."""
+        if not self._has_vectors:
+            return super().recent_outputs(n)
+        self._sync()
+        p = predictions.c
+        query = (
+            sa.select(p.prediction, p.probability, p.class_probabilities)
+            .where(p.stream_id == self._stream)
+            .order_by(p.seq.desc())
+            .limit(n)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            (decode_label(row.prediction), row.probability, decode_vector(row.class_probabilities))
+            for row in reversed(rows)
+        ]
 
     @_unavailable_is_store_error
     def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
@@ -652,6 +689,16 @@ class SqlInferenceStore(InferenceStore):
 
 
 # -- queries -------------------------------------------------------------------------------
+
+
+def _has_vector_column(engine: sa.Engine) -> bool:
+    """Whether the predictions table has the class_probabilities column (schema 4 on)."""
+    try:
+        with engine.connect() as conn:
+            columns = sa.inspect(conn).get_columns(predictions.name)
+    except SQLAlchemyError:
+        return False
+    return any(c["name"] == "class_probabilities" for c in columns)
 
 
 def _has_features() -> sa.ColumnElement[bool]:

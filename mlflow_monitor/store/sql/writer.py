@@ -26,7 +26,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
+from itertools import groupby, repeat
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from mlflow_monitor.store.interface import PredictionBatch, as_list, feature_row
 from mlflow_monitor.store.sql.schema import (
     FEEDBACK_COLUMNS,
     PREDICTION_COLUMNS,
+    VECTOR_PREDICTION_COLUMNS,
     Row,
     bulk_insert,
     encode_label,
@@ -47,6 +48,7 @@ from mlflow_monitor.store.sql.schema import (
     is_postgresql,
     predictions,
     stream_lock_key,
+    vector_blob,
 )
 
 __all__ = ["BatchWriter", "first_line"]
@@ -116,6 +118,10 @@ class BatchWriter:
         self._stream = stream
         self._owner = weakref.ref(owner)
         self._insert_predictions = bulk_insert(engine, predictions, PREDICTION_COLUMNS)
+        self._insert_vector_predictions = bulk_insert(
+            engine, predictions, VECTOR_PREDICTION_COLUMNS
+        )
+        self._wide_rows = False  # whether a row with class probabilities was ever made
         self._insert_feedback = bulk_insert(engine, feedback, FEEDBACK_COLUMNS)
         self._postgresql = is_postgresql(engine)
         self._cursor_lock = stream_lock_key(stream)
@@ -398,7 +404,7 @@ class BatchWriter:
             if self._postgresql:
                 # Shared with other writers, exclusive for the store's take_features: see there.
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*self._cursor_lock)))
-            self._insert_predictions(conn, rows)
+            self._insert_prediction_rows(conn, rows)
         label_rows = [
             (row[_STREAM], row[_ID_COLUMN], label, row[_TIMESTAMP])
             for row, label in zip(rows, labels, strict=True)
@@ -406,6 +412,16 @@ class BatchWriter:
         ]
         if label_rows:
             self._insert_feedback(conn, label_rows)
+
+    def _insert_prediction_rows(self, conn: Connection, rows: list[Row]) -> None:
+        """Rows with class probabilities (one column more) and rows without, in their order."""
+        if not self._wide_rows:  # binary and regression: no row has them, nothing to sort
+            self._insert_predictions(conn, rows)
+            return
+        plain = len(PREDICTION_COLUMNS)
+        for wide, run in groupby(rows, key=lambda row: len(row) > plain):
+            insert = self._insert_vector_predictions if wide else self._insert_predictions
+            insert(conn, list(run))
 
     def _write_new_only(self, rows: list[Row], labels: list[str | None]) -> None:
         """Insert the rows whose ids are new (first of repeats), counting the rest rejected."""
@@ -453,18 +469,40 @@ class BatchWriter:
                 blobs = feature_blobs(features)
             elif features is not None:
                 raws = [self._raw_json(v) for v in feature_rows(features)]
-            rows.extend(
-                (stream, pid, ts, encode_label(pred), prob, blob, raw)
-                # blobs and raws may be endless repeats of None
-                for pid, pred, prob, blob, raw in zip(
-                    as_list(batch.prediction_ids),
-                    as_list(batch.predictions),
-                    as_list(batch.probabilities),
-                    blobs,
-                    raws,
-                    strict=False,
+            vectors = batch.class_probabilities
+            if vectors is not None:
+                self._wide_rows = True  # rows of two widths may be queued from now on
+                # a matrix is encoded in one pass, as the feature rows are
+                vector_blobs = (
+                    feature_blobs(vectors)
+                    if isinstance(vectors, np.ndarray)
+                    else [vector_blob(v) for v in vectors]
                 )
-            )
+                rows.extend(
+                    (stream, pid, ts, encode_label(pred), prob, blob, raw, vector)
+                    for pid, pred, prob, blob, raw, vector in zip(
+                        as_list(batch.prediction_ids),
+                        as_list(batch.predictions),
+                        as_list(batch.probabilities),
+                        blobs,
+                        raws,
+                        vector_blobs,
+                        strict=False,
+                    )
+                )
+            else:
+                rows.extend(
+                    (stream, pid, ts, encode_label(pred), prob, blob, raw)
+                    # blobs and raws may be endless repeats of None
+                    for pid, pred, prob, blob, raw in zip(
+                        as_list(batch.prediction_ids),
+                        as_list(batch.predictions),
+                        as_list(batch.probabilities),
+                        blobs,
+                        raws,
+                        strict=False,
+                    )
+                )
             if batch.true_labels is None:
                 labels.extend(repeat(None, len(batch)))
             else:

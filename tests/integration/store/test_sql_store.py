@@ -195,11 +195,11 @@ def test_schema_is_versioned_and_a_newer_one_refused(uri, open_store):
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [3]
-    assert SCHEMA_VERSION == 3
+        assert conn.execute(sa.select(schema_version.c.version)).scalars().all() == [4]
+    assert SCHEMA_VERSION == 4
     with store.engine.begin() as conn:
-        conn.execute(schema_version.insert().values(version=4, applied_at=0.0))
-    with pytest.raises(StoreError, match="schema version 4; this mlflow-monitor understands"):
+        conn.execute(schema_version.insert().values(version=5, applied_at=0.0))
+    with pytest.raises(StoreError, match="schema version 5; this mlflow-monitor understands"):
         SqlInferenceStore(uri)
 
 
@@ -225,7 +225,7 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_data(uri):
         with store.engine.connect() as conn:
             versions = conn.execute(sa.select(schema_version.c.version)).scalars().all()
             assert all(sa.inspect(conn).has_table(name) for name in later)
-        assert sorted(versions) == [1, 2, 3]
+        assert sorted(versions) == [1, 2, 3, 4]
         lease = store.leadership("checks:reviews/3")
         assert lease.try_acquire() and lease.is_leader
         store.record_trigger({"reason": "manual", "details": {}})

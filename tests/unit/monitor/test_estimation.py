@@ -113,7 +113,7 @@ def test_too_few_predictions_still_skip():
     assert result.status == "skipped" and "labelled predictions" in result.reason
 
 
-def test_only_binary_monitors_estimate():
+def test_a_regression_monitor_does_not_estimate():
     monitor = create_monitor({"task": "regression"})
-    with pytest.raises(ConfigError, match="binary"):
+    with pytest.raises(ConfigError, match="'binary' or 'multiclass', not 'regression'"):
         monitor.setup_performance_estimation([0.5] * 100, [1] * 100)

@@ -73,3 +73,37 @@ def test_a_multiclass_classifier_answers_its_classes(
         sent = client.post("/monitoring/feedback", json={"prediction_id": pid, "true_label": "mid"})
         assert sent.status_code == 200, sent.text
         assert client.monitor.config.task == "multiclass"
+
+
+def test_a_probability_model_served_keeps_every_class_probability(
+    embedded_tracking, frame, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_MONITOR_STORE_URI", f"sqlite:///{tmp_path}/inference.db")
+    classes = np.array(["low", "mid", "high"])[np.digitize(frame["size"], [-0.5, 0.5])]
+    model = LogisticRegression().fit(frame, classes)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model,
+            name="m",
+            registered_model_name="served-proba",
+            input_example=frame.head(2),
+            pyfunc_predict_fn="predict_proba",
+        )
+    wrapped = wrap("models:/served-proba/1", frame, {"accuracy": 0.5}, {"task": "multiclass"})
+    loaded = load_monitored_model(wrapped.uri, False)
+    monitor = loaded.unwrap_python_model().monitor
+    assert monitor.config.classes == ["high", "low", "mid"]  # the model's classes_
+    rows = [{"size": -2.0, "age": 0.0}, {"size": 2.0, "age": 1.0}, {"size": 0.1, "age": 0.0}]
+    app = create_app(ServeSettings(wrapped.uri, schedule_checks=False), loaded)
+    with TestClient(app) as client:
+        one = client.post("/predict", json=rows[0])
+        many = client.post("/predict", json=rows[1:])
+        assert one.status_code == 200 and many.status_code == 200, (one.text, many.text)
+        answers = [one.json(), *many.json()]
+        monitor.store.flush()
+        recent = monitor.store.recent_outputs(3)
+    expected = model.predict_proba(pd.DataFrame(rows))
+    assert [a["prediction"] for a in answers] == ["low", "high", "mid"]
+    assert [p for p, _, _ in recent] == ["low", "high", "mid"]
+    np.testing.assert_allclose(np.vstack([v for _, _, v in recent]), expected)
+    np.testing.assert_allclose([a["probability"] for a in answers], expected.max(axis=1))
