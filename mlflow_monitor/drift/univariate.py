@@ -3,11 +3,12 @@ testing many features at once, with each feature's effect size
 (:mod:`~mlflow_monitor.drift.effects`).
 
 Both come from one sort of the pooled columns (:class:`~mlflow_monitor.drift.ecdf.ColumnGaps`).
-The p-values are those of ``scipy.stats.ks_2samp``: its exact distribution (method
-``"auto"``) while ``n * m <= EXACT_MAX_PAIRS``, above that its asymptotic one (method
-``"asymp"``, the Kolmogorov distribution at ``round(n m / (n + m))`` rows), which costs no
-time (at n = m = 5000 the exact p-value takes 2 ms a column) and is within about 2% relative
-of the exact p-value there.
+While ``n * m <= EXACT_MAX_PAIRS`` the p-values are ``scipy.stats.ks_2samp``'s (method
+``"auto"``: its exact distribution); above, the Kolmogorov distribution's tail at
+``sqrt(n m / (n + m)) D``, which needs ``scipy.special`` only (no ``scipy.stats`` import, half
+a second in a fresh process) and no time per column (the exact p-value takes 2 ms a column at
+n = m = 5000). For ``n = m`` it is within 1% relative of the exact p-value at the sizes
+tested (1e-4 at n = m = 5000); for ``n != m`` up to about 5% larger (slightly conservative).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mlflow_monitor.results import FeatureDrift
 
 __all__ = ["EXACT_MAX_PAIRS", "adjust_p_values", "ks_feature_tests"]
 
-# Largest n * m whose KS p-values come from the exact distribution (scipy's "auto" method).
+# Largest n * m whose KS p-values are scipy's ks_2samp's (its "auto" method: exact there).
 EXACT_MAX_PAIRS = 1_000_000
 
 
@@ -93,10 +94,10 @@ def ks_feature_tests(
         statistics = np.atleast_1d(outcome.statistic)
         raw = np.atleast_1d(outcome.pvalue)
     else:
-        from scipy.stats import kstwo
+        from scipy.special import kolmogorov
 
         statistics = gaps.ks_statistics()
-        raw = np.clip(kstwo.sf(statistics, round(n * m / (n + m))), 0.0, 1.0)
+        raw = np.clip(kolmogorov(np.sqrt(n * m / (n + m)) * statistics), 0.0, 1.0)
     adjusted = adjust_p_values(raw, correction)
     effects, shifts = feature_effects(reference, batch, scales, gaps.wasserstein())
     return tuple(

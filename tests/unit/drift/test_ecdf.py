@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import kolmogorov
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from mlflow_monitor.drift.ecdf import ColumnGaps, sorted_columns
@@ -28,16 +29,20 @@ def test_ks_statistic_and_wasserstein_match_scipy(rng, make):
     np.testing.assert_allclose(gaps.wasserstein(), w1, rtol=1e-12, atol=1e-15)
 
 
-def test_large_samples_use_scipys_asymptotic_p_values(rng):
-    reference = rng.normal(size=(1500, 2))
-    batch = rng.normal(0.05, 1.0, size=(1000, 2))
-    assert reference.shape[0] * batch.shape[0] > EXACT_MAX_PAIRS
-    features = ks_feature_tests(reference, batch, ["a", "b"], 0.05, "bonferroni")
-    expected = ks_2samp(reference, batch, axis=0, method="asymp")
-    np.testing.assert_allclose([f.statistic for f in features], expected.statistic, rtol=1e-14)
-    np.testing.assert_allclose([f.p_value for f in features], expected.pvalue, rtol=1e-10)
-    exact = ks_2samp(reference, batch, axis=0, method="exact").pvalue
-    np.testing.assert_allclose([f.p_value for f in features], exact, rtol=0.05)
+@pytest.mark.parametrize(("n", "m"), [(1200, 1200), (1500, 1000)], ids=["n=m", "n!=m"])
+def test_large_samples_use_the_kolmogorov_distribution(rng, n, m):
+    reference = rng.normal(size=(n, 3))
+    batch = rng.normal(0.08, 1.0, size=(m, 3))
+    assert n * m > EXACT_MAX_PAIRS
+    features = ks_feature_tests(reference, batch, ["a", "b", "c"], 0.05, "bonferroni")
+    exact = ks_2samp(reference, batch, axis=0, method="exact")
+    np.testing.assert_allclose([f.statistic for f in features], exact.statistic, rtol=1e-14)
+    expected = kolmogorov(np.sqrt(n * m / (n + m)) * exact.statistic)
+    np.testing.assert_allclose([f.p_value for f in features], expected, rtol=1e-12)
+    ours = np.array([f.p_value for f in features])
+    np.testing.assert_allclose(ours, exact.pvalue, rtol=0.01 if n == m else 0.06)
+    if n != m:
+        assert np.all(ours >= exact.pvalue)  # conservative
 
 
 def test_small_samples_keep_scipys_exact_p_values(rng):
