@@ -1,4 +1,4 @@
-"""Issue #12 item 6: what a drift check costs, ``DriftDetector`` against alibi-detect's ``MMDDrift``.
+"""Issue #12 item 6: what a drift check costs, ours against alibi-detect's ``MMDDrift``.
 
 At n = m = 5000 rows, d = 32 features (``--n``, ``--d``), in the same run:
 

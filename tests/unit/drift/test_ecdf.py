@@ -12,7 +12,10 @@ from mlflow_monitor.drift.univariate import EXACT_MAX_PAIRS, ks_feature_tests
 
 CASES = {
     "continuous": lambda rng: (rng.normal(size=(700, 3)), rng.normal(0.2, 1.0, size=(400, 3))),
-    "ties": lambda rng: (rng.integers(0, 4, size=(300, 2)) * 1.0, rng.integers(0, 5, (200, 2)) * 1.0),
+    "ties": lambda rng: (
+        rng.integers(0, 4, size=(300, 2)) * 1.0,
+        rng.integers(0, 5, (200, 2)) * 1.0,
+    ),
     "constant": lambda rng: (np.ones((50, 1)), np.ones((40, 1))),
 }
 

@@ -99,3 +99,58 @@ def test_too_few_rows_and_bad_dtype_are_refused():
         mmd_gamma_test(np.ones((1, 2)), np.ones((5, 2)), 1.0)
     with pytest.raises(ValueError, match="float32 or float64"):
         mmd_gamma_test(np.ones((3, 2)), np.ones((5, 2)), 1.0, dtype=np.float16)
+
+
+TRIALS, N_ROWS, N_FEATURES, SHIFT = 200, 100, 5, 0.2
+
+
+def _trial(seed: int, shift: float) -> tuple[np.ndarray, np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    x_ref = rng.normal(size=(N_ROWS, N_FEATURES))
+    x = rng.normal(loc=shift, size=(N_ROWS, N_FEATURES))
+    return x_ref, x, median_heuristic_sigma(x_ref)
+
+
+@pytest.mark.slow
+def test_false_positive_rate_without_drift_is_near_the_level():
+    # [0.02, 0.08] is about +-2 binomial standard deviations at 0.05 over 200 trials.
+    rate = np.mean([mmd_gamma_test(*_trial(seed, 0.0)).p_value < 0.05 for seed in range(TRIALS)])
+    assert 0.02 <= rate <= 0.08
+
+
+@pytest.mark.slow
+def test_detects_a_shift_about_as_often_as_the_permutation_test():
+    """Same trials and bandwidth: the gamma p-value and a 100-permutation p-value are two
+    estimates of the same permutation p-value, so their detections differ only near 0.05."""
+    ours = theirs = 0
+    for seed in range(TRIALS):
+        x_ref, x, sigma = _trial(seed, SHIFT)
+        ours += mmd_gamma_test(x_ref, x, sigma).p_value < 0.05
+        exact = mmd_permutation_test(x_ref, x, sigma, 100, rng=np.random.default_rng(seed))
+        theirs += exact.p_value < 0.05
+    assert 0.3 * TRIALS < theirs < 0.9 * TRIALS  # the shift is neither missed nor obvious
+    assert ours >= theirs - 0.03 * TRIALS
+
+
+@pytest.mark.slow
+@pytest.mark.alibi
+def test_detects_a_shift_at_least_as_often_as_alibi_detect():
+    torch = pytest.importorskip("torch")
+    mmd_drift = pytest.importorskip("alibi_detect.cd").MMDDrift
+    ours = theirs = 0
+    for seed in range(TRIALS):
+        x_ref, x, sigma = _trial(seed, SHIFT)
+        ours += mmd_gamma_test(x_ref, x, sigma).p_value < 0.05
+        detector = mmd_drift(
+            x_ref,
+            backend="pytorch",
+            p_val=0.05,
+            sigma=np.array([sigma]),
+            configure_kernel_from_x_ref=False,
+            n_permutations=100,
+            device="cpu",
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            theirs += detector.score(x)[0] < 0.05
+    assert ours >= theirs
