@@ -113,9 +113,11 @@ def _trial(seed: int, shift: float) -> tuple[np.ndarray, np.ndarray, float]:
 
 @pytest.mark.slow
 def test_false_positive_rate_without_drift_is_near_the_level():
-    # [0.02, 0.08] is about +-2 binomial standard deviations at 0.05 over 200 trials.
-    rate = np.mean([mmd_gamma_test(*_trial(seed, 0.0)).p_value < 0.05 for seed in range(TRIALS)])
-    assert 0.02 <= rate <= 0.08
+    # 1000 trials (a millisecond each): one binomial standard deviation at 0.05 is 0.007;
+    # the bounds are -2 and +3 of them (the two-moment gamma is a little light-tailed).
+    trials = 1000
+    rate = np.mean([mmd_gamma_test(*_trial(seed, 0.0)).p_value < 0.05 for seed in range(trials)])
+    assert 0.036 <= rate <= 0.071
 
 
 @pytest.mark.slow
