@@ -32,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mmd.py
 	$(PY) benchmarks/bench_mmd_scale.py
+	$(PY) benchmarks/bench_drift_speed.py
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_background.py

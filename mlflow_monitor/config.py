@@ -24,11 +24,13 @@ __all__ = [
     "CONNECTION_OPTIONS",
     "DRIFT_BACKENDS",
     "DRIFT_DTYPES",
+    "DRIFT_NULLS",
     "FEATURE_CORRECTIONS",
     "TASKS",
     "MonitorConfig",
     "RetrainingCallback",
     "check_backend_dtype",
+    "check_backend_null",
     "check_resolution",
     "validate_update_ref",
 ]
@@ -37,6 +39,9 @@ RetrainingCallback = Callable[[str, dict[str, Any]], None]
 
 DRIFT_BACKENDS = ("builtin", "alibi-detect")
 DRIFT_DTYPES = ("float64", "float32")
+# How the MMD test's p-value is computed: random splits, or a gamma with the exact moments of
+# all splits (drift/mmd_gamma.py).
+DRIFT_NULLS = ("permutation", "gamma")
 RETRAIN_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 FEATURE_CORRECTIONS = ("bonferroni", "holm", "fdr")
 # What the model predicts; performance/tasks.py defines each task's metrics.
@@ -126,6 +131,7 @@ class MonitorConfig:
     drift_n_permutations: int = 100
     drift_backend: str = "builtin"
     drift_dtype: str = "float64"
+    drift_mmd_null: str = "permutation"
     drift_feature_correction: str = "bonferroni"
     quality_max_missing_share: float | None = None
     quality_max_unseen_share: float | None = None
@@ -255,6 +261,21 @@ def check_backend_dtype(backend: str, dtype: str, key: str = "dtype") -> None:
         )
 
 
+def check_backend_null(backend: str, mmd_null: str, key: str = "mmd_null") -> None:
+    """Refuse the gamma null for a backend that only runs permutations.
+
+    Raises:
+        ConfigError: ``mmd_null`` is not ``"permutation"`` and ``backend`` is
+            ``"alibi-detect"``.
+    """
+    if backend == "alibi-detect" and mmd_null != "permutation":
+        raise ConfigError(
+            f"{key}={mmd_null!r} applies to the builtin drift backend only; the alibi-detect "
+            "backend runs the permutation test (leave it at 'permutation' or use "
+            "drift_backend='builtin')"
+        )
+
+
 def _fail(key: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{key} must be {expected}, got {value!r}")
 
@@ -363,10 +384,13 @@ def _validate(cfg: MonitorConfig) -> None:
             f"({cfg.drift_window_size})"
         )
     _int(cfg, "drift_n_permutations", 1)
-    check_resolution(cfg.drift_p_value, cfg.drift_n_permutations, "drift_p_value")
+    _choice(cfg, "drift_mmd_null", DRIFT_NULLS)
+    if cfg.drift_mmd_null == "permutation":
+        check_resolution(cfg.drift_p_value, cfg.drift_n_permutations, "drift_p_value")
     _choice(cfg, "drift_backend", DRIFT_BACKENDS)
     _choice(cfg, "drift_dtype", DRIFT_DTYPES)
     check_backend_dtype(cfg.drift_backend, cfg.drift_dtype, "drift_dtype")
+    check_backend_null(cfg.drift_backend, cfg.drift_mmd_null, "drift_mmd_null")
     _choice(cfg, "drift_feature_correction", FEATURE_CORRECTIONS)
     for key in ("quality_max_missing_share", "quality_max_unseen_share"):
         if getattr(cfg, key) is not None:

@@ -49,6 +49,9 @@ class AlibiMMD:
     def __init__(self) -> None:
         self._mmd_drift = import_alibi_mmd()
 
+    def prepare(self, x_ref: FloatArray, sigma: float) -> None:
+        """Nothing: ``MMDDrift`` is built on the reference at every test."""
+
     def test(
         self,
         x_ref: FloatArray,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlflow_monitor._types import FloatArray
+from mlflow_monitor.drift.ecdf import ColumnGaps
 
 __all__ = ["MAX_EFFECT", "feature_effects", "reference_scales"]
 
@@ -30,22 +31,11 @@ def reference_scales(reference: FloatArray) -> FloatArray:
     return scales
 
 
-def _wasserstein_columns(reference: FloatArray, batch: FloatArray) -> FloatArray:
-    """Wasserstein-1 distance between the empirical distributions of each column pair,
-    ``∫ |F(t) - G(t)| dt``, from the sorted pooled values."""
-    n, m = reference.shape[0], batch.shape[0]
-    pooled = np.concatenate([reference, batch])
-    order = np.argsort(pooled, axis=0, kind="stable")
-    values = np.take_along_axis(pooled, order, axis=0)
-    from_reference = order < n
-    cdf_gap = np.cumsum(np.where(from_reference, 1.0 / n, -1.0 / m), axis=0)[:-1]
-    widths = np.diff(values, axis=0)
-    distances: FloatArray = np.sum(np.abs(cdf_gap) * widths, axis=0)
-    return distances
-
-
 def feature_effects(
-    reference: FloatArray, batch: FloatArray, scales: FloatArray | None = None
+    reference: FloatArray,
+    batch: FloatArray,
+    scales: FloatArray | None = None,
+    distances: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Each feature's effect size and standardised mean shift.
 
@@ -54,6 +44,9 @@ def feature_effects(
         batch: tested rows, ``(m, d)``.
         scales: the reference's column standard deviations (:func:`reference_scales`),
             computed here when None.
+        distances: the columns' Wasserstein-1 distances
+            (:meth:`~mlflow_monitor.drift.ecdf.ColumnGaps.wasserstein`), computed here when
+            None.
 
     Returns:
         ``(effect, mean_shift)``: the Wasserstein-1 distance and the difference of the
@@ -62,7 +55,7 @@ def feature_effects(
         else :data:`MAX_EFFECT`.
     """
     sd = reference_scales(reference) if scales is None else scales
-    distance = _wasserstein_columns(reference, batch)
+    distance = ColumnGaps.of(reference, batch).wasserstein() if distances is None else distances
     shift = batch.mean(axis=0) - reference.mean(axis=0)
     constant = sd <= 0
     safe = np.where(constant, 1.0, sd)

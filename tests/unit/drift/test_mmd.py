@@ -185,3 +185,14 @@ def test_blas_threads_are_restored_after_overlapping_calls(rng):
         results = [job.result() for job in jobs]
     assert len({r.statistic for r in results}) == 1
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("d", [4, 32], ids=["d=4", "d=32"])
+def test_random_pair_median_is_within_its_stated_error(d):
+    # 2**16 pairs: relative standard error of sigma about 2e-3 at d = 4, 6e-4 at d = 32;
+    # the bound is 5 of them.
+    x = np.random.default_rng(d).normal(size=(4500, d))
+    exact = median_heuristic_sigma(x, max_rows=5000)
+    for seed in range(3):
+        approx = median_heuristic_sigma(x, np.random.default_rng(seed))
+        assert approx == pytest.approx(exact, rel=0.01 if d == 4 else 3e-3)
