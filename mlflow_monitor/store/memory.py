@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -437,19 +437,13 @@ class InMemoryStore(InferenceStore):
     def recent_predictions(self, n: int) -> list[tuple[Label, float | None]]:
         """The ``n`` most recently recorded ``(prediction, probability)`` pairs, oldest first."""
         parts: list[list[tuple[Label, float | None]]] = []
-        wanted = n
         with self._lock:
-            for block in reversed(self._blocks):
-                end = len(block)
-                take = min(end - block.start, wanted)
-                if take <= 0:
-                    break
-                predicted = as_list(block.predictions[end - take : end])
-                scores = as_list(block.probabilities[end - take : end])
+            for block, start, end in self._latest_rows(n):
+                predicted = as_list(block.predictions[start:end])
+                scores = as_list(block.probabilities[start:end])
                 parts.append(
                     [(_plain(p), _plain(q)) for p, q in zip(predicted, scores, strict=True)]
                 )
-                wanted -= take
         return [pair for part in reversed(parts) for pair in part]
 
     def recent_outputs(
@@ -458,19 +452,15 @@ class InMemoryStore(InferenceStore):
         """The ``n`` most recently recorded ``(prediction, probability, class_probabilities)``
         triples, oldest first."""
         parts: list[list[tuple[Label, float | None, npt.NDArray[np.float64] | None]]] = []
-        wanted = n
         with self._lock:
-            for block in reversed(self._blocks):
-                end = len(block)
-                take = min(end - block.start, wanted)
-                if take <= 0:
-                    break
-                predicted = as_list(block.predictions[end - take : end])
-                scores = as_list(block.probabilities[end - take : end])
+            for block, start, end in self._latest_rows(n):
+                take = end - start
+                predicted = as_list(block.predictions[start:end])
+                scores = as_list(block.probabilities[start:end])
                 vectors = (
                     repeat(None, take)
                     if block.vectors is None
-                    else vector_rows(block.vectors[end - take : end], take)
+                    else vector_rows(block.vectors[start:end], take)
                 )
                 parts.append(
                     [
@@ -478,8 +468,19 @@ class InMemoryStore(InferenceStore):
                         for p, q, v in zip(predicted, scores, vectors, strict=False)
                     ]
                 )
-                wanted -= take
         return [triple for part in reversed(parts) for triple in part]
+
+    def _latest_rows(self, n: int) -> Iterator[tuple[_Block, int, int]]:
+        """``(block, start, end)`` of the ``n`` most recent rows, newest block first; the
+        caller holds the lock."""
+        wanted = n
+        for block in reversed(self._blocks):
+            end = len(block)
+            take = min(end - block.start, wanted)
+            if take <= 0:
+                return
+            yield block, end - take, end
+            wanted -= take
 
     # -- drift rows ----------------------------------------------------------------------
 
