@@ -408,6 +408,20 @@ class InMemoryStore(InferenceStore):
                 wanted -= take
         return [pair for part in reversed(parts) for pair in part]
 
+    def labelled_among_recent(self, n: int) -> int:
+        """How many of the ``n`` most recently recorded predictions have a label."""
+        count, wanted = 0, n
+        with self._lock:
+            for block in reversed(self._blocks):
+                end = len(block)
+                take = min(end - block.start, wanted)
+                if take <= 0:
+                    break
+                if block.labels is not None:
+                    count += sum(v is not None for v in block.labels[end - take : end])
+                wanted -= take
+        return count
+
     # -- drift rows ----------------------------------------------------------------------
 
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
