@@ -134,6 +134,32 @@ def test_a_drop_estimated_on_unlabelled_traffic_decides_over_older_labels(store,
     monitor.close()
 
 
+def test_the_check_table_shows_the_estimate_beside_older_labels(monkeypatch):
+    import io
+
+    from mlflow_monitor.cli_tables import checks_table, print_table
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row
+    rng = np.random.default_rng(7)
+    monitor = _monitor(rng)
+    p, truth = _draw(rng, 300)
+    _label(monitor, _record(monitor, p), truth)
+    unsure, unsure_truth = _draw(rng, 300, 0.3, 0.7)
+    ids = _record(monitor, unsure)
+    out = io.StringIO()
+    print_table(checks_table([monitor.check_performance()]), out)
+    shown = " ".join(out.getvalue().replace("│", " ").split())
+    assert "over 300 labels (of older predictions than the estimated ones)" in shown
+    assert "estimated ✗ degraded accuracy 0." in shown
+    assert "over 300 predictions, 0 labelled; decides the verdict" in shown
+    _label(monitor, ids, unsure_truth)
+    out = io.StringIO()
+    print_table(checks_table([monitor.check_performance()]), out)
+    shown = " ".join(out.getvalue().replace("│", " ").split())
+    assert "300 labelled; estimated - realized: accuracy " in shown
+    assert "decides" not in shown and "older" not in shown
+
+
 def test_older_labels_that_show_a_drop_still_decide():
     """Only labels see concept shift: a degraded labelled window is not overruled by a fine
     estimate of the unlabelled traffic after it."""
