@@ -1,11 +1,14 @@
 """The MLflow plugin journey, end to end, on an embedded SQLite tracking store.
 
 Trains and registers the fake-review detector with the repository's ``MLproject`` (which also
-registers a monitored version), loads the monitored model, predicts normal traffic and labels
-it (the check finds nothing), serves it with ``mlflow-monitor serve --workers 2`` and sends
-drifted traffic and its labels over HTTP (the check finds drift and degradation and launches
-the ``retrain`` project run), waits for version 2, and prints the baselines of both versions and
-where to look in the MLflow UI.
+registers a monitored version, its reference the held-out reviews with their labels), loads the
+monitored model, predicts normal traffic and labels it (the check finds nothing), serves it
+with ``mlflow-monitor serve --workers 2`` and sends drifted traffic over HTTP. Before any of its
+labels, the check finds drift and estimates, from the model's confidence, that performance
+fell: it launches the ``retrain`` project run. Then the labels arrive, over HTTP and from a
+CSV, and the check confirms the drop with the realized metrics, beside the estimate's error.
+The journey waits for version 2, and prints the estimated and realized metrics of each check,
+the baselines of both versions and where to look in the MLflow UI.
 
     python examples/mlflow_journey.py --output-dir demo-output/mlflow
 
@@ -36,7 +39,7 @@ sys.path.insert(0, str(REPO / "examples"))
 
 MODEL_NAME = "reviews"
 MONITORED_NAME = f"{MODEL_NAME}-monitored"
-EXIT_NOTHING, EXIT_BOTH = 0, 5
+EXIT_NOTHING, EXIT_DEGRADED, EXIT_BOTH = 0, 4, 5
 NORMAL_ROWS, DRIFTED_ROWS = 400, 200
 WAIT_SECONDS = 240
 
@@ -165,6 +168,83 @@ def served(model_uri: str, log_file: Path, workers: int = 2) -> Iterator[str]:
             process.kill()
 
 
+ESTIMATED = ("accuracy", "f1_score")
+STEPS = ("normal traffic, labelled", "drifted, before labels", "drifted, labelled")
+
+
+def performance_checks(client, model_name: str) -> list[dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The logged metrics of the performance check runs of ``model_name``, oldest first."""
+    experiment = client.get_experiment_by_name(f"monitoring/{model_name}")
+    if experiment is None:
+        raise StepError(f"no experiment monitoring/{model_name}: the checks were not logged")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.`mlflow_monitor.check` = 'performance'",
+        order_by=["attributes.start_time ASC"],
+    )
+    return [dict(run.data.metrics) for run in runs]
+
+
+def baseline_of(client, name: str, version: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The baseline metrics a monitored version was registered with (its tags)."""
+    tags = client.get_model_version(name, str(version)).tags
+    return {
+        k.removeprefix("baseline."): float(v) for k, v in tags.items() if k.startswith("baseline.")
+    }
+
+
+def print_estimates(checks: list[dict[str, float]], baseline: dict[str, float]) -> None:
+    """Estimated (95% interval) against realized metrics of the same predictions, one line per
+    performance check."""
+    header = f"    {'check':<26}{'labelled':>9}"
+    for name in ESTIMATED:
+        header += f"  {'est. ' + name + ' (95%)':<28}{'realized':>9}{'baseline':>9}"
+    print(header)
+    for label, metrics in zip(STEPS, checks, strict=False):
+        window = metrics.get("performance/estimated_window_size", 0)
+        labelled = metrics.get("performance/estimated_window_labelled", 0)
+        line = f"    {label:<26}{f'{labelled:.0f}/{window:.0f}':>9}"
+        for name in ESTIMATED:
+            est = metrics.get(f"performance/estimated_{name}")
+            low = metrics.get(f"performance/estimated_{name}_low")
+            high = metrics.get(f"performance/estimated_{name}_high")
+            error = metrics.get(f"performance/estimation_error_{name}")
+            shown = "-" if est is None else f"{est:.3f} ({low:.3f}-{high:.3f})"
+            # the realized value of the same predictions: only once they are labelled
+            real = "-" if est is None or error is None else f"{est - error:.3f}"
+            line += f"  {shown:<28}{real:>9}{baseline.get(name, float('nan')):>9.3f}"
+        print(line)
+
+
+def confirm_estimates(checks: list[dict[str, float]]) -> None:
+    """The story the checks must tell: estimated fine on normal traffic, estimated degraded
+    before the drifted traffic's labels (the verdict then follows the estimate), and
+    confirmed by them."""
+    if len(checks) != len(STEPS):
+        raise StepError(f"{len(checks)} performance check runs, expected {len(STEPS)}")
+    normal, unlabelled, labelled = checks
+    if normal.get("performance/estimated_degraded") != 0:
+        raise StepError("the estimate flagged a degradation of the normal traffic")
+    if unlabelled.get("performance/estimated_window_labelled") != 0:
+        raise StepError("the check before the labels saw labels of the drifted traffic")
+    if unlabelled.get("performance/estimated_degraded") != 1:
+        raise StepError("the estimate did not show the drop before the labels arrived")
+    if unlabelled.get("performance/estimate_decides") != 1:
+        raise StepError("the check before the labels did not follow the estimate")
+    if labelled.get("performance/degraded") != 1:
+        raise StepError("the realized metrics did not confirm the drop")
+    for name in ESTIMATED:
+        before = unlabelled[f"performance/estimated_{name}"]
+        after = labelled[f"performance/estimated_{name}"]
+        if abs(before - after) > 1e-9:
+            raise StepError(f"the labels changed the estimate of {name}: {before} -> {after}")
+    errors = {name: labelled.get(f"performance/estimation_error_{name}") for name in ESTIMATED}
+    if None in errors.values():
+        raise StepError("the labelled check logged no estimation error")
+    shown = ", ".join(f"{name} {error:+.3f}" for name, error in errors.items())
+    print(f"    estimated minus realized, once the labels are in: {shown}")
+
+
 def journey(output_dir: Path, seed: int) -> None:
     import mlflow
     import numpy as np
@@ -182,6 +262,8 @@ def journey(output_dir: Path, seed: int) -> None:
         "retrain_project_uri": str(REPO),
         "drift_min_samples": 50,
         "performance_min_samples": 30,
+        # the performance checks judge (and estimate) the latest 200 predictions: one batch
+        "performance_window_size": DRIFTED_ROWS,
         "random_seed": 0,
     }
     step(f"mlflow run {REPO} -e train -P model_name={MODEL_NAME} (log: {log_file})")
@@ -234,9 +316,11 @@ def journey(output_dir: Path, seed: int) -> None:
     step("check the normal traffic (expect exit 0)")
     run_cli(["check", monitored_uri], log_file, EXIT_NOTHING, "check-normal")
 
-    # (c) drifted traffic, served over HTTP: drift and degradation, which launch the retrain
-    # project run
-    drifted = make_reviews(DRIFTED_ROWS, seed=seed + 21, shift=0.45, style_shift=0.4)
+    # (c) drifted traffic, served over HTTP: drift, and a drop estimated before any label,
+    # which launch the retrain project run
+    # influencer-style posts: a few words, many of them unseen in training, so the model
+    # is less sure of them (and wrong more often than it is unsure: see the figures)
+    drifted = make_reviews(DRIFTED_ROWS, seed=seed + 21, style_shift=0.4, words=(1, 5))
     step(f"serve {monitored_uri} with two workers; send {DRIFTED_ROWS} drifted reviews")
     half = DRIFTED_ROWS // 2
     with served(monitored_uri, log_file) as url:
@@ -246,6 +330,12 @@ def journey(output_dir: Path, seed: int) -> None:
         ids = [a["prediction_id"] for a in answers]
         print(f"    POST /predict x{len(answers)}: {answers[0]}")
         time.sleep(1.5)  # each worker writes its predictions within store_flush_seconds
+        step(
+            "check before any label of the drifted traffic (expect exit 5: drift, and "
+            "degradation estimated from the model's confidence)"
+        )
+        run_cli(["check", monitored_uri], log_file, EXIT_BOTH, "check-unlabelled")
+        step(f"the labels arrive: {half} over HTTP")
         batch = [
             {"prediction_id": pid, "true_label": int(truth)}
             for pid, truth in zip(ids[:half], drifted["is_fake"][:half], strict=True)
@@ -270,8 +360,14 @@ def journey(output_dir: Path, seed: int) -> None:
     )
     step(f"send the other {DRIFTED_ROWS - half} labels from a CSV")
     run_cli(["feedback", monitored_uri, "--file", str(labels)], log_file, 0, "feedback")
-    step("check the drifted traffic (expect exit 5: drift and degradation)")
-    run_cli(["check", monitored_uri], log_file, EXIT_BOTH, "check-drifted")
+    step(
+        "check the labelled drifted traffic (expect exit 4: the realized metrics confirm the "
+        "degradation; no new rows for a drift check)"
+    )
+    run_cli(["check", monitored_uri], log_file, EXIT_DEGRADED, "check-drifted")
+    estimates = performance_checks(client, MODEL_NAME)
+    print_estimates(estimates, baseline_of(client, MONITORED_NAME, version))
+    confirm_estimates(estimates)
 
     # (d) the trigger's retrain run registers version 2
     step(f"wait for the retrain run to register models:/{MODEL_NAME}/2")

@@ -11,6 +11,11 @@ plays production traffic in three phases, in batches of 200 reviews:
    delighted customers write in the hype style; the inputs look like phase 2, only the meaning
    of the labels changed, so only the delayed ground truth reveals it.
 
+The monitor also estimates each window's accuracy from the model's confidence, before its
+labels arrive (``setup_performance_estimation`` on held-out reviews the model was not fit on).
+The estimate follows the model through the data drift, where it keeps working, and it cannot
+see the concept shift: the inputs are no less clear to the model, only the answers changed.
+
 Ground truth reaches the monitor one batch late through ``record_feedback``. The script runs
 the checks itself after every batch (the periodic scheduler would run them every hour), so its
 output is reproducible for a given ``--seed``. At the end it fires a manual trigger, saves the
@@ -266,6 +271,16 @@ class Observations:
     checked_batches: dict[str, list[int]] = field(default_factory=dict)
     fired: list[tuple[str, str]] = field(default_factory=list)  # (when, reason)
     first_degraded_metrics: dict[str, float] = field(default_factory=dict)
+    # per phase: (estimated accuracy, accuracy the labels of the same predictions show)
+    estimates: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    def note_estimate(self, phase: str, perf: CheckResult, realized: float) -> None:
+        """Keep a check's estimated accuracy beside the realized accuracy of the predictions
+        it was estimated over (known to the script, to the monitor only when labelled)."""
+        snap = perf.performance
+        if snap is not None and snap.estimated is not None:
+            estimated = snap.estimated.metrics["accuracy"]
+            self.estimates.setdefault(phase, []).append((estimated, realized))
 
     def first(self, table: dict[str, list[int]]) -> int | None:
         """The earliest batch in ``table`` (``drift_batches`` or ``degraded_batches``)."""
@@ -287,7 +302,12 @@ def print_row(batch: int, phase: str, drift: CheckResult, perf: CheckResult) -> 
     labels = str(snap.n_samples) if snap else "0"
     precision = f"{snap.precision:.3f}" if snap and snap.n_samples else "-"
     recall = f"{snap.recall:.3f}" if snap and snap.n_samples else "-"
+    accuracy = f"{snap.accuracy:.3f}" if snap and snap.n_samples else "-"
+    estimate = snap.estimated if snap else None
+    estimated = f"{estimate.metrics['accuracy']:.3f}" if estimate else "-"
     degraded = {"degraded": "YES", "ok": "no"}.get(perf.status, "wait")
+    if estimate is not None and estimate.decides and perf.ran:
+        degraded += " (est.)"  # the verdict followed the estimate
     cells = [
         _trigger_cell(drift, "data_drift"),
         _trigger_cell(perf, "performance_degradation"),
@@ -295,13 +315,14 @@ def print_row(batch: int, phase: str, drift: CheckResult, perf: CheckResult) -> 
     triggered = "; ".join(c for c in cells if c) or "-"
     print(
         f"{batch:>5}  {phase:<13}  {p_value:>7}  {drifted:<5}  {labels:>6}  {precision:>9}  "
-        f"{recall:>6}  {degraded:<8}  {triggered}"
+        f"{recall:>6}  {accuracy:>8}  {estimated:>8}  {degraded:<10}  {triggered}"
     )
 
 
 HEADER = (
     f"{'batch':>5}  {'phase':<13}  {'drift p':>7}  {'drift':<5}  {'labels':>6}  "
-    f"{'precision':>9}  {'recall':>6}  {'degraded':<8}  triggered"
+    f"{'precision':>9}  {'recall':>6}  {'accuracy':>8}  {'est. acc':>8}  {'degraded':<10}  "
+    "triggered"
 )
 
 
@@ -376,15 +397,29 @@ def run(output_dir: Path, seed: int) -> int:
     monitor = build_monitor(inbox, seed)
     monitor.setup_drift_detection(pd.DataFrame(x_train, columns=FEATURE_NAMES))
     monitor.setup_performance_baseline(baseline)
+    # the held-out reviews, not the training ones: on those the model is more sure, and
+    # more often right, than on new data
+    held_out_probabilities = model.predict_proba(features.transform(held_out_texts))[:, 1]
+    estimator = monitor.setup_performance_estimation(held_out_probabilities, held_out_labels)
     monitor.start_monitoring()
     reference_rows = monitor.get_monitoring_status()["drift"]["reference_size"]
     print(
         f"Drift reference: the training features (the monitor keeps the last {reference_rows} "
-        "rows and adds each tested batch).\n"
+        "rows and adds each tested batch)."
+    )
+    calibration = estimator.calibration_
+    print(
+        f"Estimation reference: the {N_HELD_OUT} held-out reviews' probabilities and labels "
+        f"(calibration: {calibration.method if calibration else 'none'}).\n'est. acc': the "
+        f"accuracy estimated over the latest {monitor.config.performance_window_size} "
+        "predictions, labelled or not; 'accuracy': the realized one over the labelled window;\n"
+        "'(est.)': the verdict followed the estimate (too few of the latest predictions are "
+        "labelled yet).\n"
     )
 
     seen = Observations()
     late_labels: list[tuple[str, int]] = []  # ground truth of the previous batch
+    recent_hits: list[bool] = []  # whether each of the latest predictions is right
     batch = 0
     print(HEADER)
     for number, phase in enumerate(PHASES, start=1):
@@ -413,6 +448,10 @@ def run(output_dir: Path, seed: int) -> int:
             drift = monitor.check_drift()
             perf = monitor.check_performance()
             print_row(batch, phase.name, drift, perf)
+            # the estimate covers the latest performance_window_size predictions
+            window = monitor.config.performance_window_size
+            recent_hits = (recent_hits + (predictions == truth).tolist())[-window:]
+            seen.note_estimate(phase.name, perf, float(np.mean(recent_hits)))
             inbox.print_new()
             seen.checked_batches.setdefault(phase.name, []).append(batch)
             if drift.status == "drift":
@@ -510,6 +549,15 @@ def print_summary(
         print(
             f"  degraded without drift     : batches {', '.join(map(str, hidden))}; the reference "
             "had absorbed the new inputs, only the labels show the concept shift"
+        )
+    print("  accuracy estimated before the labels, against what the labels then showed:")
+    for phase, pairs in seen.estimates.items():
+        estimated = [e for e, _ in pairs]
+        realized = [r for _, r in pairs]
+        errors = [abs(e - r) for e, r in pairs]
+        print(
+            f"      {phase:<14} estimated {min(estimated):.3f}-{max(estimated):.3f}, realized "
+            f"{min(realized):.3f}-{max(realized):.3f}, median |error| {np.median(errors):.3f}"
         )
     print(f"  retraining triggers fired  : {len(seen.fired)}")
     for when, reason in seen.fired:

@@ -1,8 +1,9 @@
 """Synthetic fake-review data and the example detector (TF-IDF + logistic regression).
 
 Reviews are bags of words drawn mostly from their class's vocabulary; ``shift`` blends in the
-other class's words, which makes the detector's job harder (concept drift), and
-``style_shift`` adds words neither class used in training (data drift).
+other class's words, which makes the detector's job harder (concept drift), ``style_shift``
+adds words neither class used in training (data drift), and ``words`` sets how long reviews
+are (short ones give the detector less to go on).
 """
 
 from __future__ import annotations
@@ -59,7 +60,12 @@ NEW_STYLE = [
 
 
 def make_reviews(
-    n: int, seed: int, fake_share: float = 0.5, shift: float = 0.0, style_shift: float = 0.0
+    n: int,
+    seed: int,
+    fake_share: float = 0.5,
+    shift: float = 0.0,
+    style_shift: float = 0.0,
+    words: tuple[int, int] = (5, 15),
 ) -> pd.DataFrame:
     """``n`` reviews with columns ``text`` and ``is_fake`` (1 = fake).
 
@@ -69,14 +75,15 @@ def make_reviews(
         fake_share: fraction of fake reviews.
         shift: extra probability of drawing each word from the other class's vocabulary.
         style_shift: probability of drawing each word from a vocabulary unseen in training.
+        words: the fewest words of a review, and one more than the most.
     """
     rng = np.random.default_rng(seed)
     labels = (rng.random(n) < fake_share).astype(int)
     texts = []
     for label in labels:
         own, other = (FAKE, GENUINE) if label else (GENUINE, FAKE)
-        words = []
-        for _ in range(int(rng.integers(5, 15))):
+        review = []
+        for _ in range(int(rng.integers(*words))):
             draw = rng.random()
             if draw < style_shift:
                 vocabulary = NEW_STYLE
@@ -84,8 +91,8 @@ def make_reviews(
                 vocabulary = other
             else:
                 vocabulary = own
-            words.append(vocabulary[int(rng.integers(0, len(vocabulary)))])
-        texts.append(" ".join(words))
+            review.append(vocabulary[int(rng.integers(0, len(vocabulary)))])
+        texts.append(" ".join(review))
     return pd.DataFrame({"text": texts, "is_fake": labels})
 
 

@@ -169,8 +169,13 @@ def checks_table(results: Sequence[Any]) -> Table:
                     detail += f" (+{len(d.drifted_features) - 5})"
         elif result.performance is not None and result.ran:
             p = result.performance
-            detail = ", ".join(f"{k} {cell(v)}" for k, v in p.metrics.items())
-            detail += f" over {p.n_samples} labels"
+            if p.n_samples:
+                detail = ", ".join(f"{k} {cell(v)}" for k, v in p.metrics.items())
+                detail += f" over {p.n_samples} labels"
+                if p.estimated is not None and p.estimated.decides:
+                    detail += " (of older predictions than the estimated ones)"
+            else:
+                detail = "no labels yet"
         else:
             detail = result.reason or ""
         outcome = (
@@ -179,7 +184,28 @@ def checks_table(results: Sequence[Any]) -> Table:
             else (f"{_FINE} ok" if result.status == "ok" else f"{_FOUND} {result.status}")
         )
         table.add_row(result.kind, outcome, detail, "triggered" if result.triggered else "")
+        estimate = result.performance.estimated if result.performance is not None else None
+        if estimate is not None and result.ran:
+            mark = f"{_FOUND} degraded" if estimate.degraded else f"{_FINE} ok"
+            table.add_row("  estimated", mark, _estimate_detail(estimate), "")
     return table
+
+
+def _estimate_detail(estimate: Any) -> str:
+    """An estimate's metrics with their intervals, what it covered, and its error."""
+    parts = []
+    for name, value in estimate.metrics.items():
+        low, high = estimate.intervals.get(name, (value, value))
+        parts.append(f"{name} {cell(value)} ({cell(low)}-{cell(high)})")
+    labelled = estimate.labelled_in_window
+    covered = f", {labelled} labelled" if labelled is not None else ""
+    detail = ", ".join(parts) + f" over {estimate.n_samples} predictions{covered}"
+    if estimate.realized_error:
+        errors = ", ".join(f"{k} {v:+.3f}" for k, v in estimate.realized_error.items())
+        detail += f"; estimated - realized: {errors}"
+    if estimate.decides:
+        detail += "; decides the verdict"
+    return detail
 
 
 def status_table(status: Mapping[str, Any]) -> Table:

@@ -212,21 +212,26 @@ class PerformanceCheck:
     ) -> PerformanceEstimate | None:
         """The estimate over the latest ``window_size`` predictions that carry a
         probability (multiclass: a vector of class probabilities); None while fewer than
-        ``min_samples`` do."""
+        ``min_samples`` do.
+
+        It decides the verdict while the labelled window is short, and also while fewer than
+        ``min_samples`` of the estimated predictions are labelled: labels arrive late, so the
+        labelled window then holds older traffic, which says nothing of the recent one. A
+        degradation the labels show still counts (only labels see concept shift).
+        """
+        tracker = self.tracker
         if estimator.task == "multiclass":
             window = _class_window(
-                self.store.recent_outputs(self.tracker.window_size), estimator.classes_ or []
+                self.store.recent_outputs(tracker.window_size), estimator.classes_ or []
             )
-            if window is None or len(window[1]) < self.tracker.min_samples:
+            if window is None or len(window[1]) < tracker.min_samples:
                 return None
             estimate = estimator.estimate(window[0], predictions=window[1])
             return self._judged(estimate, realized)
         recent = [
-            (p, q)
-            for p, q in self.store.recent_predictions(self.tracker.window_size)
-            if q is not None
+            (p, q) for p, q in self.store.recent_predictions(tracker.window_size) if q is not None
         ]
-        if len(recent) < self.tracker.min_samples:
+        if len(recent) < tracker.min_samples:
             return None
         probabilities = np.asarray([q for _, q in recent], dtype=float)
         predicted = [1 if p == self.positive_label else 0 for p, _ in recent]
@@ -236,25 +241,39 @@ class PerformanceCheck:
     def _judged(
         self, estimate: PerformanceEstimate, realized: PerformanceSnapshot
     ) -> PerformanceEstimate:
-        """The estimate with its degraded metrics and, with enough labels, its error."""
+        """The estimate with its degraded metrics, the count of labels among the recent
+        predictions, its error when those labels are enough, and whether it decides."""
+        tracker = self.tracker
         degraded = estimated_degradation(estimate, realized.baseline, realized.threshold)
+        labelled = self.store.labelled_among_recent(tracker.window_size)
+        # None: the store cannot tell, and the labelled window counts as the recent traffic's
+        covered = labelled is None or labelled >= tracker.min_samples
+        same_rows = realized.enough_samples and covered
         error = (
             {
                 name: value - realized.metrics[name]
                 for name, value in estimate.metrics.items()
                 if name in realized.metrics
             }
-            if realized.enough_samples
+            if same_rows
             else {}
         )
-        return replace(estimate, degraded_metrics=degraded, realized_error=error)
+        decides = not realized.enough_samples or (not covered and not realized.degraded)
+        return replace(
+            estimate,
+            degraded_metrics=degraded,
+            realized_error=error,
+            labelled_in_window=labelled,
+            decides=decides,
+        )
 
     def run(self, snapshot: PerformanceSnapshot | None = None) -> CheckOutcome:
         """The verdict on ``snapshot`` (taken now by default), or a skip without a baseline
         or with too few labels and no estimate.
 
-        Once ``min_samples`` labels are in the window the verdict follows the realized
-        metrics; before that, with an estimate, it follows the estimate.
+        The realized metrics decide once ``min_samples`` labels are in the window and they
+        are of the recent predictions (or show a degradation); otherwise, with an estimate,
+        the estimate decides (see :meth:`_estimate`).
         """
         tracker = self.tracker
         snapshot = snapshot if snapshot is not None else self.snapshot()
@@ -262,12 +281,10 @@ class PerformanceCheck:
             reason = "no baseline; call setup_performance_baseline(metrics) first"
             return _skipped("performance", reason, performance=snapshot)
         estimated = snapshot.estimated
-        if not snapshot.enough_samples:
-            if estimated is None:
-                reason = (
-                    f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
-                )
-                return _skipped("performance", reason, performance=snapshot)
+        if not snapshot.enough_samples and estimated is None:
+            reason = f"need {tracker.min_samples} labelled predictions, have {snapshot.n_samples}"
+            return _skipped("performance", reason, performance=snapshot)
+        if estimated is not None and estimated.decides:
             status = "degraded" if estimated.degraded else "ok"
             trigger = None
             if estimated.degraded and self.estimation_triggers:
@@ -369,6 +386,7 @@ def _estimated_details(
         "degraded_metrics": estimated.degraded_metrics,
         "n_samples": estimated.n_samples,
         "labelled_samples": snapshot.n_samples,
+        "labelled_in_window": estimated.labelled_in_window,
         "threshold": snapshot.threshold,
         "basis": "estimated",
     }

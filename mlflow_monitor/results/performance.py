@@ -74,8 +74,15 @@ class PerformanceEstimate:
         calibration: how the reference probabilities were judged.
         degraded_metrics: in a performance check, the metrics whose estimate is more than
             ``performance_threshold`` worse than the baseline, with the estimated drops.
-        realized_error: in a performance check whose labelled window is full enough, the
-            estimate minus the realized value of each metric both have.
+        realized_error: in a performance check whose labelled window is full enough and
+            whose labels are of the estimated predictions, the estimate minus the realized
+            value of each metric both have.
+        labelled_in_window: in a performance check, how many of the window's predictions have
+            a label by now (None when the store does not say).
+        decides: in a performance check, whether the verdict followed this estimate: the
+            labelled window was short, or its labels were of older predictions than the
+            estimated ones (fewer than ``performance_min_samples`` of these are labelled)
+            and showed no degradation of their own.
     """
 
     metrics: dict[str, float]
@@ -85,6 +92,8 @@ class PerformanceEstimate:
     calibration: Calibration = field(default_factory=lambda: Calibration("none"))
     degraded_metrics: dict[str, float] = field(default_factory=dict)
     realized_error: dict[str, float] = field(default_factory=dict)
+    labelled_in_window: int | None = None
+    decides: bool = False
 
     @property
     def degraded(self) -> bool:
@@ -102,6 +111,8 @@ class PerformanceEstimate:
             "degraded": self.degraded,
             "degraded_metrics": dict(self.degraded_metrics),
             "realized_error": dict(self.realized_error),
+            "labelled_in_window": self.labelled_in_window,
+            "decides": self.decides,
         }
 
     @classmethod
@@ -115,6 +126,11 @@ class PerformanceEstimate:
             calibration=Calibration.from_dict(data.get("calibration") or {"method": "none"}),
             degraded_metrics=float_map(data.get("degraded_metrics")),
             realized_error=float_map(data.get("realized_error")),
+            # absent from estimates stored before they were kept
+            labelled_in_window=(
+                None if data.get("labelled_in_window") is None else int(data["labelled_in_window"])
+            ),
+            decides=bool(data.get("decides", False)),
         )
 
 

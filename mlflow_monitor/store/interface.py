@@ -308,6 +308,16 @@ class InferenceStore(Protocol):
         """
         return [(p, q, None) for p, q in self.recent_predictions(n)]
 
+    def labelled_among_recent(self, n: int) -> int | None:
+        """How many of the ``n`` most recently recorded predictions have a label.
+
+        A performance check compares it with ``performance_min_samples``: while the recent
+        predictions are mostly unlabelled, the labelled window is of older traffic, and an
+        estimated degradation of the recent traffic decides. A store of your own may leave it
+        out (None: unknown); the labelled window then counts as covering the recent traffic.
+        """
+        return None
+
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:
         """Consume the drift rows recorded since the last call, oldest first.
 

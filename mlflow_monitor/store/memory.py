@@ -482,6 +482,15 @@ class InMemoryStore(InferenceStore):
             yield block, end - take, end
             wanted -= take
 
+    def labelled_among_recent(self, n: int) -> int:
+        """How many of the ``n`` most recently recorded predictions have a label."""
+        with self._lock:
+            return sum(
+                sum(v is not None for v in block.labels[start:end])
+                for block, start, end in self._latest_rows(n)
+                if block.labels is not None
+            )
+
     # -- drift rows ----------------------------------------------------------------------
 
     def take_features(self, min_rows: int, max_rows: int) -> list[Any] | None:

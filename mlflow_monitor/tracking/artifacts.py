@@ -194,6 +194,9 @@ def _estimated_metrics(snapshot: PerformanceSnapshot) -> dict[str, float]:
         metrics[performance_key(f"estimation_error_{name}")] = error
     metrics[performance_key("estimated_degraded")] = float(estimate.degraded)
     metrics[performance_key("estimated_window_size")] = float(estimate.n_samples)
+    if estimate.labelled_in_window is not None:
+        metrics[performance_key("estimated_window_labelled")] = float(estimate.labelled_in_window)
+    metrics[performance_key("estimate_decides")] = float(estimate.decides)
     # NaN (the AUC of a window of one class) is left out
     return {k: v for k, v in metrics.items() if not math.isnan(v)}
 

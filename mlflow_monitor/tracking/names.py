@@ -99,13 +99,10 @@ def check_verdict(result: CheckResult) -> str:
     elif result.performance is not None:
         snapshot = result.performance
         metrics, drops, shown = snapshot.metrics, snapshot.degraded_metrics, ""
-        if not snapshot.enough_samples and snapshot.estimated is not None:
+        estimated = snapshot.estimated
+        if estimated is not None and (estimated.decides or not snapshot.enough_samples):
             # the verdict followed the estimate: say so
-            metrics, drops, shown = (
-                snapshot.estimated.metrics,
-                snapshot.estimated.degraded_metrics,
-                "est. ",
-            )
+            metrics, drops, shown = estimated.metrics, estimated.degraded_metrics, "est. "
         name = (
             max(drops, key=lambda k: drops[k])
             if drops

@@ -293,11 +293,15 @@ def _estimated_section(perf: PerformanceSnapshot) -> str:
             f"<td>{_NONE if realized is None else _num(realized)}</td>"
             f"<td>{_NONE if base is None else _num(base)}</td><td>{mark}</td></tr>"
         )
-    basis = (
-        "the verdict follows the realized metrics"
-        if perf.enough_samples
-        else f"only {perf.n_samples} labels so far: the verdict follows the estimate"
-    )
+    if not perf.enough_samples:
+        basis = f"only {perf.n_samples} labels so far: the verdict follows the estimate"
+    elif estimate.decides:
+        basis = (
+            f"only {estimate.labelled_in_window} of these predictions are labelled yet, and the "
+            "labelled ones, older, show no degradation: the verdict follows the estimate"
+        )
+    else:
+        basis = "the verdict follows the realized metrics"
     return (
         "<h3>Estimated before labels</h3>"
         f"<p>From the model's confidence over the latest {estimate.n_samples} predictions "

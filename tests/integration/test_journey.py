@@ -1,12 +1,13 @@
-"""The whole plugin journey: train -> wrap -> load -> predict -> feedback -> check ->
-trigger -> retrain project run -> new version -> baselines, on the embedded SQLite store and
-against a real ``mlflow server``.
+"""The whole plugin journey: train -> wrap -> load -> predict -> check before labels ->
+trigger -> retrain project run -> feedback -> check -> new version -> baselines, on the
+embedded SQLite store and against a real ``mlflow server``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mlflow_monitor.cli import EXIT_BOTH, cli
+from mlflow_monitor.cli import EXIT_BOTH, EXIT_DEGRADED, cli
 from tests.support.paths import REPO
 from tests.support.reviews import make_reviews
 
@@ -41,6 +42,12 @@ def wait_for_version(client, name: str, version: str, timeout: float = 240) -> o
             return versions[version]
         time.sleep(1)
     raise AssertionError(f"{name} version {version} was not registered within {timeout} s")
+
+
+def _flat(table: str) -> str:
+    """A printed table's text with its rules and line breaks gone: a cell wrapped over
+    several lines reads as one."""
+    return " ".join(re.sub("[\u2500-\u257f]", " ", table).split())
 
 
 def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
@@ -78,12 +85,19 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert train.returncode == 0, train.stderr[-3000:]
     monitored_uri = f"models:/{name}-monitored/1"
 
-    # serve traffic whose words drifted and whose labels the model now gets wrong
+    # serve short reviews of words mostly unseen in training: the model is less sure of them,
+    # and gets more of them wrong
     model = mlflow.pyfunc.load_model(monitored_uri, model_config=NO_SCHEDULE)
-    traffic = make_reviews(200, seed=21, shift=0.45, style_shift=0.4)
+    traffic = make_reviews(200, seed=21, style_shift=0.4, words=(1, 5))
     ids = [f"req-{i}" for i in range(len(traffic))]
     model.predict(traffic[["text"]].assign(prediction_id=ids))
     model.unwrap_python_model().monitor.close()  # flush to the shared store
+
+    # before any label: drift, and the drop the model's confidence shows
+    unlabelled = runner.invoke(cli, ["check", monitored_uri])
+    assert unlabelled.exit_code == EXIT_BOTH, unlabelled.output
+    shown = _flat(unlabelled.output)
+    assert "no labels yet" in shown and "0 labelled; decides the verdict" in shown
 
     labels = tmp_path / "labels.csv"
     traffic.assign(prediction_id=ids).rename(columns={"is_fake": "true_label"})[
@@ -93,12 +107,15 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert fed.exit_code == 0, fed.output
     assert "recorded 200 of 200 labels" in fed.output
 
+    # the labels confirm it; the drift check has no new rows to test
     checked = runner.invoke(cli, ["check", monitored_uri])
-    assert checked.exit_code == EXIT_BOTH, checked.output
-    assert "drift" in checked.output and "degraded" in checked.output
+    assert checked.exit_code == EXIT_DEGRADED, checked.output
+    shown = _flat(checked.output)
+    assert "over 200 labels" in shown and "200 labelled; estimated - realized" in shown
 
-    # a trigger launched the retrain entry point, which registered version 2: the degraded
-    # performance (200 labels), or the drift alarm when one check's evidence is enough
+    # the check before the labels launched the retrain entry point, which registered
+    # version 2: for the estimated degradation, or the drift alarm when one check's evidence
+    # is enough
     version = wait_for_version(client, name, "2")
     deadline = time.monotonic() + 120
     while client.get_run(version.run_id).info.status == "RUNNING":
@@ -118,7 +135,8 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     if kind == "drift":
         assert check_run.data.metrics["drift/p_value"] < 0.05
     else:
-        assert check_run.data.metrics["performance/degraded"] == 1
+        assert check_run.data.metrics["performance/estimated_degraded"] == 1
+        assert check_run.data.metrics["performance/window_size"] == 0  # not one label
     wait_for_version(client, f"{name}-monitored", "2")
 
     table = runner.invoke(cli, ["baselines", name, "--format", "json"])

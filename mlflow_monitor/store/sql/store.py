@@ -407,6 +407,30 @@ class SqlInferenceStore(InferenceStore):
         ]
 
     @_unavailable_is_store_error
+    def labelled_among_recent(self, n: int) -> int:
+        """How many of the ``n`` most recently recorded predictions have a label (from any
+        process of the stream)."""
+        self._sync()
+        p, f = predictions.c, feedback.c
+        recent = (
+            sa.select(p.prediction_id)
+            .where(p.stream_id == self._stream)
+            .order_by(p.seq.desc())
+            .limit(n)
+            .subquery()
+        )
+        query = (
+            sa.select(sa.func.count())
+            .select_from(recent)
+            .join(
+                feedback,
+                sa.and_(f.stream_id == self._stream, f.prediction_id == recent.c.prediction_id),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    @_unavailable_is_store_error
     def labelled_window(self, n: int) -> list[tuple[Label, Label]]:
         """The ``n`` most recently labelled ``(prediction, true_label)`` pairs, oldest first."""
         self._sync()

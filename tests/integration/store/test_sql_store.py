@@ -47,6 +47,20 @@ def test_labels_from_another_process_reach_the_recording_process(open_store):
     assert serving.counts().labels == 2
 
 
+def test_labels_from_another_process_count_among_the_recent_predictions(open_store):
+    serving, feedback, other_stream = open_store(), open_store(), open_store(model_version="4")
+    serving.add(batch(["a", "b", "c", "d"]))
+    other_stream.add(batch(["a", "b"]))
+    serving.flush()
+    other_stream.flush()
+    feedback.label("a", 1)
+    feedback.label("d", 0)
+    other_stream.label("b", 1)  # same id, another stream: not counted
+    assert serving.labelled_among_recent(1) == 1  # d
+    assert serving.labelled_among_recent(3) == 1  # b, c, d
+    assert serving.labelled_among_recent(10) == 2
+
+
 def test_a_label_is_attached_once_across_processes(open_store):
     first, second = open_store(), open_store()
     first.add(batch(["a"]))

@@ -92,6 +92,90 @@ def test_estimated_against_realized_once_the_labels_join():
     assert again.performance.estimated == snapshot.estimated
 
 
+def _label(monitor, ids, truth):
+    for pid, label in zip(ids, truth, strict=True):
+        monitor.record_feedback(pid, int(label))
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"], ids=["memory", "sqlite"])
+def test_a_drop_estimated_on_unlabelled_traffic_decides_over_older_labels(store, tmp_path):
+    rng = np.random.default_rng(5)
+    fired = []
+    options = {"retraining_callback": lambda r, d: fired.append((r, d))}
+    if store == "sqlite":
+        options["store_uri"] = f"sqlite:///{tmp_path}/inference.db"
+    monitor = _monitor(rng, **options)
+    healthy, truth = _draw(rng, 300)
+    _label(monitor, _record(monitor, healthy), truth)
+    assert monitor.check_performance().status == "ok"
+    # new traffic the model is unsure of; its labels have not arrived, the window's 300 labels
+    # are of the healthy traffic before it
+    unsure, unsure_truth = _draw(rng, 300, 0.3, 0.7)
+    ids = _record(monitor, unsure)
+    result = monitor.check_performance()
+    snapshot, estimated = result.performance, result.performance.estimated
+    assert snapshot.enough_samples and not snapshot.degraded  # the older labels look fine
+    assert estimated.labelled_in_window == 0 and estimated.decides
+    assert result.status == "degraded" and result.triggered
+    assert estimated.realized_error == {}  # the labels are of other predictions
+    reason, details = fired[-1]
+    assert reason == "performance_degradation" and details["basis"] == "estimated"
+    assert details["labelled_in_window"] == 0
+    assert check_verdict(result).startswith("performance ✗ est. accuracy")
+    assert CheckResult.from_dict(result.to_dict()).performance.estimated == estimated
+    # the labels arrive and confirm it: the realized metrics decide again
+    _label(monitor, ids, unsure_truth)
+    confirmed = monitor.check_performance()
+    assert confirmed.status == "degraded" and confirmed.performance.degraded
+    assert not confirmed.performance.estimated.decides
+    assert confirmed.performance.estimated.labelled_in_window == 300
+    error = confirmed.performance.estimated.realized_error["accuracy"]
+    assert abs(error) < 0.06
+    monitor.close()
+
+
+def test_the_check_table_shows_the_estimate_beside_older_labels(monkeypatch):
+    import io
+
+    from mlflow_monitor.cli.tables import checks_table, print_table
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row
+    rng = np.random.default_rng(7)
+    monitor = _monitor(rng)
+    p, truth = _draw(rng, 300)
+    _label(monitor, _record(monitor, p), truth)
+    unsure, unsure_truth = _draw(rng, 300, 0.3, 0.7)
+    ids = _record(monitor, unsure)
+    out = io.StringIO()
+    print_table(checks_table([monitor.check_performance()]), out)
+    shown = " ".join(out.getvalue().replace("│", " ").split())
+    assert "over 300 labels (of older predictions than the estimated ones)" in shown
+    assert "estimated ✗ degraded accuracy 0." in shown
+    assert "over 300 predictions, 0 labelled; decides the verdict" in shown
+    _label(monitor, ids, unsure_truth)
+    out = io.StringIO()
+    print_table(checks_table([monitor.check_performance()]), out)
+    shown = " ".join(out.getvalue().replace("│", " ").split())
+    assert "300 labelled; estimated - realized: accuracy " in shown
+    assert "decides" not in shown and "older" not in shown
+
+
+def test_older_labels_that_show_a_drop_still_decide():
+    """Only labels see concept shift: a degraded labelled window is not overruled by a fine
+    estimate of the unlabelled traffic after it."""
+    rng = np.random.default_rng(6)
+    monitor = _monitor(rng)
+    p, _ = _draw(rng, 300)
+    ids = _record(monitor, p)
+    _label(monitor, ids, rng.integers(0, 2, 300))  # the same inputs, other answers
+    _record(monitor, _draw(rng, 300)[0])
+    result = monitor.check_performance()
+    assert result.performance.estimated.labelled_in_window == 0
+    assert not result.performance.estimated.degraded
+    assert result.status == "degraded" and result.performance.degraded
+    assert not result.performance.estimated.decides
+
+
 def test_an_estimated_drop_does_not_trigger_when_told_not_to():
     rng = np.random.default_rng(3)
     fired = []

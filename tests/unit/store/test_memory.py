@@ -45,6 +45,21 @@ def test_labels_join_predictions_and_form_the_window_in_arrival_order(store):
     assert (counts.predictions, counts.labels) == (4, 3)
 
 
+def test_labels_are_counted_among_the_most_recent_predictions(store):
+    store.add(batch(["a", "b", "c"], true_labels=[1, None, None]))  # labelled when predicted
+    for i in range(5):  # small batches: appended to one growing block in memory
+        store.add(batch([f"s{i}"]))
+    store.add(batch(["x", "y"]))
+    assert store.labelled_among_recent(10) == 1
+    store.label("s4", 0)
+    store.label("y", 1)
+    assert store.labelled_among_recent(2) == 1  # x, y
+    assert store.labelled_among_recent(3) == 2  # s4, x, y
+    assert store.labelled_among_recent(7) == 2  # not yet "a"
+    assert store.labelled_among_recent(100) == 3
+    assert store.labelled_among_recent(0) == 0
+
+
 def test_int_and_str_labels_keep_their_type(store):
     store.add(batch(["a", "b"], predictions=["fake", 1]))
     store.label("a", "1")
