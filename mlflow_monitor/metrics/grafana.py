@@ -213,7 +213,9 @@ def grafana_dashboard(prefix: str = DEFAULT_PREFIX, *, title: str | None = None)
 
     grid.row("Regression models")
     for suffix, label, error in _REGRESSION:
-        grid.add(_performance(label, suffix, names, error=error), 6)
+        # MAE and RMSE are also estimated before labels (a regression monitor's estimate)
+        estimated = f"estimated_{suffix}" in names
+        grid.add(_performance(label, suffix, names, estimated=estimated, error=error), 6)
 
     shown = " ".join(t["expr"] for p in grid.panels for t in p.get("targets", []))
     others = [d for d in _definitions() if not _mentions(shown, names[d.suffix])]
@@ -489,7 +491,7 @@ def _performance(
         "The rolling metric, its version's baseline (gray, dashed) and the level past which "
         f"it counts as degraded (red, dashed): performance_threshold {'over' if error else 'under'}"
         " the baseline."
-        + (" Blue, dashed: the metric estimated from the model's confidence." if estimated else "")
+        + (" Blue, dashed: the metric estimated before labels." if estimated else "")
     )
     _dashed(panel, "baseline", "text")
     _dashed(panel, past, "red")

@@ -203,20 +203,21 @@ PREDICTION_DRIFT_DEFINITIONS: tuple[MetricDefinition, ...] = (
     ),
 )
 # Metrics estimated before labels (a monitor with performance estimation set up).
-_ESTIMATED = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "macro_f1")
+_ESTIMATED = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "macro_f1", "mae", "rmse")
 ESTIMATED_DEFINITIONS: tuple[MetricDefinition, ...] = (
     *(
         MetricDefinition(
             f"estimated_{name}",
             "gauge",
-            f"{name} estimated from the model's confidence over the latest predictions",
+            f"{name} estimated before labels over the latest predictions (from the model's "
+            "confidence; regression: from loss models)",
         )
         for name in _ESTIMATED
     ),
     MetricDefinition(
         "estimated_performance_degraded",
         "gauge",
-        "1 if the last estimate was more than performance_threshold below the baseline",
+        "1 if the last estimate was more than performance_threshold worse than the baseline",
     ),
 )
 # Classes exported with their own class_recall series: label values stay bounded however

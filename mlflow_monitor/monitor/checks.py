@@ -211,8 +211,8 @@ class PerformanceCheck:
         self, estimator: PerformanceEstimator, realized: PerformanceSnapshot
     ) -> PerformanceEstimate | None:
         """The estimate over the latest ``window_size`` predictions that carry a
-        probability (multiclass: a vector of class probabilities); None while fewer than
-        ``min_samples`` do.
+        probability (multiclass: a vector of class probabilities; regression: a finite
+        predicted value); None while fewer than ``min_samples`` do.
 
         It decides the verdict while the labelled window is short, and also while fewer than
         ``min_samples`` of the estimated predictions are labelled: labels arrive late, so the
@@ -228,6 +228,11 @@ class PerformanceCheck:
                 return None
             estimate = estimator.estimate(window[0], predictions=window[1])
             return self._judged(estimate, realized)
+        if estimator.task == "regression":
+            values = _predicted_values(self.store.recent_predictions(tracker.window_size))
+            if len(values) < tracker.min_samples:
+                return None
+            return self._judged(estimator.estimate(values), realized)
         recent = [
             (p, q) for p, q in self.store.recent_predictions(tracker.window_size) if q is not None
         ]
@@ -295,6 +300,19 @@ class PerformanceCheck:
             (PERFORMANCE_DEGRADATION, _performance_details(snapshot)) if snapshot.degraded else None
         )
         return CheckOutcome(CheckResult("performance", status, performance=snapshot), trigger)
+
+
+def _predicted_values(recent: list[tuple[Any, float | None]]) -> np.ndarray[Any, Any]:
+    """The recent regression predictions that are finite numbers, as floats."""
+    values = []
+    for prediction, _ in recent:
+        try:
+            value = float(prediction)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            values.append(value)
+    return np.asarray(values, dtype=float)
 
 
 def _class_window(

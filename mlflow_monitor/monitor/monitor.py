@@ -251,35 +251,38 @@ class ModelMonitor:
         Multiclass: the estimate (accuracy and macro F1) is made over the window's recorded
         vectors of class probabilities; predictions recorded without one are left out.
 
+        Regression: the estimate (MAE and RMSE) comes from loss models fit on the reference's
+        predictions and their errors (direct loss estimation), and is made over the window's
+        predicted values. The monitor's loss models see the predicted value only: they catch
+        traffic moving to the values the model erred on most in the reference, not a shift
+        that leaves the predictions alike. Loss models that also see the features are
+        :class:`~mlflow_monitor.performance.PerformanceEstimator`'s ``reference_features``.
+
         Args:
             reference_outputs: binary: the positive class's probability for each reference
                 row; multiclass: an ``(n, k)`` matrix of class probabilities, columns in the
-                order of the ``classes`` option (``0 .. k-1`` without it).
+                order of the ``classes`` option (``0 .. k-1`` without it); regression: the
+                predicted values.
             reference_labels: the true labels of those rows (binary: ``positive_label``
-                positive).
+                positive; regression: the true values).
 
         Returns:
             The fitted estimator.
 
         Raises:
-            ConfigError: the task is ``"regression"`` (estimate it with
-                :class:`~mlflow_monitor.performance.PerformanceEstimator`, which needs the
-                window's features), or performance tracking is off.
+            ConfigError: performance tracking is off.
             DataValidationError: outputs and labels that cannot be used.
         """
         check = self._performance_check
         if check is None:
             raise ConfigError("performance estimation needs enable_performance_tracking=True")
         task = self.config.task
-        if task not in ("binary", "multiclass"):
-            raise ConfigError(
-                f"the monitor estimates performance for task='binary' or 'multiclass', not "
-                f"{task!r}; estimate other outputs with "
-                "mlflow_monitor.performance.PerformanceEstimator"
-            )
         seed = self.config.random_seed
         positive = self.config.positive_label
-        if task == "multiclass":
+        if task == "regression":
+            labels = list(reference_labels)
+            estimator = PerformanceEstimator(task, random_state=seed).fit(reference_outputs, labels)
+        elif task == "multiclass":
             labels = [as_label(v, "reference label") for v in reference_labels]
             estimator = PerformanceEstimator(task, random_state=seed).fit(
                 np.asarray(reference_outputs, dtype=float), labels, classes=self.config.classes

@@ -231,10 +231,8 @@ class PerformanceEstimator:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         inputs = _regression_inputs(predictions, features)
-        targets = np.asarray(targets, dtype=float)
+        targets = _numbers(targets, "regression targets")
         _check_reference(inputs.shape[0], "predictions", targets.shape[0], "targets")
-        if not np.all(np.isfinite(targets)):
-            raise DataValidationError("regression targets must be finite numbers")
         errors = targets - inputs[:, 0]
         losses = {"mae": np.abs(errors), "rmse": errors**2}
         n = inputs.shape[0]
@@ -410,10 +408,19 @@ def _check_reference(n: int, outputs: str, n_labels: int, labels: str) -> None:
         )
 
 
+def _numbers(values: Any, what: str) -> FloatArray:
+    """``values`` as a 1-D float array, refused unless every value is a finite number."""
+    try:
+        array = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataValidationError(f"{what} must be finite numbers") from None
+    if not np.all(np.isfinite(array)):
+        raise DataValidationError(f"{what} must be finite numbers")
+    return array
+
+
 def _regression_inputs(predictions: Any, features: Any) -> FloatArray:
-    values = np.asarray(predictions, dtype=float).reshape(-1, 1)
-    if not np.all(np.isfinite(values)):
-        raise DataValidationError("regression predictions must be finite numbers")
+    values = _numbers(predictions, "regression predictions").reshape(-1, 1)
     if features is None:
         return values
     matrix = np.asarray(features, dtype=float)

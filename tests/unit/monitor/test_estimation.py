@@ -197,7 +197,7 @@ def test_too_few_predictions_still_skip():
     assert result.status == "skipped" and "labelled predictions" in result.reason
 
 
-def test_a_regression_monitor_does_not_estimate():
-    monitor = create_monitor({"task": "regression"})
-    with pytest.raises(ConfigError, match="'binary' or 'multiclass', not 'regression'"):
+def test_estimation_needs_performance_tracking():
+    monitor = create_monitor({"enable_performance_tracking": False})
+    with pytest.raises(ConfigError, match="enable_performance_tracking"):
         monitor.setup_performance_estimation([0.5] * 100, [1] * 100)
