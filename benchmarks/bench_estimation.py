@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,13 @@ def cases() -> list[Case]:
     made.append(regression_case("diabetes", x, y))
     x, y = datasets.make_friedman1(6000, 8, noise=1.0, random_state=3)
     made.append(regression_case("friedman1", x, y))
+    # A monitor's loss models see the predicted values only (its checks keep no features of
+    # the predictions): the same regressions, estimated as a monitor estimates them.
+    made += [
+        replace(c, name=f"{c.name}, predictions only", ref_features=None, pool_features=None)
+        for c in made
+        if c.task == "regression"
+    ]
     return made
 
 

@@ -34,7 +34,7 @@ __all__ = ["baselines", "serve", "wrap"]
     "--target",
     default=None,
     help="Column of the reference file holding the true labels (not a model input): the "
-    "monitor then estimates performance before labels arrive (binary models).",
+    "monitor then estimates performance before labels arrive.",
 )
 @click.option(
     "--labels",

@@ -109,7 +109,9 @@ class MonitoredModel(UnvalidatedPythonModel):
         tracking = self.monitor.performance_tracker is not None
         if estimation and Path(estimation).is_file() and tracking:
             saved = json.loads(Path(estimation).read_text())
-            self.monitor.setup_performance_estimation(saved["probabilities"], saved["labels"])
+            # classifiers keep probabilities, regression models their predicted values
+            outputs = saved["probabilities"] if "probabilities" in saved else saved["predictions"]
+            self.monitor.setup_performance_estimation(outputs, saved["labels"])
         if overrides.get("schedule_checks", True):
             self.monitor.start_monitoring()
 

@@ -247,8 +247,8 @@ def _estimation_reference(
 
     if task != "binary":
         raise DataValidationError(
-            f"reference_labels are used for classifiers; this one's task is {task!r} "
-            "(give baseline_metrics instead)"
+            f"reference_labels are read for the tasks binary, multiclass and regression, "
+            f"not {task!r} (give baseline_metrics instead)"
         )
     logger.info("predicting %d labelled reference rows for the estimation", len(reference))
     predictions, probabilities = interpret_output(inner.predict(reference), threshold, labels)
@@ -374,8 +374,8 @@ def wrap(
             a reference column, which is then not a model input). The inner model predicts
             the reference; its probabilities and these labels are stored with the version,
             the monitor estimates performance from them before labels arrive
-            (``setup_performance_estimation``; binary models), and they give the baseline
-            when ``baseline_metrics`` is None.
+            (``setup_performance_estimation``: binary, multiclass and regression models), and
+            they give the baseline when ``baseline_metrics`` is None.
 
     Returns:
         The registered monitored model version.
@@ -435,6 +435,10 @@ def wrap(
 
                 classes = _classes(raw_model)
                 estimation = multiclass_estimation_reference(inner, reference, truth, classes)
+            elif task == "regression":
+                from mlflow_monitor.model.regression import regression_estimation_reference
+
+                estimation = regression_estimation_reference(inner, reference, truth)
             else:
                 estimation = _estimation_reference(
                     inner, reference, truth, task, threshold, labels, positive

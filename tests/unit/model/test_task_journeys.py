@@ -238,3 +238,40 @@ def test_a_binary_classifier_of_string_classes_records_its_classes(embedded_trac
     monitor.close()
     expected = skm.recall_score(classes[:30], with_ids["prediction"], pos_label="spam")
     assert snapshot.recall == pytest.approx(expected)
+
+
+def test_a_regressor_wrapped_with_labels_estimates_its_errors_before_any_label(diabetes, tmp_path):
+    model, x_train, x_test, y_test = diabetes
+    wrapped = wrap(
+        "models:/diabetes/1",
+        x_train,
+        None,
+        CONFIG,
+        registered_model_name="diabetes-estimated",
+        reference_labels=y_train_of(diabetes),
+    )
+    model_dir = Path(mlflow.artifacts.download_artifacts(wrapped.uri, dst_path=str(tmp_path / "m")))
+    saved = json.loads(next(model_dir.rglob("estimation_reference.json")).read_text())
+    np.testing.assert_allclose(saved["predictions"], model.predict(x_train))
+    train_mae = skm.mean_absolute_error(y_train_of(diabetes), model.predict(x_train))
+    baseline = json.loads(next(model_dir.rglob("baseline.json")).read_text())
+    assert baseline["mae"] == pytest.approx(train_mae, rel=1e-5)  # computed, not given
+    assert set(baseline) == {"mae", "rmse", "r2", "mape"}
+
+    monitored = mlflow.pyfunc.load_model(wrapped.uri, model_config=NO_SCHEDULE)
+    monitor = monitored.unwrap_python_model().monitor
+    monitored.predict(x_test)
+    monitor.store.flush()
+    result = monitor.check_performance()
+    estimate = result.performance.estimated
+    assert result.performance.n_samples == 0 and estimate.decides
+    assert set(estimate.metrics) == {"mae", "rmse"}
+    realized = skm.mean_absolute_error(y_test, model.predict(x_test))
+    # 177 rows like the reference: the estimate is the reference's error level
+    assert estimate.metrics["mae"] == pytest.approx(realized, rel=0.15)
+    monitor.close()
+
+
+def y_train_of(diabetes):
+    """The training targets of the ``diabetes`` fixture's split."""
+    return _split(load_diabetes)[2]
