@@ -1,6 +1,10 @@
 """The whole plugin journey: train -> wrap -> load -> predict -> check before labels ->
-trigger -> retrain project run -> feedback -> check -> new version -> baselines, on the
-embedded SQLite store and against a real ``mlflow server``.
+trigger -> retrain project run -> feedback -> check -> new version -> baselines, against a
+real ``mlflow server``.
+
+On the embedded SQLite store the same journey is ``make demo``'s (examples/mlflow_journey.py),
+which checks every exit code and output on its way; the browser tests
+(tests/integration/ui/) run it once and fail when it does.
 """
 
 from __future__ import annotations
@@ -147,12 +151,6 @@ def journey(tracking_uri: str, runner, tmp_path: Path, monkeypatch) -> None:
     assert rows[1]["live_precision"] < rows[1]["baseline_precision"]
     assert rows[2]["trigger_reason"] == reason and rows[2]["created_by"] == "retrain"
     assert rows[2]["baseline_f1_score"] > 0.9
-
-
-def test_journey_on_the_embedded_store(
-    embedded_tracking, project_env, runner, tmp_path, monkeypatch
-):
-    journey(embedded_tracking, runner, tmp_path, monkeypatch)
 
 
 @pytest.mark.mlflow_server

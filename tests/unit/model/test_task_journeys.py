@@ -246,7 +246,8 @@ def test_a_regressor_wrapped_with_labels_estimates_its_errors_before_any_label(d
         "models:/diabetes/1",
         x_train,
         None,
-        CONFIG,
+        # a store of its own: the journey above labelled this stream's predictions
+        {**CONFIG, "store_uri": f"sqlite:///{tmp_path}/inference.db"},
         registered_model_name="diabetes-estimated",
         reference_labels=y_train_of(diabetes),
     )
