@@ -5,9 +5,9 @@ RMSE before labels arrive, and the baseline metrics they give."""
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
+from mlflow_monitor._types import as_target
 from mlflow_monitor.exceptions import DataValidationError
 
 __all__ = ["regression_estimation_reference"]
@@ -20,22 +20,13 @@ def regression_estimation_reference(inner: Any, reference: Any, truth: list[Any]
     baseline metrics they give (key ``baseline``: ``mae``, ``rmse``, ``r2``, ``mape``).
 
     Raises:
-        DataValidationError: true values that are not finite numbers.
+        DataValidationError: true values that are not finite numbers, or not one
+            prediction per reference row.
     """
     from mlflow_monitor.model.outputs import interpret_output
     from mlflow_monitor.performance.tasks import task_metrics
 
-    targets = []
-    for value in truth:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise DataValidationError(
-                f"reference labels of a regression model must be numbers, got {value!r}"
-            ) from None
-        if not math.isfinite(number):
-            raise DataValidationError(f"reference labels must be finite numbers, got {value!r}")
-        targets.append(number)
+    targets = [as_target(value, "reference label") for value in truth]
     logger.info("predicting %d labelled reference rows for the estimation", len(reference))
     predicted, _ = interpret_output(inner.predict(reference), task="regression")
     predictions = [float(v) for v in predicted]
