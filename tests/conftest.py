@@ -8,6 +8,7 @@ services"`` runs the in-process tests only.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +17,41 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
+from tests.support.demo_journey import DEMO_JOURNEY, BackgroundJourney
+
 INTEGRATION = Path(__file__).resolve().parent / "integration"
+BROWSER_TESTS = INTEGRATION / "ui"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(INTEGRATION):
             item.add_marker(pytest.mark.services)
+    # the browser tests go last: they wait for the demo's journey (see below)
+    browser = [item for item in items if item.path.is_relative_to(BROWSER_TESTS)]
+    items[:] = [item for item in items if not item.path.is_relative_to(BROWSER_TESTS)]
+    items += browser
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the demo's journey in the background if browser tests are still selected.
+
+    They look at the store it makes (``demo_store`` waits for it); the tests before them run
+    meanwhile.
+    """
+    selected = any(item.path.is_relative_to(BROWSER_TESTS) for item in session.items)
+    if (
+        selected
+        and not session.config.option.collectonly
+        and not os.environ.get("MLFLOW_MONITOR_DEMO_OUTPUT")
+    ):
+        session.config.stash[DEMO_JOURNEY] = BackgroundJourney()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    journey = config.stash.get(DEMO_JOURNEY, None)
+    if journey is not None:
+        journey.stop()
 
 
 class FakeClock:

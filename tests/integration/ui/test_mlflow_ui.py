@@ -9,49 +9,35 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import mlflow
 import pytest
 
+from tests.support.demo_journey import DEMO_JOURNEY
 from tests.support.mlflow_ui import Browser, MlflowUi
 from tests.support.paths import REPO
 
 SCREENSHOTS = REPO / "test-output" / "ui"
-_STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_MONITOR_STORE_URI")
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning"
 )
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory) -> Path:
+def demo_store(request) -> Path:
     """The output of the demo's journey: its MLflow store, inference store and logs.
 
-    ``MLFLOW_MONITOR_DEMO_OUTPUT`` names the output of an earlier run to look at instead
-    (``make demo`` writes demo-output/mlflow), which spares the journey's two minutes.
+    The journey starts in the background when the tests are collected (``tests/conftest.py``)
+    and these tests run last. ``MLFLOW_MONITOR_DEMO_OUTPUT`` names the output of an earlier
+    run to look at instead (``make demo`` writes demo-output/mlflow), which spares the
+    journey's two minutes.
     """
     earlier = os.environ.get("MLFLOW_MONITOR_DEMO_OUTPUT")
     if earlier:
         return Path(earlier)
-    out = tmp_path_factory.mktemp("demo")
-    # The journey honours a tracking or inference store named in the environment; an earlier
-    # test's ``mlflow.set_tracking_uri`` leaves one there, so the journey gets its own here.
-    env = {k: v for k, v in os.environ.items() if k not in _STORE_VARIABLES}
-    done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "mlflow_journey.py"), "--output-dir", str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
+    return request.config.stash[DEMO_JOURNEY].wait()
 
 
 @pytest.fixture(scope="module")
