@@ -2,8 +2,8 @@
 
 Three figures, each for three rules measured in the same run on the same windows:
 
-- **ours**: the monitor's default, the drift alarm (``drift_alarm_checks`` 2000,
-  ``drift_alarm_allowance`` 1, ``drift_min_effect`` 0.1) over the check's family-wise
+- **ours**: the monitor's default, the drift alarm (``drift_alarm_checks`` 5000,
+  ``drift_alarm_allowance`` 1.5, ``drift_min_effect`` 0.1) over the check's family-wise
   verdict (MMD + corrected per-feature KS tests);
 - **p < 0.05**: the rule before the alarm policy, a trigger on every check whose MMD
   permutation p-value is below ``drift_p_value`` = 0.05 (the built-in test's ``mmd_p_value``
@@ -88,9 +88,15 @@ def with_cooldown(decisions: list[bool]) -> int:
     return fired
 
 
-POLICY = {"expected_checks": 2000.0, "allowance": 1.0, "min_effect": 0.1}
+_DEFAULTS = MonitorConfig()
+# the monitor's default alarm policy; --alarm-checks, --allowance and --min-effect change it
+POLICY = {
+    "expected_checks": _DEFAULTS.drift_alarm_checks,
+    "allowance": _DEFAULTS.drift_alarm_allowance,
+    "min_effect": _DEFAULTS.drift_min_effect,
+}
 # how our MMD p-value is computed; --mmd-null sets it (a list, so main can change it)
-MMD_NULL = [MonitorConfig().drift_mmd_null]
+MMD_NULL = [_DEFAULTS.drift_mmd_null]
 
 
 def alarms(results: list[DriftResult]) -> list[bool]:

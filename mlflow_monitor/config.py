@@ -135,8 +135,8 @@ class MonitorConfig:
     drift_feature_correction: str = "bonferroni"
     quality_max_missing_share: float | None = None
     quality_max_unseen_share: float | None = None
-    drift_alarm_checks: float = 2000.0
-    drift_alarm_allowance: float = 1.0
+    drift_alarm_checks: float = 5000.0
+    drift_alarm_allowance: float = 1.5
     drift_min_effect: float = 0.1
     retraining_cooldown_minutes: float = 60.0
     max_pending_feedback: int = 100_000

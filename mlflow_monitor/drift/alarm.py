@@ -15,9 +15,10 @@ drift the expected number of checks between false alarms (the average run length
 (:func:`run_length`; Siegmund's closed form, :func:`siegmund_run_length`, is up to a
 quarter too optimistic at these thresholds).
 
-With the defaults (``k`` = 1, 2000 checks) ``h`` is about 3.0: a single check with z >= 4
-(p < 3e-5) fires at once; two consecutive checks fire at the second when their scores sum
-to at least 5 (both about 2.5, p < 0.006 each). A check whose effect size is below
+With the defaults (``k`` = 1.5, 5000 checks) ``h`` is about 2.25: a single check with
+z >= 3.75 (p < 9e-5) fires at once; two consecutive checks fire at the second when their
+scores sum to at least 5.25 (both about 2.6, p < 0.0044 each); a shift that never gets one
+check past z = 1.5 (p = 0.067) is never alarmed. A check whose effect size is below
 ``min_effect`` adds no evidence (its score counts as at most 0), so shifts too small to
 matter never fire, at any sample size.
 
@@ -154,7 +155,7 @@ class AlarmPolicy:
     """
 
     def __init__(
-        self, expected_checks: float = 2000.0, allowance: float = 1.0, min_effect: float = 0.0
+        self, expected_checks: float = 5000.0, allowance: float = 1.5, min_effect: float = 0.0
     ) -> None:
         if isinstance(expected_checks, bool) or not (
             isinstance(expected_checks, int | float) and 2 <= expected_checks < math.inf

@@ -59,19 +59,19 @@ def test_a_strong_check_fires_at_once_and_two_moderate_ones_at_the_second():
     policy = AlarmPolicy()
     assert policy.update(result(4.5)).fired
     assert policy.state.statistic == 0.0  # evidence starts again after an alarm
-    first = policy.update(result(2.6))
+    first = policy.update(result(2.7))
     assert not first.fired and first.checks == 1
-    second = policy.update(result(2.6))
+    second = policy.update(result(2.7))
     assert second.fired and second.checks == 2
     assert "2 consecutive checks" in second.reason
 
 
 def test_healthy_checks_drain_the_evidence():
     policy = AlarmPolicy()
-    policy.update(result(2.6))
+    policy.update(result(2.7))
     drained = policy.update(result(-1.0))
     assert drained.statistic == 0.0 and drained.checks == 0
-    assert not policy.update(result(2.6)).fired
+    assert not policy.update(result(2.7)).fired
 
 
 def test_an_effect_below_drift_min_effect_adds_no_evidence():
@@ -96,20 +96,20 @@ def test_min_effect_holds_at_any_sample_size():
 
 def test_state_round_trips():
     policy = AlarmPolicy()
-    policy.update(result(2.6))
+    policy.update(result(2.7))
     restored = AlarmPolicy()
     restored.set_state(policy.get_state())
     assert restored.state == policy.state
-    assert restored.update(result(2.6)).fired
+    assert restored.update(result(2.7)).fired
 
 
 def test_adopt_takes_only_newer_evidence():
     leader, follower = AlarmPolicy(), AlarmPolicy()
-    first = result(2.6)
+    first = result(2.7)
     follower.adopt(leader.update(first), first.timestamp)
-    assert follower.state.statistic == pytest.approx(1.6)
+    assert follower.state.statistic == pytest.approx(1.2)
     follower.adopt(replace(leader.update(first), statistic=0.0), first.timestamp)
-    assert follower.state.statistic == pytest.approx(1.6)  # not newer: ignored
+    assert follower.state.statistic == pytest.approx(1.2)  # not newer: ignored
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def test_level_of_one_check_holds_for_the_given_reference(seed):
 
 def test_no_false_alarms_on_healthy_traffic():
     # Three references, 200 healthy checks each, the default policy (one false alarm
-    # expected in 2000 checks): none fires, while single checks are significant at ~5%.
+    # expected in 5000 checks): none fires, while single checks are significant at ~5%.
     alarms = significant = 0
     for seed in range(3):
         rng = np.random.default_rng(100 + seed)
