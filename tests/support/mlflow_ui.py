@@ -86,5 +86,12 @@ class Browser:
         """A screenshot of the page (or of ``page``), saved under the screenshots folder."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / f"{name}.png"
-        (page or self.page).screenshot(path=str(path))
+        shown = page or self.page
+        # MLflow 3.17 opens its Assistant side panel on a first visit; it would cover a third
+        # of every screenshot. Closed once, it stays closed for the browser context.
+        close = shown.locator('[data-component-id="mlflow.assistant.chat_panel.close"]')
+        if close.count():
+            close.first.click()
+            close.first.wait_for(state="detached", timeout=10_000)
+        shown.screenshot(path=str(path))
         return path
