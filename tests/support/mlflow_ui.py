@@ -88,7 +88,7 @@ class Browser:
         path = self.screenshots / f"{name}.png"
         shown = page or self.page
         # MLflow 3.17 opens its Assistant side panel on a first visit; it would cover a third
-        # of every screenshot. Closed once, it stays closed for the browser context.
+        # of the screenshot. Looked for before every shot: a page a link opened may show it too.
         close = shown.locator('[data-component-id="mlflow.assistant.chat_panel.close"]')
         if close.count():
             close.first.click()
