@@ -91,6 +91,8 @@ def test_the_experiment_lists_check_runs_by_verdict(browser, ui, runs):
     page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
     page.get_by_text(runs["drift"].info.run_name).first.wait_for(timeout=60_000)
     assert page.get_by_text("performance \u2717").count() >= 1
+    # the experiment's name and header load after the table: without them, placeholders
+    page.get_by_text("monitoring/reviews", exact=True).first.wait_for(timeout=60_000)
     browser.shot("1-experiment-runs")
 
 
